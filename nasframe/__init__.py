@@ -1,0 +1,125 @@
+"""nasframe: a plugin framework for neural architecture search by reinforcement learning.
+
+The public API -- everything a plugin or a user script may import -- is listed in
+``__all__``. Plugins import only these names, never a private module of the core.
+
+Quick use::
+
+    import nasframe
+    env = nasframe.make_env(dataset="digits", estimator="proxy", search_space="chained")
+    obs, info = env.reset(seed=0)
+
+``import nasframe`` builds no plugin manager and reads no file; it registers the
+Gymnasium id ``nasframe/NASGym-v0``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from nasframe.config import Config, ConfigSchema, Key, Section, load_config
+from nasframe.contracts import (
+    RECORD_SCHEMA_VERSION,
+    ActionInfo,
+    CacheKey,
+    DatasetHandler,
+    Evaluation,
+    ExperimentDB,
+    PerformanceEstimator,
+    Record,
+    SearchSpace,
+    SearchState,
+    Split,
+    StateEncoder,
+    Status,
+    Transition,
+    fingerprint_of,
+)
+from nasframe.datasets import ArrayDataset, split_indices
+from nasframe.errors import (
+    ConfigError,
+    DatabaseError,
+    DatasetError,
+    NasframeError,
+    NSCError,
+    PluginError,
+    RegistryError,
+    SearchSpaceError,
+    closest,
+)
+from nasframe.nsc import NSC, LayerType, NSCRow
+from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
+from nasframe.registry import ComponentInfo, Registry
+
+try:
+    __version__ = version("nasframe")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "NSC",
+    "RECORD_SCHEMA_VERSION",
+    "ActionInfo",
+    "ArrayDataset",
+    "CacheKey",
+    "ComponentInfo",
+    "Config",
+    "ConfigError",
+    "ConfigSchema",
+    "DatabaseError",
+    "DatasetError",
+    "DatasetHandler",
+    "Evaluation",
+    "ExperimentDB",
+    "Key",
+    "LayerType",
+    "NASEnv",
+    "NSCError",
+    "NSCRow",
+    "NasframeError",
+    "PerformanceEstimator",
+    "PluginError",
+    "PluginManager",
+    "Record",
+    "Registry",
+    "RegistryError",
+    "SearchSpace",
+    "SearchSpaceError",
+    "SearchState",
+    "Section",
+    "Split",
+    "StateEncoder",
+    "Status",
+    "Transition",
+    "__version__",
+    "closest",
+    "fingerprint_of",
+    "get_plugin_manager",
+    "hookimpl",
+    "load_config",
+    "make_env",
+    "split_indices",
+]
+
+#: The Gymnasium id of the environment; the suffix is its behaviour version.
+ENV_ID = "nasframe/NASGym-v0"
+
+
+def __getattr__(name: str) -> Any:
+    # The environment pulls in gymnasium's spaces and numpy work; import it on first use.
+    if name in ("make_env", "NASEnv"):
+        from nasframe import env
+
+        return getattr(env, name)
+    raise AttributeError(f"module 'nasframe' has no attribute {name!r}")
+
+
+def _register_gymnasium_ids() -> None:
+    import gymnasium
+
+    if ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=ENV_ID, entry_point="nasframe.env:make_env", max_episode_steps=None)
+
+
+_register_gymnasium_ids()

@@ -1,0 +1,5 @@
+"""``python -m nasframe`` runs the ``nasframe`` command."""
+
+from nasframe.cli import main
+
+main()

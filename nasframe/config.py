@@ -1,0 +1,369 @@
+"""Typed configuration: built-in defaults < an INI file < explicit overrides.
+
+The successor of NASGym's ``config.ini``. Every key is declared in a
+:class:`ConfigSchema` -- the core declares ``[run]`` and ``[env]``, and every plugin
+declares its own sections through the ``nasframe_add_config`` hook -- so a typo, a wrong
+type or a value out of range in any section is one :class:`~nasframe.errors.ConfigError`
+naming the file, section, key, value and what is valid.
+
+Precedence (NASGym let the file override explicit arguments; that is fixed here):
+
+1. the defaults the schema declares,
+2. the INI file, if one is given,
+3. explicit overrides (Python keyword arguments or ``--set section.key=value`` flags).
+
+:attr:`Config.sources` records where each value came from, for ``nasframe config show``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasframe.errors import ConfigError, closest
+
+__all__ = ["Config", "ConfigSchema", "Key", "Section", "core_schema", "load_config"]
+
+_TRUE = {"1", "yes", "true", "on"}
+_FALSE = {"0", "no", "false", "off"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key.
+
+    Attributes:
+        name: the key, lower-case.
+        type: ``int``, ``float``, ``str``, ``bool`` or ``Path``.
+        default: the built-in default (``None`` means "not set").
+        description: one line for ``resources/config.ini`` and ``config show``.
+        choices: the allowed values, if limited.
+        min: the smallest allowed number.
+        max: the largest allowed number.
+        optional: ``None`` (an empty value) is allowed.
+    """
+
+    name: str
+    type: type
+    default: Any
+    description: str
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    optional: bool = False
+
+    def convert(self, value: Any, where: str) -> Any:
+        """Convert ``value`` (a string from a file, or a Python value) and check it.
+
+        Raises:
+            ConfigError: with ``where`` (file, section and key) in the message.
+        """
+        if value is None or (isinstance(value, str) and value.strip() == "" and self.optional):
+            if self.optional or self.default is None:
+                return None
+            raise ConfigError(f"{where}: a value is required ({self.describe()})")
+        try:
+            converted = self._convert(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: {value!r} is not a valid {self.type.__name__} ({self.describe()})"
+            ) from None
+        if self.choices is not None and converted not in self.choices:
+            options = ", ".join(map(str, self.choices))
+            hint = closest(str(converted), map(str, self.choices))
+            raise ConfigError(f"{where}: {converted!r} is not one of {options}{hint}")
+        if self.min is not None and converted < self.min:
+            raise ConfigError(f"{where}: {converted!r} is below the minimum {self.min:g}")
+        if self.max is not None and converted > self.max:
+            raise ConfigError(f"{where}: {converted!r} is above the maximum {self.max:g}")
+        return converted
+
+    def _convert(self, value: Any) -> Any:
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(value)
+        if self.type is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(str(value).strip()) if isinstance(value, str) else int(value)
+        if self.type is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            number = float(str(value).strip()) if isinstance(value, str) else float(value)
+            if math.isnan(number):
+                raise ValueError(value)
+            return number
+        if self.type is Path:
+            return Path(str(value).strip()).expanduser()
+        return str(value).strip() if isinstance(value, str) else str(value)
+
+    def describe(self) -> str:
+        """What is valid, in words."""
+        parts = [self.type.__name__]
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(map(str, self.choices)))
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        return ", ".join(parts)
+
+
+@dataclass
+class Section:
+    """A configuration section and its keys."""
+
+    name: str
+    description: str = ""
+    keys: dict[str, Key] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        type: type,
+        default: Any,
+        description: str,
+        *,
+        choices: Sequence[Any] | None = None,
+        min: float | None = None,
+        max: float | None = None,
+        optional: bool = False,
+    ) -> Section:
+        """Declare a key; returns the section so declarations can chain.
+
+        Raises:
+            ValueError: the key is declared twice (a programming error of a plugin).
+        """
+        key_name = name.lower()
+        if key_name in self.keys:
+            raise ValueError(f"config key [{self.name}] {key_name} is declared twice")
+        self.keys[key_name] = Key(
+            key_name,
+            type,
+            default,
+            description,
+            tuple(choices) if choices is not None else None,
+            min,
+            max,
+            optional,
+        )
+        return self
+
+
+class ConfigSchema:
+    """Every section and key a configuration may hold."""
+
+    def __init__(self) -> None:
+        self.sections: dict[str, Section] = {}
+
+    def section(self, name: str, description: str = "") -> Section:
+        """The section called ``name``, created on first use."""
+        key = name.lower()
+        if key not in self.sections:
+            self.sections[key] = Section(key, description)
+        elif description and not self.sections[key].description:
+            self.sections[key].description = description
+        return self.sections[key]
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self.sections.values())
+
+
+def core_schema(schema: ConfigSchema) -> ConfigSchema:
+    """Declare the core's sections, ``[run]`` and ``[env]``, on ``schema``."""
+    run = schema.section("run", "What to search with, for how long, and where results go.")
+    run.add("agent", str, "random", "the search agent (nasframe plugins lists them)")
+    run.add("steps", int, 200, "environment steps to run (0: use episodes)", min=0)
+    run.add("episodes", int, 0, "episodes to run instead of steps (0: use steps)", min=0)
+    run.add("seed", int, 0, "seed of the agent, the environment and the estimator", min=0)
+    run.add("output", Path, Path("runs/search"), "output folder (database, logs, results)")
+    run.add("workers", int, 1, "parallel evaluation workers (more than 1 uses Ray)", min=1)
+    run.add("ray_address", str, "", "address of an existing Ray cluster ('' starts one)")
+    env = schema.section("env", "The components of the environment and its reward.")
+    env.add("search_space", str, "chained", "the search space")
+    env.add("state_encoder", str, "onehot", "the state encoder")
+    env.add("estimator", str, "keras", "the performance estimator")
+    env.add("dataset", str, "digits", "the dataset handler")
+    env.add("database", str, "csv", "the experiment database")
+    env.add("max_steps", int, 10, "steps per episode before it is truncated", min=1)
+    env.add(
+        "reward", str, "accuracy", "reward: accuracy or blockqnn", choices=("accuracy", "blockqnn")
+    )
+    env.add("mu", float, 0.5, "BlockQNN shaping weight of ln(FLOPs)", min=0)
+    env.add("rho", float, 0.5, "BlockQNN shaping weight of ln(density)", min=0)
+    env.add("sigma", float, 0.5, "reward factor of pointer moves (NASGym's σ)", min=0, max=1)
+    env.add("invalid_reward", float, 0.0, "reward of an invalid architecture")
+    env.add("retry_transient", bool, False, "retrain cached out_of_memory/timeout/error results")
+    return schema
+
+
+@dataclass
+class Config:
+    """A validated configuration: values by section and key, and where each came from.
+
+    Attributes:
+        values: ``{section: {key: value}}`` with every declared key.
+        sources: ``{(section, key): "default" | "<file path>" | "override"}``.
+        schema: the schema it was validated against.
+        path: the INI file read, if any.
+    """
+
+    values: dict[str, dict[str, Any]]
+    sources: dict[tuple[str, str], str]
+    schema: ConfigSchema
+    path: Path | None = None
+
+    def get(self, section: str, key: str) -> Any:
+        """The value of ``[section] key``.
+
+        Raises:
+            ConfigError: the section or key is not declared.
+        """
+        return self.section(section)[_check_key(self.schema, section, key, "")]
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A copy of the values of section ``name`` (``{}`` for ``None``).
+
+        Raises:
+            ConfigError: the section is not declared.
+        """
+        _check_section(self.schema, name, "")
+        return dict(self.values[name.lower()])
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Config:
+        """A new configuration with ``overrides`` applied on top (source ``override``)."""
+        values = {name: dict(keys) for name, keys in self.values.items()}
+        sources = dict(self.sources)
+        _apply(self.schema, values, sources, overrides, "override", "")
+        return Config(values, sources, self.schema, self.path)
+
+    def to_ini(self) -> str:
+        """The configuration as INI text (``nasframe config show``)."""
+        lines: list[str] = []
+        for section in self.schema:
+            lines.append(f"[{section.name}]")
+            for key in section.keys.values():
+                value = self.values[section.name][key.name]
+                source = self.sources[(section.name, key.name)]
+                shown = "" if value is None else str(value).lower() if key.type is bool else value
+                lines.append(f"{key.name} = {shown}  # {source}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _check_section(schema: ConfigSchema, name: str, where: str) -> str:
+    section = name.lower()
+    if section not in schema.sections:
+        known = sorted(schema.sections)
+        raise ConfigError(
+            f"{where}unknown section [{name}]{closest(section, known)} (known: {', '.join(known)})"
+        )
+    return section
+
+
+def _check_key(schema: ConfigSchema, section: str, key: str, where: str) -> str:
+    name = key.lower()
+    keys = schema.sections[section.lower()].keys
+    if name not in keys:
+        known = sorted(keys)
+        raise ConfigError(
+            f"{where}unknown key {key!r} in section [{section}]{closest(name, known)} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+    return name
+
+
+def _apply(
+    schema: ConfigSchema,
+    values: dict[str, dict[str, Any]],
+    sources: dict[tuple[str, str], str],
+    updates: Mapping[str, Mapping[str, Any]],
+    source: str,
+    where: str,
+) -> None:
+    for section_name, keys in updates.items():
+        section = _check_section(schema, section_name, where)
+        for key_name, raw in keys.items():
+            key = _check_key(schema, section, key_name, where)
+            spec = schema.sections[section].keys[key]
+            values[section][key] = spec.convert(raw, f"{where}[{section}] {key}")
+            sources[(section, key)] = source
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split a ``section.key=value`` override (the CLI's ``--set``).
+
+    Raises:
+        ConfigError: the text is not of that form.
+    """
+    name, sep, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. run.steps=50")
+    return section, key.strip(), value
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    schema: ConfigSchema | None = None,
+    plugin_manager: Any = None,
+) -> Config:
+    """Load a configuration: defaults, then ``path`` (an INI file), then ``overrides``.
+
+    Args:
+        path: an INI file; ``None`` for defaults only.
+        overrides: ``{section: {key: value}}`` that win over the file.
+        schema: the schema to validate against; by default the core's sections plus those
+            the plugins of ``plugin_manager`` declare.
+        plugin_manager: the plugin manager whose ``nasframe_add_config`` hooks declare
+            plugin sections; a fresh one by default.
+
+    Raises:
+        ConfigError: the file does not exist or is not valid INI; a section, key or value
+            is wrong. The message names the file, section, key and value.
+    """
+    if schema is None:
+        schema = core_schema(ConfigSchema())
+        if plugin_manager is None:
+            from nasframe.plugins import get_plugin_manager
+
+            plugin_manager = get_plugin_manager()
+        plugin_manager.hook.nasframe_add_config(schema=schema)
+    values = {s.name: {k.name: k.default for k in s.keys.values()} for s in schema}
+    sources = {(s.name, k): "default" for s in schema for k in s.keys}
+    file_path = None
+    if path is not None:
+        file_path = Path(path)
+        _apply(schema, values, sources, _read_ini(file_path), str(file_path), f"{file_path}: ")
+    if overrides:
+        _apply(schema, values, sources, overrides, "override", "")
+    return Config(values, sources, schema, file_path)
+
+
+def _read_ini(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file does not exist")
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=("#", ";"), default_section="__none__"
+    )
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except configparser.Error as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not a valid INI file: {message}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a valid INI file: not UTF-8 text") from None
+    return {name: dict(parser[name]) for name in parser.sections()}

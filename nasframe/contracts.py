@@ -1,0 +1,475 @@
+"""The component contracts: what every plugin-provided part of a search must do.
+
+nasframe wires five kinds of component into one environment (see ``docs/``):
+
+* :class:`SearchSpace` -- the layer catalogue, the action space and what an action does;
+* :class:`StateEncoder` -- the observation space and the observation of a state;
+* :class:`PerformanceEstimator` -- trains or scores an architecture into an
+  :class:`Evaluation`;
+* :class:`DatasetHandler` -- the data an estimator trains and validates on;
+* :class:`ExperimentDB` -- stores one :class:`Record` per evaluated architecture and is
+  the evaluation cache.
+
+A plugin provides a component by registering a factory for it (see
+:mod:`nasframe.hookspecs`); the core builds it from the configuration. Value types here
+(:class:`Evaluation`, :class:`Record`, :class:`CacheKey`, :class:`SearchState`,
+:class:`Transition`, :class:`ActionInfo`) are plain frozen dataclasses so they cross
+process boundaries (Ray, multiprocessing) by pickling.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from nasframe.nsc import NSC
+
+if TYPE_CHECKING:
+    import gymnasium
+    import pandas as pd
+    import tensorflow as tf
+
+__all__ = [
+    "ActionInfo",
+    "CacheKey",
+    "DatasetHandler",
+    "Evaluation",
+    "ExperimentDB",
+    "PerformanceEstimator",
+    "Record",
+    "SearchSpace",
+    "SearchState",
+    "Split",
+    "StateEncoder",
+    "Status",
+    "Transition",
+    "fingerprint_of",
+]
+
+#: The name of a dataset split. The reward never sees ``"test"``.
+Split = Literal["train", "validation", "test"]
+
+
+class Status(enum.StrEnum):
+    """How an evaluation ended."""
+
+    OK = "ok"
+    INVALID = "invalid"  # the architecture cannot be built for this input
+    DIVERGED = "diverged"  # the loss became NaN or infinite
+    OUT_OF_MEMORY = "out_of_memory"
+    TIMEOUT = "timeout"  # the wall-clock budget ran out (best accuracy so far kept)
+    ERROR = "error"  # anything else; the message holds the exception
+
+    @property
+    def transient(self) -> bool:
+        """Whether a retry might succeed (``out_of_memory``, ``timeout``, ``error``)."""
+        return self in (Status.OUT_OF_MEMORY, Status.TIMEOUT, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a :class:`PerformanceEstimator` measured for one architecture.
+
+    Attributes:
+        status: how the evaluation ended; only ``ok`` (and ``timeout``, with the best
+            accuracy so far) carry a meaningful accuracy.
+        accuracy: accuracy on the validation split, in [0, 1].
+        params: trainable and non-trainable parameters of the built model.
+        flops: floating-point operations of one forward pass of one example.
+        density: BlockQNN's density of the block (edges / nodes of the NSC graph).
+        seconds: wall seconds the evaluation took.
+        epochs: epochs actually trained.
+        message: why the status is not ``ok`` (one line), else empty.
+    """
+
+    status: Status = Status.OK
+    accuracy: float = 0.0
+    params: int = 0
+    flops: int = 0
+    density: float = 0.0
+    seconds: float = 0.0
+    epochs: int = 0
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+
+    @property
+    def ok(self) -> bool:
+        """Whether the evaluation succeeded."""
+        return self.status is Status.OK
+
+    @classmethod
+    def failed(cls, status: Status | str, message: str, **values: Any) -> Evaluation:
+        """An evaluation that ended with ``status`` and the one-line ``message``."""
+        return cls(status=Status(status), message=" ".join(str(message).split()), **values)
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What identifies one evaluation: the data, the graph and the estimator.
+
+    Attributes:
+        dataset: :attr:`DatasetHandler.identity` (name, task and data-changing settings).
+        arch_hash: :attr:`nasframe.nsc.NSC.canonical_hash` of the architecture.
+        fingerprint: :meth:`PerformanceEstimator.fingerprint`.
+    """
+
+    dataset: str
+    arch_hash: str
+    fingerprint: str
+
+
+#: The version of the :class:`Record` schema, written into every database file.
+RECORD_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the experiment database: an evaluation and everything that keys it.
+
+    The schema (field names and types) is versioned by ``RECORD_SCHEMA_VERSION``; a
+    database written by a newer schema is refused with a clear error.
+    """
+
+    dataset: str
+    task: str
+    arch_hash: str
+    nsc: str
+    estimator: str
+    estimator_version: str
+    fingerprint: str
+    evaluation: Evaluation
+    seed: int | None = None
+    timestamp: str = ""
+    nasframe_version: str = ""
+
+    @property
+    def key(self) -> CacheKey:
+        """The cache key of this record."""
+        return CacheKey(self.dataset, self.arch_hash, self.fingerprint)
+
+    def to_flat(self) -> dict[str, Any]:
+        """The record as one flat mapping (evaluation fields inlined), for tables."""
+        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "evaluation"}
+        flat.update(asdict(self.evaluation))
+        flat["status"] = str(self.evaluation.status)
+        return flat
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> Record:
+        """Inverse of :meth:`to_flat`; values may be strings (as read from a CSV file)."""
+        evaluation: dict[str, Any] = {}
+        for name in (f.name for f in fields(Evaluation)):
+            value = flat.get(name)
+            if name == "status":
+                evaluation[name] = Status(str(value))
+            elif name == "message":
+                evaluation[name] = "" if value is None else str(value)
+            elif name in ("params", "flops", "epochs"):
+                evaluation[name] = int(float(value)) if value not in (None, "") else 0
+            else:
+                evaluation[name] = float(value) if value not in (None, "") else 0.0
+        seed = flat.get("seed")
+        return cls(
+            dataset=str(flat["dataset"]),
+            task=str(flat.get("task") or ""),
+            arch_hash=str(flat["arch_hash"]),
+            nsc=str(flat.get("nsc") or ""),
+            estimator=str(flat.get("estimator") or ""),
+            estimator_version=str(flat.get("estimator_version") or ""),
+            fingerprint=str(flat["fingerprint"]),
+            evaluation=Evaluation(**evaluation),
+            seed=None if seed in (None, "") else int(float(seed)),
+            timestamp=str(flat.get("timestamp") or ""),
+            nasframe_version=str(flat.get("nasframe_version") or ""),
+        )
+
+
+def fingerprint_of(name: str, version: str, settings: Mapping[str, Any]) -> str:
+    """A stable fingerprint: ``name-version-<12 hex digits of the sorted settings>``.
+
+    Helper for :meth:`PerformanceEstimator.fingerprint`; ``settings`` must hold every
+    setting that changes a result, as JSON-serialisable values.
+    """
+    blob = json.dumps(dict(settings), sort_keys=True, default=str)
+    return f"{name}-{version}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class SearchState:
+    """The state of an episode: the network so far plus the pointer offsets.
+
+    Attributes:
+        nsc: the architecture built so far.
+        pointers: the two predecessor offsets of the ``pointer`` action mode (NASGym's
+            ``pred1_shift``/``pred2_shift``); ``(0, 0)`` in the other modes.
+    """
+
+    nsc: NSC = field(default_factory=NSC)
+    pointers: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """One action of a search space, for tables and logs.
+
+    Attributes:
+        id: the action's integer in the action space.
+        label: a readable, unique label, e.g. ``convolution_k-3_pred1-L_pred2-0``.
+        kind: ``"layer"``, ``"terminal"`` or ``"pointer"``.
+    """
+
+    id: int
+    label: str
+    kind: Literal["layer", "terminal", "pointer"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The result of :meth:`SearchSpace.apply`.
+
+    Attributes:
+        state: the new state (unchanged when nothing could be added).
+        action: the decoded action.
+        added: the NSC row the action added, if it added one.
+        out_of_bounds: a pointer move left the valid range (ends the episode).
+    """
+
+    state: SearchState
+    action: ActionInfo
+    added: tuple[int, int, int, int, int] | None = None
+    out_of_bounds: bool = False
+
+
+class SearchSpace(abc.ABC):
+    """Owns the action space and maps an action to a change of the state.
+
+    Attributes:
+        name: the registered component name.
+        max_depth: the most layers a network may have (NASGym's ``max_nlayers``).
+        layer_kernels: the allowed kernel sizes by layer type (``(0,)`` for types without
+            a kernel); layer types missing from the mapping are not in the space.
+    """
+
+    name: str = ""
+    max_depth: int
+    layer_kernels: Mapping[Any, Sequence[int]]
+
+    @property
+    @abc.abstractmethod
+    def action_space(self) -> gymnasium.spaces.Discrete:
+        """The Gymnasium action space."""
+
+    @abc.abstractmethod
+    def actions(self) -> Sequence[ActionInfo]:
+        """Every action, by id, with a readable label."""
+
+    def reset(self) -> SearchState:
+        """The state an episode starts from (the empty network)."""
+        return SearchState()
+
+    @abc.abstractmethod
+    def apply(self, state: SearchState, action: int) -> Transition:
+        """Apply ``action`` to ``state``.
+
+        Raises:
+            SearchSpaceError: ``action`` is not an integer in the action space.
+        """
+
+    @property
+    def max_kernel(self) -> int:
+        """The largest kernel size in the space (sizes the one-hot encoding)."""
+        return max((k for ks in self.layer_kernels.values() for k in ks), default=0)
+
+    @property
+    def uses_pointers(self) -> bool:
+        """Whether actions move predecessor pointers (the ``pointer`` mode)."""
+        return False
+
+
+class StateEncoder(abc.ABC):
+    """Owns the observation space and turns a :class:`SearchState` into an observation.
+
+    Observations are always members of :attr:`observation_space`, dtype included.
+    """
+
+    name: str = ""
+
+    @property
+    @abc.abstractmethod
+    def observation_space(self) -> gymnasium.Space[Any]:
+        """The Gymnasium observation space."""
+
+    @abc.abstractmethod
+    def encode(self, state: SearchState) -> np.ndarray:
+        """The observation of ``state``."""
+
+
+class DatasetHandler(abc.ABC):
+    """The data a search measures its reward on.
+
+    A handler has train, validation and test splits. Estimators train on ``train`` and
+    measure the reward on ``validation``; ``test`` is for final reports only. A handler may
+    hold several tasks (the datasets of meta-dataset) and switch between them.
+
+    Attributes:
+        name: the registered component name.
+    """
+
+    name: str = ""
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this handler can switch between (one by default: its name)."""
+        return (self.name,)
+
+    @property
+    def task(self) -> str:
+        """The current task."""
+        return self.tasks[0]
+
+    def select_task(self, task: str) -> None:
+        """Switch to ``task``.
+
+        Raises:
+            DatasetError: the task is unknown (the message lists the known ones).
+        """
+        from nasframe.errors import DatasetError, closest
+
+        if task not in self.tasks:
+            raise DatasetError(
+                f"unknown task {task!r} of dataset {self.name!r}{closest(task, self.tasks)} "
+                f"(known: {', '.join(self.tasks)})"
+            )
+
+    @property
+    def identity(self) -> str:
+        """Names the data of the current task for the cache key.
+
+        It must change whenever the data the reward is measured on changes (task, split
+        seed, resize, ...). The default is ``name`` or ``name/task``.
+        """
+        return self.name if self.task == self.name else f"{self.name}/{self.task}"
+
+    @property
+    @abc.abstractmethod
+    def input_shape(self) -> tuple[int, int, int]:
+        """The shape of one example, ``(height, width, channels)``."""
+
+    @property
+    @abc.abstractmethod
+    def num_classes(self) -> int:
+        """The number of classes of the current task."""
+
+    @abc.abstractmethod
+    def num_examples(self, split: Split) -> int:
+        """The number of examples in ``split`` of the current task."""
+
+    @abc.abstractmethod
+    def arrays(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """``split`` as in-memory arrays: ``float32`` images ``(n, h, w, c)``, ``int64`` labels."""
+
+    def tf_dataset(
+        self,
+        split: Split,
+        *,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ) -> tf.data.Dataset:
+        """``split`` as a batched, prefetched ``tf.data`` pipeline of ``(images, labels)``.
+
+        With ``shuffle`` the order changes every epoch (iteration), reproducibly from
+        ``seed``. The default builds the pipeline from :meth:`arrays`.
+        """
+        import tensorflow as tf
+
+        images, labels = self.arrays(split)
+        data = tf.data.Dataset.from_tensor_slices((images, labels))
+        if shuffle:
+            data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class PerformanceEstimator(abc.ABC):
+    """Measures how good an architecture is on a dataset.
+
+    ``evaluate`` never raises for a bad architecture or a failed training: the failure is
+    an :class:`Evaluation` status with a message.
+
+    Attributes:
+        name: the registered component name.
+        version: the behaviour version; a change of results needs a new version.
+    """
+
+    name: str = ""
+    version: str = "1"
+
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """Name, version and every setting that changes the result (see :func:`fingerprint_of`).
+
+        Two estimators whose results may differ never share a fingerprint, so they never
+        share cache entries.
+        """
+
+    @abc.abstractmethod
+    def evaluate(
+        self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
+    ) -> Evaluation:
+        """Train or score ``architecture`` on ``dataset`` and report the result."""
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether two evaluations with the same seed give the same result."""
+        return True
+
+    def close(self) -> None:  # noqa: B027 -- optional hook, empty by design
+        """Free what the estimator holds (sessions, memory)."""
+
+
+class ExperimentDB(abc.ABC):
+    """Stores one :class:`Record` per (dataset, architecture, estimator) and caches them.
+
+    Implementations must be safe for several processes sharing one database, and never
+    lose a stored record on a crash.
+    """
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def get(self, key: CacheKey) -> Record | None:
+        """The stored record for ``key``, or ``None``."""
+
+    @abc.abstractmethod
+    def put(self, record: Record) -> None:
+        """Store ``record`` durably (replacing nothing that is already stored)."""
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[Record]:
+        """Every stored record, in the order stored."""
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, CacheKey) and self.get(key) is not None
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every record as a typed pandas DataFrame, one flat row per record."""
+
+        from nasframe.records_frame import records_to_frame
+
+        frame: pd.DataFrame = records_to_frame(list(self))
+        return frame
+
+    def close(self) -> None:  # noqa: B027 -- optional hook, empty by design
+        """Release files and connections."""

@@ -1,0 +1,260 @@
+"""The plugin manager: hook specs, default plugins, entry points, blocking.
+
+:func:`get_plugin_manager` builds a fresh manager every call -- there is no import-time
+global -- so every test, env and command gets its own. Loading order:
+
+1. the hook specs of :mod:`nasframe.hookspecs`;
+2. the default plugins (:data:`DEFAULT_PLUGINS`), registered first; their hooks are
+   ``trylast=True`` so an installed plugin's hooks run before them;
+3. every other entry point of the group ``nasframe`` (skipped with
+   ``NASFRAME_DISABLE_PLUGIN_AUTOLOAD=1``);
+4. ``check_pending()``: a plugin implementing a hook that does not exist (a typo) is a
+   :class:`~nasframe.errors.PluginError`.
+
+``NASFRAME_DISABLE_PLUGINS=a,b`` blocks plugins by entry-point name, defaults included.
+
+A plugin that fails to import is recorded with its reason (and the ``pip install
+'nasframe[extra]'`` that fixes it when a missing extra is the cause) in
+:attr:`PluginManager.statuses`; every other plugin keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from nasframe import hookspecs
+from nasframe.errors import PluginError
+from nasframe.registry import COMPONENT_KINDS, ComponentInfo, Registry
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "PluginManager",
+    "PluginStatus",
+    "get_plugin_manager",
+    "hookimpl",
+]
+
+#: The marker plugins use for hook implementations.
+hookimpl = pluggy.HookimplMarker("nasframe")
+
+#: The entry-point group plugins are registered under.
+ENTRY_POINT_GROUP = "nasframe"
+
+#: The default plugins: (entry-point name, module). They are also entry points of the
+#: nasframe distribution, exactly like a third-party plugin; listing them here fixes
+#: their order and keeps them loadable when the package metadata is missing.
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("spaces", "nasframe_spaces"),
+    ("proxy", "nasframe_proxy"),
+    ("memory", "nasframe_memory"),
+    ("keras", "nasframe_keras"),
+    ("digits", "nasframe_digits"),
+    ("cifar10", "nasframe_cifar10"),
+    ("metadataset", "nasframe_metadataset"),
+    ("csv", "nasframe_csv"),
+    ("sqlite", "nasframe_sqlite"),
+    ("agents", "nasframe_agents"),
+)
+
+#: Modules whose absence an extra of nasframe fixes.
+_EXTRA_FOR_MODULE = {
+    "tensorflow": "tensorflow",
+    "keras": "tensorflow",
+    "torch": "rl",
+    "stable_baselines3": "rl",
+    "sb3_contrib": "rl",
+    "ray": "ray",
+    "matplotlib": "plot",
+}
+
+
+@dataclass
+class PluginStatus:
+    """What happened to one plugin.
+
+    Attributes:
+        name: the entry-point (or registration) name.
+        module: the module it comes from.
+        version: the version of the distribution that provides it.
+        status: ``"loaded"``, ``"failed"`` or ``"blocked"``.
+        reason: why it failed or was blocked.
+        default: whether it is one of nasframe's default plugins.
+        hooks: the hooks it implements.
+    """
+
+    name: str
+    module: str
+    version: str = ""
+    status: str = "loaded"
+    reason: str = ""
+    default: bool = False
+    hooks: list[str] = field(default_factory=list)
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager with nasframe's registries and plugin statuses."""
+
+    def __init__(self) -> None:
+        super().__init__("nasframe")
+        self.add_hookspecs(hookspecs)
+        self.statuses: dict[str, PluginStatus] = {}
+        self._registries: dict[str, Registry] | None = None
+
+    # -- loading -------------------------------------------------------------------------
+    def load_plugin(
+        self, name: str, module_name: str, *, version: str = "", default: bool = False
+    ) -> PluginStatus:
+        """Import ``module_name`` and register it as plugin ``name``, recording the outcome.
+
+        An import failure is recorded (never raised), with the extra to install where a
+        missing optional dependency is the cause.
+        """
+        status = PluginStatus(name=name, module=module_name, version=version, default=default)
+        self.statuses[name] = status
+        if self.is_blocked(name):
+            status.status, status.reason = "blocked", "disabled by NASFRAME_DISABLE_PLUGINS"
+            return status
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            status.status, status.reason = "failed", _import_reason(exc)
+            return status
+        except Exception as exc:  # a plugin may fail in any way; the others keep working
+            status.status = "failed"
+            status.reason = f"import of {module_name} raised {type(exc).__name__}: {exc}"
+            return status
+        self.register_module(name, module, status)
+        return status
+
+    def register_module(self, name: str, module: ModuleType | object, status: PluginStatus) -> None:
+        """Register an imported plugin object and note its hooks in ``status``."""
+        self.register(module, name=name)
+        status.hooks = sorted(caller.name for caller in self.get_hookcallers(module) or [])
+
+    def check(self) -> None:
+        """Run ``check_pending()``; an unknown hook is a :class:`PluginError` naming the plugin."""
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            plugin = self.get_name(exc.plugin) or repr(exc.plugin)
+            raise PluginError(f"plugin {plugin!r}: {' '.join(str(exc).split())}") from None
+
+    # -- registries ------------------------------------------------------------------------
+    def registry(self, kind: str) -> Registry:
+        """The registry of component ``kind`` (filled by the registration hooks on first use).
+
+        Raises:
+            KeyError: ``kind`` is not a component kind.
+        """
+        return self.registries()[kind]
+
+    def registries(self) -> dict[str, Registry]:
+        """Every registry, by kind; the registration hooks run on the first call."""
+        if self._registries is None:
+            registries = {kind: Registry(kind) for kind in COMPONENT_KINDS}
+            for kind, hook_name in COMPONENT_KINDS.items():
+                self._fill(registries[kind], hook_name)
+            self._registries = registries
+        return self._registries
+
+    def _fill(self, registry: Registry, hook_name: str) -> None:
+        # Each implementation is called on its own so the registry knows which plugin
+        # adds what; the order is pluggy's call order (tryfirst ... trylast).
+        caller = getattr(self.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            registry.current_plugin = impl.plugin_name
+            try:
+                impl.function(**{arg: registry for arg in impl.argnames})
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        registry.current_plugin = ""
+
+    def components(self) -> list[ComponentInfo]:
+        """Every registered component of every kind."""
+        return [info for registry in self.registries().values() for info in registry]
+
+
+def _import_reason(exc: ModuleNotFoundError) -> str:
+    missing = (exc.name or "").split(".")[0]
+    extra = _EXTRA_FOR_MODULE.get(missing)
+    if extra:
+        return f"needs {missing}, which is not installed; run: pip install 'nasframe[{extra}]'"
+    return f"cannot import {missing or exc}: {exc}"
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _distribution_version(entry_point: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return str(dist.version) if dist is not None else ""
+
+
+def get_plugin_manager(
+    *,
+    plugins: Iterable[tuple[str, Any]] = (),
+    autoload: bool | None = None,
+    disable: Iterable[str] | None = None,
+) -> PluginManager:
+    """Build a fresh plugin manager with the default and installed plugins.
+
+    Args:
+        plugins: extra ``(name, plugin object)`` pairs to register after the defaults,
+            e.g. a module or class of a plugin under development, or a test's plugin.
+        autoload: load third-party entry points; default: unless
+            ``NASFRAME_DISABLE_PLUGIN_AUTOLOAD`` is ``1``/``true``/``yes``.
+        disable: plugin names to block; default: ``NASFRAME_DISABLE_PLUGINS`` (comma
+            separated).
+
+    Raises:
+        PluginError: a plugin implements a hook that does not exist.
+    """
+    manager = PluginManager()
+    if disable is None:
+        disable = [n.strip() for n in os.environ.get("NASFRAME_DISABLE_PLUGINS", "").split(",")]
+    for name in disable:
+        if name:
+            manager.set_blocked(name)
+    if autoload is None:
+        autoload = os.environ.get("NASFRAME_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in (
+            "1",
+            "true",
+            "yes",
+        )
+    entry_points = {ep.name: ep for ep in _entry_points()}
+    for name, module_name in DEFAULT_PLUGINS:
+        ep = entry_points.get(name)
+        version = _distribution_version(ep) if ep is not None else ""
+        manager.load_plugin(name, module_name, version=version or _own_version(), default=True)
+    for name, plugin in plugins:
+        status = PluginStatus(name=name, module=getattr(plugin, "__name__", repr(plugin)))
+        manager.statuses[name] = status
+        manager.register_module(name, plugin, status)
+    if autoload:
+        for name, ep in sorted(entry_points.items()):
+            if name in manager.statuses:
+                continue
+            manager.load_plugin(name, ep.value.split(":")[0], version=_distribution_version(ep))
+    manager.check()
+    return manager
+
+
+def _own_version() -> str:
+    from nasframe import __version__
+
+    return __version__

@@ -1,0 +1,48 @@
+"""Conversion of :class:`~nasframe.contracts.Record` lists to typed pandas frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nasframe.contracts import Record
+
+__all__ = ["FRAME_DTYPES", "records_to_frame"]
+
+#: The column dtypes of :func:`records_to_frame`.
+FRAME_DTYPES = {
+    "dataset": "string",
+    "task": "string",
+    "arch_hash": "string",
+    "nsc": "string",
+    "estimator": "string",
+    "estimator_version": "string",
+    "fingerprint": "string",
+    "seed": "Int64",
+    "timestamp": "string",
+    "nasframe_version": "string",
+    "status": "category",
+    "accuracy": "float64",
+    "params": "int64",
+    "flops": "int64",
+    "density": "float64",
+    "seconds": "float64",
+    "epochs": "int64",
+    "message": "string",
+}
+
+
+def records_to_frame(records: Sequence[Record]) -> pd.DataFrame:
+    """One row per record, evaluation fields inlined, with :data:`FRAME_DTYPES`."""
+    import pandas as pd
+
+    from nasframe.contracts import Evaluation, Record
+
+    columns = [f.name for f in fields(Record) if f.name != "evaluation"]
+    columns += [f.name for f in fields(Evaluation)]
+    frame = pd.DataFrame([record.to_flat() for record in records], columns=columns)
+    return frame.astype(FRAME_DTYPES)

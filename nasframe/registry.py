@@ -1,0 +1,232 @@
+"""Named, versioned component registries handed to the registration hooks.
+
+A plugin adds factories to a :class:`Registry` in its registration hook::
+
+    @nasframe.hookimpl
+    def nasframe_register_search_spaces(registry):
+        registry.add("chained-v1", ChainedSearchSpace, summary="one layer after another")
+
+Names end in a version, ``-v<N>``. A behaviour change of a component is a new version;
+the old one stays until it is retired. Looking up a name without its version picks the
+highest version (``"chained"`` -> ``"chained-v2"`` if both ``v1`` and ``v2`` exist).
+
+**Two plugins registering one name** is an error naming both plugins, unless one of them
+registers with ``replace=True``: then that one wins, whichever plugin's hook runs first.
+Default plugins never pass ``replace``, so an installed plugin can replace a default by
+name on purpose but never by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from nasframe.errors import PluginError, RegistryError, closest
+
+__all__ = ["COMPONENT_KINDS", "ComponentInfo", "Registry"]
+
+#: The component kinds, each with the registration hook that fills its registry.
+COMPONENT_KINDS = {
+    "search_space": "nasframe_register_search_spaces",
+    "state_encoder": "nasframe_register_state_encoders",
+    "estimator": "nasframe_register_estimators",
+    "dataset": "nasframe_register_datasets",
+    "database": "nasframe_register_experiment_dbs",
+    "agent": "nasframe_register_agents",
+}
+
+_VERSIONED = re.compile(r"^(?P<base>[a-z0-9][a-z0-9_.-]*?)-v(?P<version>[0-9]+)$")
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    """A registered component: its factory and metadata.
+
+    Attributes:
+        kind: the component kind (a key of :data:`COMPONENT_KINDS`).
+        name: the full versioned name, e.g. ``chained-v1``.
+        factory: a callable that builds the component from keyword settings.
+        summary: one line saying what it is.
+        plugin: the name of the plugin that registered it.
+        section: the configuration section whose values are passed to ``factory``
+            (``None``: no settings).
+        extra: the ``nasframe[extra]`` it needs, if any (for messages).
+        replace: whether it replaced a component of the same name.
+        requires: top-level modules the factory imports (checked by :attr:`available`).
+    """
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    summary: str = ""
+    plugin: str = ""
+    section: str | None = None
+    extra: str | None = None
+    replace: bool = False
+    requires: tuple[str, ...] = ()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The modules of :attr:`requires` that are not installed."""
+        import importlib.util
+
+        return tuple(m for m in self.requires if importlib.util.find_spec(m) is None)
+
+    @property
+    def available(self) -> bool:
+        """Whether every module the component needs is installed."""
+        return not self.missing
+
+    def install_hint(self) -> str:
+        """The pip command that makes the component available (empty if it is)."""
+        if self.available:
+            return ""
+        if self.extra:
+            return f"pip install 'nasframe[{self.extra}]'"
+        return "pip install " + " ".join(self.missing)
+
+    @property
+    def base_name(self) -> str:
+        """The name without its version suffix."""
+        return _split(self.name)[0]
+
+    @property
+    def version(self) -> int:
+        """The version number from the name."""
+        return _split(self.name)[1]
+
+
+def _split(name: str) -> tuple[str, int]:
+    match = _VERSIONED.match(name)
+    if match is None:
+        raise RegistryError(
+            f"component name {name!r} must be lower-case and end in a version, like 'chained-v1'"
+        )
+    return match["base"], int(match["version"])
+
+
+class Registry:
+    """The components of one kind, by name.
+
+    Args:
+        kind: the component kind, for messages (``"search_space"``, ...).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, ComponentInfo] = {}
+        #: set by the plugin manager while a plugin's registration hook runs
+        self.current_plugin = ""
+
+    @property
+    def label(self) -> str:
+        """The kind in words, for messages (``"search space"``)."""
+        return self.kind.replace("_", " ")
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        summary: str = "",
+        section: str | None = None,
+        extra: str | None = None,
+        replace: bool = False,
+        requires: tuple[str, ...] = (),
+    ) -> ComponentInfo:
+        """Register ``factory`` under the versioned ``name``.
+
+        Args:
+            name: lower-case name ending in ``-v<N>``.
+            factory: builds the component; called with the settings of ``section`` as
+                keyword arguments (plus the context the kind needs, see the hook docs).
+            summary: one line for ``nasframe plugins``.
+            section: the configuration section holding this component's settings.
+            extra: the ``nasframe[extra]`` the component needs, for messages.
+            replace: replace a component of the same name registered by another plugin.
+            requires: modules the factory imports; import them inside the factory, not at
+                module level, so ``import nasframe`` stays fast and works without them.
+
+        Raises:
+            RegistryError: the name is malformed, or another plugin registered it and
+                neither registration passed ``replace=True``.
+        """
+        _split(name)
+        info = ComponentInfo(
+            kind=self.kind,
+            name=name,
+            factory=factory,
+            summary=summary,
+            plugin=self.current_plugin,
+            section=section,
+            extra=extra,
+            replace=replace,
+            requires=tuple(requires),
+        )
+        existing = self._entries.get(name)
+        if existing is not None:
+            if existing.replace and not replace:
+                return existing
+            if not replace:
+                raise RegistryError(
+                    f"{self.label} {name!r} is registered by both plugin {existing.plugin!r} "
+                    f"and plugin {info.plugin!r}; pass replace=True in one to override"
+                )
+        self._entries[name] = info
+        return info
+
+    def get(self, name: str) -> ComponentInfo:
+        """The component called ``name`` (with or without its version suffix).
+
+        Raises:
+            RegistryError: no such component; the message lists the available names and
+                the closest match.
+        """
+        if name in self._entries:
+            return self._entries[name]
+        versions = [info for info in self._entries.values() if info.base_name == name]
+        if versions:
+            return max(versions, key=lambda info: info.version)
+        names = sorted(self._entries)
+        candidates = names + sorted({info.base_name for info in self._entries.values()})
+        available = ", ".join(names) if names else "none registered"
+        raise RegistryError(
+            f"unknown {self.label} {name!r}{closest(name, candidates)} (available: {available})"
+        )
+
+    def create(self, name: str, *args: Any, **settings: Any) -> Any:
+        """Build the component called ``name`` with ``args`` and ``settings``.
+
+        Raises:
+            RegistryError: the name is unknown.
+            PluginError: the component needs a package that is not installed; the message
+                gives the pip command.
+        """
+        info = self.get(name)
+        if not info.available:
+            raise PluginError(
+                f"{self.label} {info.name!r} needs {', '.join(info.missing)}, which is not "
+                f"installed; run: {info.install_hint()}"
+            )
+        return info.factory(*args, **settings)
+
+    def names(self) -> list[str]:
+        """The registered names, sorted."""
+        return sorted(self._entries)
+
+    def __iter__(self) -> Iterator[ComponentInfo]:
+        return iter(sorted(self._entries.values(), key=lambda info: info.name))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.get(name)
+        except RegistryError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self._entries)
