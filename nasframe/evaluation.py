@@ -1,0 +1,166 @@
+"""The cache-aware evaluation service between the environment and the estimator.
+
+:class:`Evaluator` answers "how good is this architecture?" for the environment: it
+looks the architecture up in the experiment database by (dataset identity, canonical
+hash, estimator fingerprint) and trains only on a miss, storing the result. It is the
+one place where that policy lives; parallel back ends (Ray) provide the same interface.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nasframe.contracts import (
+    CacheKey,
+    DatasetHandler,
+    Evaluation,
+    ExperimentDB,
+    PerformanceEstimator,
+    Record,
+    Status,
+)
+from nasframe.nsc import NSC
+
+__all__ = ["Evaluator", "Outcome", "make_record"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :meth:`Evaluator.evaluate` returns.
+
+    Attributes:
+        record: the stored (or just made) record.
+        cache_hit: whether it came from the database without training.
+        seconds: wall seconds spent by this call (lookup included).
+    """
+
+    record: Record
+    cache_hit: bool
+    seconds: float
+
+    @property
+    def evaluation(self) -> Evaluation:
+        """The evaluation of the record."""
+        return self.record.evaluation
+
+
+def make_record(
+    nsc: NSC,
+    evaluation: Evaluation,
+    *,
+    estimator: PerformanceEstimator,
+    dataset: DatasetHandler,
+    seed: int | None,
+) -> Record:
+    """The database record of ``evaluation`` of ``nsc`` (terminal row dropped)."""
+    from nasframe import __version__
+
+    network = nsc.without_terminal()
+    return Record(
+        dataset=dataset.identity,
+        task=dataset.task,
+        arch_hash=network.canonical_hash,
+        nsc=str(network),
+        estimator=estimator.name,
+        estimator_version=str(estimator.version),
+        fingerprint=estimator.fingerprint(),
+        evaluation=evaluation,
+        seed=seed,
+        timestamp=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        nasframe_version=__version__,
+    )
+
+
+class Evaluator:
+    """Evaluates architectures through the experiment-database cache.
+
+    Args:
+        estimator: trains or scores architectures.
+        dataset: the data; its :attr:`~nasframe.contracts.DatasetHandler.identity` is part
+            of the cache key, so switching tasks never mixes results.
+        database: the experiment database (the cache).
+        seed: passed to the estimator.
+        retry_transient: retrain when the stored result has a transient status
+            (``out_of_memory``, ``timeout``, ``error``) instead of returning it.
+        plugin_manager: its ``nasframe_evaluation_stored`` hook fires for every stored
+            record.
+
+    Attributes:
+        trainings: how many times the estimator was asked (cache misses).
+        hits: how many lookups the cache answered.
+    """
+
+    def __init__(
+        self,
+        estimator: PerformanceEstimator,
+        dataset: DatasetHandler,
+        database: ExperimentDB,
+        *,
+        seed: int | None = None,
+        retry_transient: bool = False,
+        plugin_manager: Any = None,
+    ) -> None:
+        self.estimator = estimator
+        self.dataset = dataset
+        self.database = database
+        self.seed = seed
+        self.retry_transient = retry_transient
+        self.plugin_manager = plugin_manager
+        self.trainings = 0
+        self.hits = 0
+        self._fingerprint = estimator.fingerprint()
+
+    def key(self, nsc: NSC) -> CacheKey:
+        """The cache key of ``nsc`` on the current dataset task."""
+        network = nsc.without_terminal()
+        return CacheKey(self.dataset.identity, network.canonical_hash, self._fingerprint)
+
+    def lookup(self, nsc: NSC) -> Record | None:
+        """The usable stored record of ``nsc``, or ``None`` if it must be (re)trained."""
+        record = self.database.get(self.key(nsc))
+        if record is None:
+            return None
+        if self.retry_transient and record.evaluation.status.transient:
+            return None
+        return record
+
+    def evaluate(self, nsc: NSC) -> Outcome:
+        """The evaluation of ``nsc``: from the cache, or trained now and stored."""
+        start = time.perf_counter()
+        record = self.lookup(nsc)
+        if record is not None:
+            self.hits += 1
+            return Outcome(record, True, time.perf_counter() - start)
+        evaluation = self._run_estimator(nsc)
+        record = self.store(nsc, evaluation)
+        return Outcome(record, False, time.perf_counter() - start)
+
+    def evaluate_many(self, nscs: Sequence[NSC]) -> list[Outcome]:
+        """Evaluate several architectures (in order, here; in parallel on Ray)."""
+        return [self.evaluate(nsc) for nsc in nscs]
+
+    def store(self, nsc: NSC, evaluation: Evaluation) -> Record:
+        """Store ``evaluation`` of ``nsc`` and fire ``nasframe_evaluation_stored``."""
+        record = make_record(
+            nsc, evaluation, estimator=self.estimator, dataset=self.dataset, seed=self.seed
+        )
+        self.database.put(record)
+        if self.plugin_manager is not None:
+            self.plugin_manager.hook.nasframe_evaluation_stored(record=record)
+        return record
+
+    def _run_estimator(self, nsc: NSC) -> Evaluation:
+        self.trainings += 1
+        start = time.perf_counter()
+        try:
+            return self.estimator.evaluate(nsc.without_terminal(), self.dataset, seed=self.seed)
+        except Exception as exc:  # the contract says never raise; a plugin may still do
+            return Evaluation.failed(
+                Status.ERROR,
+                f"estimator {self.estimator.name!r} raised {type(exc).__name__}: {exc}",
+                seconds=time.perf_counter() - start,
+            )
