@@ -388,15 +388,25 @@ class DatasetHandler(abc.ABC):
         """``split`` as a batched, prefetched ``tf.data`` pipeline of ``(images, labels)``.
 
         With ``shuffle`` the order changes every epoch (iteration), reproducibly from
-        ``seed``. The default builds the pipeline from :meth:`arrays`.
+        ``seed``: the same seed gives the same sequence of epoch orders. The default builds
+        the pipeline from :meth:`arrays`, which are already in memory (decoded once).
         """
         import tensorflow as tf
 
         images, labels = self.arrays(split)
-        data = tf.data.Dataset.from_tensor_slices((images, labels))
+        # Shuffle and batch *indices*, then gather whole batches: slicing the arrays into
+        # single examples and re-batching them costs one tf.data element per image and is
+        # several times slower than one gather per batch (benchmarks/input_pipeline.py).
+        images_t, labels_t = tf.constant(images), tf.constant(labels)
+        order = tf.data.Dataset.range(len(labels))
         if shuffle:
-            data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+            order = order.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        data = order.batch(batch_size).map(
+            lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return data.prefetch(tf.data.AUTOTUNE)
 
 
 class PerformanceEstimator(abc.ABC):
