@@ -1,0 +1,334 @@
+"""CIFAR-10 from the official archive (``cifar10-v1``).
+
+Reads ``cifar-10-python.tar.gz`` (the python version published at
+https://www.cs.toronto.edu/~kriz/cifar.html) from a data folder, or downloads it there
+when ``[cifar10] download = yes``, checking its MD5 checksum. The batches inside are
+pickles; they are read with :class:`BatchUnpickler`, which admits only the types a
+CIFAR-10 batch holds, so a crafted archive cannot run code.
+
+Splits: the 50,000 training images are split by seed into 45,000 train / 5,000
+validation (``validation = 0.1``); the 10,000 official test images are the test split.
+Images are normalised per channel with the mean and standard deviation of the train
+split. NASGym validated (and so rewarded) on the official test set and its handler broke
+every evaluation; both are fixed here. See ``docs/datasets.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+import nasframe
+from nasframe import ArrayDataset, ConfigSchema, DatasetError, Registry
+
+__all__ = [
+    "ARCHIVE_MD5",
+    "ARCHIVE_NAME",
+    "ARCHIVE_URL",
+    "BatchUnpickler",
+    "Cifar10Dataset",
+    "default_data_dir",
+    "download_archive",
+    "make_cifar10",
+    "read_archive",
+]
+
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
+#: Where the archive is published (https://www.cs.toronto.edu/~kriz/cifar.html).
+ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+#: The published MD5 checksum of the archive.
+ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+_FOLDER = "cifar-10-batches-py"
+_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_TEST_BATCH = "test_batch"
+_PIXELS = 32 * 32 * 3
+_CHUNK = 1 << 20
+
+
+def default_data_dir() -> Path:
+    """The folder datasets live in: ``$NASFRAME_DATA_DIR``, else ``~/.cache/nasframe/data``.
+
+    ``$XDG_CACHE_HOME`` replaces ``~/.cache`` where it is set.
+    """
+    explicit = os.environ.get("NASFRAME_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "nasframe" / "data"
+
+
+# -- safe unpickling -------------------------------------------------------------------------
+
+
+def _array_reconstructor() -> Any:
+    # numpy's pickles name the array reconstructor by module path, and that path moved
+    # (numpy.core -> numpy._core in numpy 2); ask numpy which function it uses today.
+    return np.ndarray.__reduce__(np.zeros(1))[0]
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """An unpickler that admits only what a CIFAR-10 batch holds.
+
+    A batch is a dict of byte-string keys whose values are lists (labels, file names),
+    byte strings and one numpy ``uint8`` array. Loading those needs exactly three globals:
+    numpy's array reconstructor, ``numpy.ndarray`` and ``numpy.dtype``; any other global
+    (``os.system``, ``builtins.eval``, a class with a ``__reduce__``) is refused before it is
+    looked up, so nothing in the file can run code.
+    """
+
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        """Return one of the three admitted globals; refuse every other one."""
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        if name == "_reconstruct":
+            return _array_reconstructor()
+        return np.ndarray if name == "ndarray" else np.dtype
+
+
+def _load_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(n, 32, 32, 3) uint8`` and labels ``(n,) int64`` of one pickled batch."""
+    not_batch = f"{where} is not a CIFAR-10 batch"
+    try:
+        # The batches were pickled by Python 2: its str values are bytes.
+        batch = BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as exc:  # any failure of an untrusted pickle means "not a batch"
+        raise DatasetError(f"{not_batch} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(batch, dict):
+        raise DatasetError(f"{not_batch} (it holds a {type(batch).__name__}, not a dict)")
+    pixels = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2:
+        raise DatasetError(f"{not_batch} (no uint8 'data' array)")
+    if pixels.shape[1] != _PIXELS or not isinstance(labels, list):
+        raise DatasetError(f"{not_batch} ('data' is not n x 3072 or 'labels' is not a list)")
+    if len(labels) != len(pixels) or not all(type(v) is int and 0 <= v < 10 for v in labels):
+        raise DatasetError(f"{not_batch} (labels are not {len(pixels)} integers in 0..9)")
+    # Stored channel-major (3 x 32 x 32 per row); Keras wants channels last.
+    images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)
+
+
+def read_archive(
+    path: Path,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The training batches (concatenated) and the test batch of the archive at ``path``.
+
+    The archive is read in memory; nothing is extracted to disk.
+
+    Raises:
+        DatasetError: the file is not a readable gzip tar archive, a batch is missing, or
+            a batch is not a CIFAR-10 batch.
+    """
+    batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for name in (*_TRAIN_BATCHES, _TEST_BATCH):
+                try:
+                    member = archive.getmember(f"{_FOLDER}/{name}")
+                except KeyError:
+                    raise DatasetError(
+                        f"{path}: {_FOLDER}/{name} is missing; not the CIFAR-10 python archive "
+                        f"({ARCHIVE_URL})"
+                    ) from None
+                handle = archive.extractfile(member)
+                if handle is None:
+                    raise DatasetError(f"{path}: {_FOLDER}/{name} is not a regular file")
+                batches[name] = _load_batch(handle.read(), f"{path}: {_FOLDER}/{name}")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DatasetError(
+            f"{path}: truncated or corrupt archive ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())}); delete it and download it again from {ARCHIVE_URL}"
+        ) from None
+    train_x = np.concatenate([batches[n][0] for n in _TRAIN_BATCHES])
+    train_y = np.concatenate([batches[n][1] for n in _TRAIN_BATCHES])
+    return (train_x, train_y), batches[_TEST_BATCH]
+
+
+# -- finding and downloading the archive ------------------------------------------------------
+
+
+def md5_of(path: Path) -> str:
+    """The hex MD5 digest of the file at ``path``."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_archive(url: str, target: Path, *, md5: str, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``target``, checking its MD5; ``target`` appears only if it matches.
+
+    The download goes to a temporary file in the same folder and is renamed into place
+    only after the checksum matched, so an interrupted or wrong download never replaces
+    or imitates a good archive.
+
+    Raises:
+        DatasetError: the download failed or its checksum is not ``md5``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.md5(usedforsecurity=False)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if md5 and digest.hexdigest() != md5.lower():
+            raise DatasetError(
+                f"checksum mismatch for {url}: MD5 {digest.hexdigest()}, expected {md5}; "
+                f"nothing was saved to {target}"
+            )
+        tmp.replace(target)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DatasetError(
+            f"could not download {url} ({' '.join(str(reason).split())}); download it by hand "
+            f"and put it at {target}"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def locate_archive(
+    data_dir: Path, *, download: bool, url: str = ARCHIVE_URL, md5: str = ARCHIVE_MD5
+) -> Path:
+    """The path of the archive in ``data_dir``, downloading it first if allowed and missing.
+
+    Raises:
+        DatasetError: the archive is missing and ``download`` is off (the message says
+            where to put it and where to get it), the download failed, or the archive's
+            checksum is not ``md5``.
+    """
+    path = data_dir / ARCHIVE_NAME
+    if not path.is_file():
+        if not download:
+            raise DatasetError(
+                f"CIFAR-10 archive not found: put {ARCHIVE_NAME} (from {url}) at {path}, "
+                f"or set [cifar10] download = yes"
+            )
+        return download_archive(url, path, md5=md5)
+    if md5 and (actual := md5_of(path)) != md5.lower():
+        raise DatasetError(
+            f"{path}: checksum mismatch (MD5 {actual}, expected {md5}); the file is "
+            f"truncated or not the CIFAR-10 python archive; delete it and get it from {url}"
+        )
+    return path
+
+
+# -- the handler ------------------------------------------------------------------------------
+
+
+class Cifar10Dataset(ArrayDataset):
+    """CIFAR-10: 45,000 train / 5,000 validation by seed, the official 10,000 test images.
+
+    Args:
+        data_dir: the folder holding ``cifar-10-python.tar.gz`` (default:
+            :func:`default_data_dir`).
+        download: download the archive into ``data_dir`` when it is missing.
+        validation: the fraction of the training batches held out for validation.
+        seed: the seed of the train/validation split.
+        url: where to download the archive from.
+        md5: the expected MD5 of the archive; empty skips the check (the batches are
+            still read with the restricted unpickler).
+
+    Raises:
+        DatasetError: the archive is missing, corrupt, fails the checksum or holds
+            something that is not a CIFAR-10 batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | str | None = None,
+        download: bool = False,
+        validation: float = 0.1,
+        seed: int = 0,
+        url: str = ARCHIVE_URL,
+        md5: str = ARCHIVE_MD5,
+    ) -> None:
+        folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        path = locate_archive(folder, download=download, url=url, md5=md5)
+        (train_x, train_y), (test_x, test_y) = read_archive(path)
+        indices = nasframe.split_indices(len(train_y), validation=validation, test=0.0, seed=seed)
+        fit_x = train_x[indices["train"]].astype(np.float32) / 255.0
+        mean = fit_x.mean(axis=(0, 1, 2), dtype=np.float64)
+        std = fit_x.std(axis=(0, 1, 2), dtype=np.float64)
+        std[std == 0] = 1.0  # a constant channel (only in degenerate data) stays finite
+        #: per-channel mean and standard deviation of the train split, on the [0, 1] scale
+        self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
+
+        def normalise(images: np.ndarray) -> np.ndarray:
+            scaled = images.astype(np.float32) / np.float32(255.0)
+            return ((scaled - self.mean) / self.std).astype(np.float32)
+
+        super().__init__(
+            "cifar10",
+            {
+                "train": ((fit_x - self.mean) / self.std, train_y[indices["train"]]),
+                "validation": (
+                    normalise(train_x[indices["validation"]]),
+                    train_y[indices["validation"]],
+                ),
+                "test": (normalise(test_x), test_y),
+            },
+            num_classes=10,
+            identity=f"cifar10[validation={validation},seed={seed}]",
+        )
+        self.path = path
+
+
+def make_cifar10(**settings: Any) -> Cifar10Dataset:
+    """The ``cifar10-v1`` factory: builds :class:`Cifar10Dataset` from ``[cifar10]``."""
+    return Cifar10Dataset(**settings)
+
+
+@nasframe.hookimpl(trylast=True)
+def nasframe_register_datasets(registry: Registry) -> None:
+    """Register ``cifar10-v1``."""
+    registry.add(
+        "cifar10-v1",
+        make_cifar10,
+        summary="CIFAR-10 from the official python archive; 45k/5k/10k, per-channel normalised",
+        section="cifar10",
+    )
+
+
+@nasframe.hookimpl(trylast=True)
+def nasframe_add_config(schema: ConfigSchema) -> None:
+    """Declare the ``[cifar10]`` section."""
+    section = schema.section("cifar10", "CIFAR-10 from the official python archive.")
+    section.add(
+        "data_dir",
+        Path,
+        None,
+        "folder of cifar-10-python.tar.gz (empty: $NASFRAME_DATA_DIR or ~/.cache/nasframe/data)",
+        optional=True,
+    )
+    section.add("download", bool, False, "download the archive when it is missing")
+    section.add("validation", float, 0.1, "fraction of the 50,000 training images for validation")
+    section.add("seed", int, 0, "seed of the train/validation split", min=0)
+    section.add("url", str, ARCHIVE_URL, "where to download the archive from")
+    section.add("md5", str, ARCHIVE_MD5, "expected MD5 of the archive (empty: do not check)")
