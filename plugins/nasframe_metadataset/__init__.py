@@ -64,7 +64,7 @@ CLASS_COUNTS: dict[str, int] = {
 }
 
 _INDEX_NAME = ".nasframe-index.json"
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 _CODES: dict[str, int] = {"train": 0, "validation": 1, "test": 2}
 _SKIPPED = -1
 
@@ -95,20 +95,22 @@ class ShardIndex:
     Attributes:
         files: the shard file names, sorted (the reading order).
         stamps: ``[size, mtime_ns]`` per shard; a change invalidates the index.
-        labels: the label of every record, in reading order.
+        counts: the number of records per shard.
         undecodable: reading-order positions of records whose image does not decode.
+        max_label: the largest label seen (-1 for no records).
     """
 
     files: list[str]
     stamps: list[list[int]]
-    labels: list[int]
+    counts: list[int]
     undecodable: list[int]
+    max_label: int
     version: int = _INDEX_VERSION
 
     @property
     def records(self) -> int:
         """The number of records in all shards."""
-        return len(self.labels)
+        return sum(self.counts)
 
 
 def _shards(folder: Path) -> list[Path]:
@@ -181,13 +183,21 @@ def scan_dataset(folder: Path, files: list[Path], num_classes: int) -> ShardInde
     import tensorflow as tf
 
     features = _features()
-    labels: list[np.ndarray] = []
+    counts: list[int] = []
+    low, high = 0, -1
     for shard in files:
-        records = tf.data.TFRecordDataset(str(shard)).map(
-            lambda record: tf.io.parse_single_example(record, features)["label"]
+        # parse_example on whole batches: one op per 8,192 records, not one per record
+        records = (
+            tf.data.TFRecordDataset(str(shard))
+            .batch(8192)
+            .map(lambda batch: tf.io.parse_example(batch, features)["label"])
         )
+        counts.append(0)
         try:
-            labels.extend(batch.numpy() for batch in records.batch(8192))
+            for batch in records:
+                labels = batch.numpy()
+                counts[-1] += len(labels)
+                low, high = min(low, int(labels.min())), max(high, int(labels.max()))
         except tf.errors.DataLossError:
             raise DatasetError(
                 f"{shard}: truncated or corrupt TFRecord shard; convert it again"
@@ -197,10 +207,9 @@ def scan_dataset(folder: Path, files: list[Path], num_classes: int) -> ShardInde
                 f"{shard}: records lack the features image (bytes) and label (int64); "
                 f"not a converted meta-dataset shard"
             ) from None
-    all_labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    if len(all_labels) and (all_labels.min() < 0 or all_labels.max() >= num_classes):
+    if low < 0 or high >= num_classes:
         raise DatasetError(
-            f"{folder}: label {int(all_labels.max())} is outside 0..{num_classes - 1}; "
+            f"{folder}: label {low if low < 0 else high} is outside 0..{num_classes - 1}; "
             f"the folder does not hold the dataset {folder.name!r}"
         )
     # Second pass: decode every image; records whose decoding fails are dropped by
@@ -221,12 +230,13 @@ def scan_dataset(folder: Path, files: list[Path], num_classes: int) -> ShardInde
         .batch(8192)
     )
     good = np.concatenate([b.numpy() for b in positions] or [np.zeros(0, np.int64)])
-    bad = np.setdiff1d(np.arange(len(all_labels)), good)
+    bad = np.setdiff1d(np.arange(sum(counts)), good)
     return ShardIndex(
         files=[p.name for p in files],
         stamps=_stamps(files),
-        labels=[int(v) for v in all_labels],
+        counts=counts,
         undecodable=[int(v) for v in bad],
+        max_label=high,
     )
 
 
@@ -429,7 +439,8 @@ class MetaDatasetHandler(DatasetHandler):
 
     def _split_codes(self, index: ShardIndex) -> np.ndarray:
         # NASGym: shuffle once by seed, first floor(n * 0.67) train, the rest validation.
-        codes = np.full(index.records, _SKIPPED, dtype=np.int32)
+        # int8: one byte per record keeps the lookup table small for large datasets.
+        codes = np.full(index.records, _SKIPPED, dtype=np.int8)
         usable = np.setdiff1d(np.arange(index.records), np.asarray(index.undecodable, np.int64))
         order = np.random.default_rng(self.seed).permutation(usable)
         n_test = round(len(order) * self.test_fraction)
@@ -458,7 +469,7 @@ class MetaDatasetHandler(DatasetHandler):
         data = (
             tf.data.TFRecordDataset(files)
             .enumerate()
-            .filter(lambda i, _record: tf.gather(codes, i) == code)
+            .filter(lambda i, _record: tf.gather(codes, i) == tf.constant(code, tf.int8))
             .map(lambda _i, record: record)
         )
         if shuffle:
