@@ -142,13 +142,13 @@ def test_truncated_archive(archive: Path, cut: float) -> None:
     payload = archive.read_bytes()
     archive.write_bytes(payload[: int(len(payload) * cut)])
     with pytest.raises(DatasetError, match="truncated or corrupt archive"):
-        _load(archive, md5="")
+        _load(archive, verify=False)
 
 
 def test_not_an_archive(archive: Path) -> None:
     archive.write_bytes(b"<html>not found</html>")
     with pytest.raises(DatasetError, match=rf"^{archive}: truncated or corrupt archive"):
-        _load(archive, md5="")
+        _load(archive, verify=False)
 
 
 class _Payload:
@@ -208,7 +208,7 @@ def test_missing_batch(tmp_path: Path) -> None:
     with tarfile.open(path, "w:gz") as archive:
         archive.addfile(tarfile.TarInfo("readme.txt"))
     with pytest.raises(DatasetError, match="data_batch_1 is missing; not the CIFAR-10 python"):
-        Cifar10Dataset(data_dir=tmp_path, md5="")
+        Cifar10Dataset(data_dir=tmp_path, verify=False)
 
 
 def test_unpickler_admits_the_numpy_names_of_old_and_new_archives() -> None:
@@ -290,3 +290,63 @@ def test_tf_pipeline_reshuffles_every_epoch(archive: Path) -> None:
     second = np.concatenate([y.numpy() for _, y in pipeline])
     assert len(first) == 270 and sorted(first) == sorted(second)
     assert not np.array_equal(first, second)
+
+
+# -- the binary version ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def binary_archive(tmp_path: Path, source: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """The same images as ``archive``, as a binary-version archive."""
+    path = tmp_path / "cifar-10-binary.tar.gz"
+    return write_archive(path, source["train"], source["test"], binary=True)
+
+
+def test_binary_archive_holds_the_same_data(binary_archive: Path, archive: Path) -> None:
+    binary = Cifar10Dataset(data_dir=binary_archive.parent, archive="binary", verify=False)
+    python = _load(archive)
+    assert binary.path == binary_archive
+    for split in ("train", "validation", "test"):
+        np.testing.assert_array_equal(binary.arrays(split)[0], python.arrays(split)[0])
+        np.testing.assert_array_equal(binary.arrays(split)[1], python.arrays(split)[1])
+    assert binary.identity == python.identity  # the same images: the same cache entries
+
+
+def test_binary_archive_missing_names_its_file(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"put cifar-10-binary\.tar\.gz \(from https://www"):
+        Cifar10Dataset(data_dir=tmp_path, archive="binary")
+
+
+def test_binary_archive_checksum_mismatch(binary_archive: Path) -> None:
+    with pytest.raises(DatasetError, match=r"checksum mismatch .*expected c32a1d4ab5d03f"):
+        Cifar10Dataset(data_dir=binary_archive.parent, archive="binary")
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b"\x01" * 3000, "3000 bytes is not a positive multiple of 3073"), (b"\x0c" * 3073, "12")],
+    ids=["short", "label-12"],
+)
+def test_binary_batch_that_is_not_a_batch(
+    tmp_path: Path, source: dict, payload: bytes, reason: str
+) -> None:
+    write_archive(
+        tmp_path / "cifar-10-binary.tar.gz",
+        source["train"],
+        source["test"],
+        binary=True,
+        replace={"data_batch_2": payload},
+    )
+    with pytest.raises(
+        DatasetError, match=rf"data_batch_2\.bin is not a CIFAR-10 binary .*{reason}"
+    ):
+        Cifar10Dataset(data_dir=tmp_path, archive="binary", verify=False)
+
+
+def test_unknown_archive_version(tmp_path: Path, plugin_manager: nasframe.PluginManager) -> None:
+    with pytest.raises(DatasetError, match=r"archive = 'zip' is not one of python, binary"):
+        Cifar10Dataset(data_dir=tmp_path, archive="zip")
+    with pytest.raises(nasframe.ConfigError, match=r"'zip' is not one of python, binary"):
+        nasframe.load_config(
+            overrides={"cifar10": {"archive": "zip"}}, plugin_manager=plugin_manager
+        )

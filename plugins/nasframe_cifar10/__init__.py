@@ -1,10 +1,12 @@
 """CIFAR-10 from the official archive (``cifar10-v1``).
 
 Reads ``cifar-10-python.tar.gz`` (the python version published at
-https://www.cs.toronto.edu/~kriz/cifar.html) from a data folder, or downloads it there
-when ``[cifar10] download = yes``, checking its MD5 checksum. The batches inside are
+https://www.cs.toronto.edu/~kriz/cifar.html), or with ``[cifar10] archive = binary`` the
+binary version ``cifar-10-binary.tar.gz``, from a data folder, or downloads it there
+when ``[cifar10] download = yes``, checking its MD5 checksum. The python batches are
 pickles; they are read with :class:`BatchUnpickler`, which admits only the types a
-CIFAR-10 batch holds, so a crafted archive cannot run code.
+CIFAR-10 batch holds, so a crafted archive cannot run code. The binary batches are fixed
+3,073-byte records and are parsed, never unpickled.
 
 Splits: the 50,000 training images are split by seed into 45,000 train / 5,000
 validation (``validation = 0.1``); the 10,000 official test images are the test split.
@@ -23,6 +25,8 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +39,8 @@ __all__ = [
     "ARCHIVE_MD5",
     "ARCHIVE_NAME",
     "ARCHIVE_URL",
+    "FORMATS",
+    "ArchiveFormat",
     "BatchUnpickler",
     "Cifar10Dataset",
     "default_data_dir",
@@ -49,9 +55,6 @@ ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 #: The published MD5 checksum of the archive.
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 
-_FOLDER = "cifar-10-batches-py"
-_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-_TEST_BATCH = "test_batch"
 _PIXELS = 32 * 32 * 3
 _CHUNK = 1 << 20
 
@@ -128,40 +131,118 @@ def _load_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)
 
 
+def _load_binary_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one batch of the binary version (label byte + 3,072 pixels)."""
+    record = 1 + _PIXELS
+    if not data or len(data) % record:
+        raise DatasetError(
+            f"{where} is not a CIFAR-10 binary batch ({len(data)} bytes is not a positive "
+            f"multiple of {record})"
+        )
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, record)
+    labels = rows[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise DatasetError(f"{where} is not a CIFAR-10 binary batch (label {labels.max()} > 9)")
+    images = rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+@dataclass(frozen=True)
+class ArchiveFormat:
+    """One published version of the CIFAR-10 archive.
+
+    Attributes:
+        name: ``python`` or ``binary`` (the ``[cifar10] archive`` setting).
+        filename: the archive's file name.
+        url: where it is published.
+        md5: its published MD5 checksum.
+        folder: the folder inside the archive.
+        train: the member names of the five training batches.
+        test: the member name of the test batch.
+        load: parses one member into ``uint8`` images ``(n, 32, 32, 3)`` and labels.
+    """
+
+    name: str
+    filename: str
+    url: str
+    md5: str
+    folder: str
+    train: tuple[str, ...]
+    test: str
+    load: Callable[[bytes, str], tuple[np.ndarray, np.ndarray]]
+
+
+#: The two published versions of the archive, by ``[cifar10] archive`` value.
+FORMATS: dict[str, ArchiveFormat] = {
+    "python": ArchiveFormat(
+        "python",
+        ARCHIVE_NAME,
+        ARCHIVE_URL,
+        ARCHIVE_MD5,
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        _load_batch,
+    ),
+    "binary": ArchiveFormat(
+        "binary",
+        "cifar-10-binary.tar.gz",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+        "c32a1d4ab5d03f1284b67883e8d87530",
+        "cifar-10-batches-bin",
+        tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+        "test_batch.bin",
+        _load_binary_batch,
+    ),
+}
+
+
+def _format(archive: str) -> ArchiveFormat:
+    if archive not in FORMATS:
+        raise DatasetError(f"[cifar10] archive = {archive!r} is not one of {', '.join(FORMATS)}")
+    return FORMATS[archive]
+
+
 def read_archive(
-    path: Path,
+    path: Path, archive: str = "python"
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The training batches (concatenated) and the test batch of the archive at ``path``.
 
     The archive is read in memory; nothing is extracted to disk.
 
+    Args:
+        path: the ``.tar.gz`` file.
+        archive: its version, ``python`` or ``binary``.
+
     Raises:
         DatasetError: the file is not a readable gzip tar archive, a batch is missing, or
             a batch is not a CIFAR-10 batch.
     """
+    fmt = _format(archive)
     batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     try:
-        with tarfile.open(path, "r:gz") as archive:
-            for name in (*_TRAIN_BATCHES, _TEST_BATCH):
+        with tarfile.open(path, "r:gz") as tar:
+            for name in (*fmt.train, fmt.test):
+                member_name = f"{fmt.folder}/{name}"
                 try:
-                    member = archive.getmember(f"{_FOLDER}/{name}")
+                    member = tar.getmember(member_name)
                 except KeyError:
                     raise DatasetError(
-                        f"{path}: {_FOLDER}/{name} is missing; not the CIFAR-10 python archive "
-                        f"({ARCHIVE_URL})"
+                        f"{path}: {member_name} is missing; not the CIFAR-10 {fmt.name} "
+                        f"archive ({fmt.url})"
                     ) from None
-                handle = archive.extractfile(member)
+                handle = tar.extractfile(member)
                 if handle is None:
-                    raise DatasetError(f"{path}: {_FOLDER}/{name} is not a regular file")
-                batches[name] = _load_batch(handle.read(), f"{path}: {_FOLDER}/{name}")
+                    raise DatasetError(f"{path}: {member_name} is not a regular file")
+                batches[name] = fmt.load(handle.read(), f"{path}: {member_name}")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DatasetError(
             f"{path}: truncated or corrupt archive ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())}); delete it and download it again from {ARCHIVE_URL}"
+            f"{' '.join(str(exc).split())}); delete it and download it again from {fmt.url}"
         ) from None
-    train_x = np.concatenate([batches[n][0] for n in _TRAIN_BATCHES])
-    train_y = np.concatenate([batches[n][1] for n in _TRAIN_BATCHES])
-    return (train_x, train_y), batches[_TEST_BATCH]
+    train_x = np.concatenate([batches[n][0] for n in fmt.train])
+    train_y = np.concatenate([batches[n][1] for n in fmt.train])
+    return (train_x, train_y), batches[fmt.test]
 
 
 # -- finding and downloading the archive ------------------------------------------------------
@@ -213,20 +294,36 @@ def download_archive(url: str, target: Path, *, md5: str, timeout: float = 60.0)
 
 
 def locate_archive(
-    data_dir: Path, *, download: bool, url: str = ARCHIVE_URL, md5: str = ARCHIVE_MD5
+    data_dir: Path,
+    *,
+    download: bool,
+    archive: str = "python",
+    url: str = "",
+    md5: str = "",
+    verify: bool = True,
 ) -> Path:
     """The path of the archive in ``data_dir``, downloading it first if allowed and missing.
+
+    Args:
+        data_dir: the folder the archive is (or is to be) in.
+        download: download the archive when it is missing.
+        archive: ``python`` or ``binary``.
+        url: where to download from (empty: the published URL).
+        md5: the expected checksum (empty: the published one).
+        verify: check the checksum (of a local archive and of a download).
 
     Raises:
         DatasetError: the archive is missing and ``download`` is off (the message says
             where to put it and where to get it), the download failed, or the archive's
             checksum is not ``md5``.
     """
-    path = data_dir / ARCHIVE_NAME
+    fmt = _format(archive)
+    url, md5 = url or fmt.url, (md5 or fmt.md5) if verify else ""
+    path = data_dir / fmt.filename
     if not path.is_file():
         if not download:
             raise DatasetError(
-                f"CIFAR-10 archive not found: put {ARCHIVE_NAME} (from {url}) at {path}, "
+                f"CIFAR-10 archive not found: put {fmt.filename} (from {url}) at {path}, "
                 f"or set [cifar10] download = yes"
             )
         return download_archive(url, path, md5=md5)
@@ -245,14 +342,16 @@ class Cifar10Dataset(ArrayDataset):
     """CIFAR-10: 45,000 train / 5,000 validation by seed, the official 10,000 test images.
 
     Args:
-        data_dir: the folder holding ``cifar-10-python.tar.gz`` (default:
-            :func:`default_data_dir`).
+        data_dir: the folder holding the archive (default: :func:`default_data_dir`).
         download: download the archive into ``data_dir`` when it is missing.
         validation: the fraction of the training batches held out for validation.
         seed: the seed of the train/validation split.
-        url: where to download the archive from.
-        md5: the expected MD5 of the archive; empty skips the check (the batches are
-            still read with the restricted unpickler).
+        archive: ``python`` (``cifar-10-python.tar.gz``) or ``binary``
+            (``cifar-10-binary.tar.gz``); both hold the same images.
+        url: where to download the archive from (empty: the published URL).
+        md5: the expected MD5 of the archive (empty: the published checksum).
+        verify: check the MD5; without it a python archive is still read with the
+            restricted unpickler.
 
     Raises:
         DatasetError: the archive is missing, corrupt, fails the checksum or holds
@@ -266,12 +365,16 @@ class Cifar10Dataset(ArrayDataset):
         download: bool = False,
         validation: float = 0.1,
         seed: int = 0,
-        url: str = ARCHIVE_URL,
-        md5: str = ARCHIVE_MD5,
+        archive: str = "python",
+        url: str = "",
+        md5: str = "",
+        verify: bool = True,
     ) -> None:
         folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        path = locate_archive(folder, download=download, url=url, md5=md5)
-        (train_x, train_y), (test_x, test_y) = read_archive(path)
+        path = locate_archive(
+            folder, download=download, archive=archive, url=url, md5=md5, verify=verify
+        )
+        (train_x, train_y), (test_x, test_y) = read_archive(path, archive)
         indices = nasframe.split_indices(len(train_y), validation=validation, test=0.0, seed=seed)
         fit_x = train_x[indices["train"]].astype(np.float32) / 255.0
         mean = fit_x.mean(axis=(0, 1, 2), dtype=np.float64)
@@ -311,7 +414,7 @@ def nasframe_register_datasets(registry: Registry) -> None:
     registry.add(
         "cifar10-v1",
         make_cifar10,
-        summary="CIFAR-10 from the official python archive; 45k/5k/10k, per-channel normalised",
+        summary="CIFAR-10 from the official archive; 45k/5k/10k split, per-channel normalised",
         section="cifar10",
     )
 
@@ -319,16 +422,24 @@ def nasframe_register_datasets(registry: Registry) -> None:
 @nasframe.hookimpl(trylast=True)
 def nasframe_add_config(schema: ConfigSchema) -> None:
     """Declare the ``[cifar10]`` section."""
-    section = schema.section("cifar10", "CIFAR-10 from the official python archive.")
+    section = schema.section("cifar10", "CIFAR-10 from the official archive.")
     section.add(
         "data_dir",
         Path,
         None,
-        "folder of cifar-10-python.tar.gz (empty: $NASFRAME_DATA_DIR or ~/.cache/nasframe/data)",
+        "folder of the archive (empty: $NASFRAME_DATA_DIR or ~/.cache/nasframe/data)",
         optional=True,
+    )
+    section.add(
+        "archive",
+        str,
+        "python",
+        "python (cifar-10-python.tar.gz) or binary (cifar-10-binary.tar.gz)",
+        choices=tuple(FORMATS),
     )
     section.add("download", bool, False, "download the archive when it is missing")
     section.add("validation", float, 0.1, "fraction of the 50,000 training images for validation")
     section.add("seed", int, 0, "seed of the train/validation split", min=0)
-    section.add("url", str, ARCHIVE_URL, "where to download the archive from")
-    section.add("md5", str, ARCHIVE_MD5, "expected MD5 of the archive (empty: do not check)")
+    section.add("url", str, "", "where to download the archive from (empty: the published URL)")
+    section.add("md5", str, "", "expected MD5 of the archive (empty: the published checksum)")
+    section.add("verify", bool, True, "check the archive's MD5 checksum")
