@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from nasframe_digits import DigitsDataset
 
-from nasframe import ArrayDataset
+import nasframe
+from nasframe import ArrayDataset, Split
 
 pytest.importorskip("tensorflow")
 
@@ -74,3 +78,59 @@ def test_dataset_plugins_import_without_tensorflow() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+class _RecordingDigits(DigitsDataset):
+    """The real digits handler, noting every split an estimator asks for."""
+
+    def __init__(self) -> None:
+        super().__init__(resize=16)
+        self.requested: set[str] = set()
+
+    def arrays(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        self.requested.add(split)
+        return super().arrays(split)
+
+    def num_examples(self, split: Split) -> int:
+        self.requested.add(split)
+        return super().num_examples(split)
+
+
+def _estimators() -> list[str]:
+    registry = nasframe.get_plugin_manager().registry("estimator")
+    return [info.name for info in registry if info.available]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", _estimators())
+def test_estimators_never_see_the_test_split(estimator: str) -> None:
+    data = _RecordingDigits()
+    env = nasframe.make_env(dataset=data, estimator=estimator, search_space="chained", seed=0)
+    env.reset(seed=0)
+    for action in (1, 3):  # conv k3, then max pool k2 (chained space)
+        env.step(action)
+    assert "test" not in data.requested
+    env.close()
+
+
+def test_handlers_survive_pickling_for_worker_processes(tmp_path: Path) -> None:
+    from nasframe_cifar10 import Cifar10Dataset, md5_of
+    from nasframe_cifar10.testing import write_archive
+    from nasframe_metadataset import MetaDatasetHandler
+    from nasframe_metadataset.testing import write_shards
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 32, 32, 3), np.uint8)
+    path = write_archive(
+        tmp_path / "cifar-10-python.tar.gz",
+        (images, np.arange(50) % 10),
+        (images[:10], np.arange(10)),
+    )
+    write_shards(tmp_path / "meta" / "dtd", list(images[:12]), list(range(12)), shards=2)
+    meta = MetaDatasetHandler(root=tmp_path / "meta", tasks="dtd", image_size=8)
+    meta.tf_dataset("train", batch_size=4)  # caches decoded arrays on the handler
+    for handler in (DigitsDataset(), Cifar10Dataset(data_dir=tmp_path, md5=md5_of(path)), meta):
+        clone = pickle.loads(pickle.dumps(handler))
+        assert clone.identity == handler.identity
+        assert clone.num_examples("validation") == handler.num_examples("validation")
+        np.testing.assert_array_equal(clone.arrays("train")[0], handler.arrays("train")[0])
