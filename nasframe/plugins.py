@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from nasframe import hookspecs
-from nasframe.errors import PluginError
+from nasframe.errors import PluginError, closest
 from nasframe.registry import COMPONENT_KINDS, ComponentInfo, Registry
 
 __all__ = [
@@ -130,23 +130,49 @@ class PluginManager(pluggy.PluginManager):
             return status
         except Exception as exc:  # a plugin may fail in any way; the others keep working
             status.status = "failed"
-            status.reason = f"import of {module_name} raised {type(exc).__name__}: {exc}"
+            message = " ".join(str(exc).split())  # one line, whatever the plugin raised
+            status.reason = f"import of {module_name} raised {type(exc).__name__}: {message}"
             return status
         self.register_module(name, module, status)
         return status
 
     def register_module(self, name: str, module: ModuleType | object, status: PluginStatus) -> None:
-        """Register an imported plugin object and note its hooks in ``status``."""
-        self.register(module, name=name)
+        """Register an imported plugin object and note its hooks in ``status``.
+
+        Raises:
+            PluginError: a hook implementation does not fit its spec (an argument the
+                spec does not have, a generator where none is allowed); names the plugin.
+        """
+        if self.is_blocked(name):
+            status.status, status.reason = "blocked", "disabled by NASFRAME_DISABLE_PLUGINS"
+            return
+        try:
+            self.register(module, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"plugin {name!r}: {' '.join(str(exc).split())}; fix the plugin or block it "
+                f"with NASFRAME_DISABLE_PLUGINS={name}"
+            ) from None
         status.hooks = sorted(caller.name for caller in self.get_hookcallers(module) or [])
 
     def check(self) -> None:
-        """Run ``check_pending()``; an unknown hook is a :class:`PluginError` naming the plugin."""
-        try:
-            self.check_pending()
-        except pluggy.PluginValidationError as exc:
-            plugin = self.get_name(exc.plugin) or repr(exc.plugin)
-            raise PluginError(f"plugin {plugin!r}: {' '.join(str(exc).split())}") from None
+        """Reject hooks no spec declares (a typo in a plugin) with a :class:`PluginError`.
+
+        The message names the plugin, the unknown hook and the closest real hook.
+        """
+        known = sorted(name for name in vars(self.hook) if not name.startswith("_"))
+        known = [name for name in known if getattr(self.hook, name).has_spec()]
+        for name, caller in sorted(vars(self.hook).items()):
+            if name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} implements unknown hook {name!r}"
+                        f"{closest(name, known)}; fix the plugin or block it with "
+                        f"NASFRAME_DISABLE_PLUGINS={impl.plugin_name}"
+                    )
+        self.check_pending()  # pluggy's own check, for anything the loop above missed
 
     # -- registries ------------------------------------------------------------------------
     def registry(self, kind: str) -> Registry:
