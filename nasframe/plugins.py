@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from nasframe import hookspecs
-from nasframe.errors import PluginError, closest
+from nasframe.errors import NasframeError, PluginError, closest
 from nasframe.registry import COMPONENT_KINDS, ComponentInfo, Registry
 
 __all__ = [
@@ -200,8 +200,11 @@ class PluginManager(pluggy.PluginManager):
             registry.current_plugin = impl.plugin_name
             try:
                 impl.function(**{arg: registry for arg in impl.argnames})
-            except PluginError:
-                raise
+            except NasframeError as exc:
+                # Already one line saying what is wrong; make sure it names the plugin.
+                if repr(impl.plugin_name) in str(exc):
+                    raise
+                raise type(exc)(f"plugin {impl.plugin_name!r}: {exc}") from None
             except Exception as exc:
                 raise PluginError(
                     f"plugin {impl.plugin_name!r} failed in {hook_name}: "
