@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nasframe.cli.options import config_options, load_from_options
+from nasframe.cli.options import config_options, load_from_options, write_text
 
 __all__ = ["config"]
 
@@ -65,5 +65,4 @@ def template(builtin: bool, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        write_text(output, text)

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from nasframe.cli.options import write_text
+
 __all__ = ["hook_specs", "hooks", "render_reference"]
 
 _SECTION = re.compile(r"^(Args|Arguments|Returns|Raises|Yields|Example|Examples|Note):\s*$")
@@ -121,5 +123,4 @@ def hooks(output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        write_text(output, text)
