@@ -260,3 +260,11 @@ def test_plugins_command_never_imports_heavy_libraries() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "\n", f"imported at startup: {result.stdout}"
+
+
+@pytest.mark.parametrize("command", [["hooks"], ["config", "template"]])
+def test_output_to_a_missing_folder_is_a_user_error(tmp_path: Path, command: list[str]) -> None:
+    target = tmp_path / "no" / "such" / "file.txt"
+    result = CliRunner().invoke(main, [*command, "-o", str(target)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {target}: cannot write: No such file or directory\n"
