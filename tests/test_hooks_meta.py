@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nasframe import hookspecs
+from nasframe import get_plugin_manager, hookspecs
 from nasframe.cli.hooks_cmd import hook_specs, render_reference
 from nasframe.registry import COMPONENT_KINDS
 
@@ -128,3 +128,11 @@ def test_reference_renders_google_sections() -> None:
     assert ":class:" not in page and "``" not in page
     assert page.index("## Registration hooks") < page.index("## Configuration hooks")
     assert page.index("## Configuration hooks") < page.index("## Event hooks")
+
+
+def test_every_hook_collects_all_results() -> None:
+    # hookspecs.py documents that no hook is firstresult; keep the claim true.
+    manager = get_plugin_manager(autoload=False)
+    for name in SPECS:
+        spec = getattr(manager.hook, name).spec
+        assert spec is not None and not spec.opts.get("firstresult"), name
