@@ -229,9 +229,19 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
-def _distribution_version(entry_point: importlib.metadata.EntryPoint) -> str:
+def _distribution_version(
+    entry_point: importlib.metadata.EntryPoint, cache: dict[int, str] | None = None
+) -> str:
     dist = getattr(entry_point, "dist", None)
-    return str(dist.version) if dist is not None else ""
+    if dist is None:
+        return ""
+    # Reading a version parses the distribution's METADATA file; the entry points of one
+    # distribution share one dist object, so parse it once per manager, not per plugin.
+    if cache is None:
+        return str(dist.version)
+    if id(dist) not in cache:
+        cache[id(dist)] = str(dist.version)
+    return cache[id(dist)]
 
 
 def get_plugin_manager(
@@ -266,9 +276,10 @@ def get_plugin_manager(
             "yes",
         )
     entry_points = {ep.name: ep for ep in _entry_points()}
+    versions: dict[int, str] = {}
     for name, module_name in DEFAULT_PLUGINS:
         ep = entry_points.get(name)
-        version = _distribution_version(ep) if ep is not None else ""
+        version = _distribution_version(ep, versions) if ep is not None else ""
         manager.load_plugin(name, module_name, version=version or _own_version(), default=True)
     for name, plugin in plugins:
         status = PluginStatus(name=name, module=getattr(plugin, "__name__", repr(plugin)))
@@ -278,7 +289,8 @@ def get_plugin_manager(
         for name, ep in sorted(entry_points.items()):
             if name in manager.statuses:
                 continue
-            manager.load_plugin(name, ep.value.split(":")[0], version=_distribution_version(ep))
+            version = _distribution_version(ep, versions)
+            manager.load_plugin(name, ep.value.split(":")[0], version=version)
     manager.check()
     return manager
 
