@@ -146,6 +146,11 @@ class PluginManager(pluggy.PluginManager):
         if self.is_blocked(name):
             status.status, status.reason = "blocked", "disabled by NASFRAME_DISABLE_PLUGINS"
             return
+        other = self.get_name(module) if self.is_registered(module) else None
+        if other is not None or self.has_plugin(name):
+            # pluggy would raise a bare ValueError; say which plugins collide instead
+            taken = f"the module is already plugin {other!r}" if other else "the name is taken"
+            raise PluginError(f"plugin {name!r} cannot be registered: {taken}")
         try:
             self.register(module, name=name)
         except pluggy.PluginValidationError as exc:
