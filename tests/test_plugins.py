@@ -376,3 +376,18 @@ def test_malformed_component_name_names_the_plugin(sandbox: PluginSandbox) -> No
         "plugin 'sloppy': component name 'Shapes' must be lower-case and end in a version, "
         "like 'chained-v1'"
     )
+
+
+def test_explicit_plugin_with_a_taken_name_or_module_is_an_error(sandbox: PluginSandbox) -> None:
+    base = sandbox.module("base", DEFAULT_SOURCE)
+    sandbox.defaults(base=base)
+    with pytest.raises(
+        PluginError, match=r"^plugin 'base' cannot be registered: the name is taken$"
+    ):
+        get_plugin_manager(plugins=[("base", object())])
+    __import__(base)
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(plugins=[("again", sys.modules[base])])
+    assert str(info.value) == (
+        "plugin 'again' cannot be registered: the module is already plugin 'base'"
+    )
