@@ -114,7 +114,10 @@ class Key:
                 raise ValueError(value)
             return number
         if self.type is Path:
-            return Path(str(value).strip()).expanduser()
+            text = str(value).strip()
+            if not text:  # Path("") would silently mean the working folder
+                raise ValueError(value)
+            return Path(text).expanduser()
         return str(value).strip() if isinstance(value, str) else str(value)
 
     def describe(self) -> str:
