@@ -170,6 +170,7 @@ def test_unknown_key_with_close_match(tmp_path: Path) -> None:
             "'acuracy' is not one of accuracy, blockqnn; did you mean 'accuracy'?",
         ),
         ("run", "steps", "", "'' is not a valid int (int, >= 0)"),
+        ("run", "output", "", "'' is not a valid Path (Path)"),
     ],
 )
 def test_bad_value_names_file_section_key_value_and_valid(
