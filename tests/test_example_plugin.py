@@ -126,9 +126,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _nasframe(site: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("NASFRAME_")}
     env["COLUMNS"] = "200"
-    env.pop("PYTHONPATH", None)
     if site is not None:
-        env["PYTHONPATH"] = str(site)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "nasframe", *args],
         capture_output=True,
