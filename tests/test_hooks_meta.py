@@ -26,14 +26,12 @@ TESTS = Path(__file__).resolve().parent
 #: Hooks no test exercises yet, and who will. Shrink this list; never grow it silently.
 PENDING_TESTS: dict[str, str] = {
     "nasframe_run_started": "the search runner (issue: search), when nasframe.search lands",
-    "nasframe_episode_ended": "the environment (issue: env), when nasframe.env lands",
     "nasframe_run_finished": "the search runner (issue: search), when nasframe.search lands",
 }
 
 #: Event hooks the core does not fire yet, and which part will.
 PENDING_FIRING: dict[str, str] = {
     "nasframe_run_started": "nasframe.search",
-    "nasframe_episode_ended": "nasframe.env",
     "nasframe_run_finished": "nasframe.search",
 }
 
