@@ -438,7 +438,14 @@ def nasframe_add_config(schema: ConfigSchema) -> None:
         choices=tuple(FORMATS),
     )
     section.add("download", bool, False, "download the archive when it is missing")
-    section.add("validation", float, 0.1, "fraction of the 50,000 training images for validation")
+    section.add(
+        "validation",
+        float,
+        0.1,
+        "fraction of the 50,000 training images for validation",
+        min=0.0,
+        max=0.9,
+    )
     section.add("seed", int, 0, "seed of the train/validation split", min=0)
     section.add("url", str, "", "where to download the archive from (empty: the published URL)")
     section.add("md5", str, "", "expected MD5 of the archive (empty: the published checksum)")

@@ -101,6 +101,8 @@ def nasframe_add_config(schema: ConfigSchema) -> None:
     """Declare the ``[digits]`` section."""
     section = schema.section("digits", "The bundled dataset: scikit-learn's 8x8 digits.")
     section.add("resize", int, 16, "side of the images after bilinear resizing (8: native)", min=8)
-    section.add("validation", float, 0.2, "fraction of images in the validation split", min=0)
-    section.add("test", float, 0.2, "fraction of images in the test split", min=0)
+    section.add(
+        "validation", float, 0.2, "fraction of images in the validation split", min=0, max=0.9
+    )
+    section.add("test", float, 0.2, "fraction of images in the test split", min=0, max=0.9)
     section.add("seed", int, 0, "seed of the train/validation/test split", min=0)
