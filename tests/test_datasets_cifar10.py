@@ -350,3 +350,15 @@ def test_unknown_archive_version(tmp_path: Path, plugin_manager: nasframe.Plugin
         nasframe.load_config(
             overrides={"cifar10": {"archive": "zip"}}, plugin_manager=plugin_manager
         )
+
+
+def test_channel_statistics_match_numpy() -> None:
+    from nasframe_cifar10 import channel_statistics
+
+    images, _ = _images(50, 9)
+    images[..., 2] = 77  # a constant channel keeps a finite (unit) deviation
+    mean, std = channel_statistics(images)
+    scaled = images.astype(np.float64) / 255
+    np.testing.assert_allclose(mean, scaled.mean(axis=(0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(std[:2], scaled.std(axis=(0, 1, 2))[:2], rtol=1e-5)
+    assert std[2] == 1.0 and mean.dtype == std.dtype == np.float32

@@ -43,6 +43,7 @@ __all__ = [
     "ArchiveFormat",
     "BatchUnpickler",
     "Cifar10Dataset",
+    "channel_statistics",
     "default_data_dir",
     "download_archive",
     "make_cifar10",
@@ -335,6 +336,24 @@ def locate_archive(
     return path
 
 
+def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of ``uint8`` images, on the [0, 1] scale.
+
+    Exact and cheap: a 256-bin histogram per channel instead of float copies of the
+    images. A constant channel gets a standard deviation of 1 so normalising stays finite.
+    """
+    values = np.arange(256, dtype=np.float64) / 255.0
+    mean, std = np.zeros(3), np.ones(3)
+    for channel in range(3):
+        counts = np.bincount(images[..., channel].ravel(), minlength=256)
+        total = counts.sum()
+        if total:
+            mean[channel] = counts @ values / total
+            variance = counts @ values**2 / total - mean[channel] ** 2
+            std[channel] = np.sqrt(variance) if variance > 1e-12 else 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 # -- the handler ------------------------------------------------------------------------------
 
 
@@ -376,21 +395,25 @@ class Cifar10Dataset(ArrayDataset):
         )
         (train_x, train_y), (test_x, test_y) = read_archive(path, archive)
         indices = nasframe.split_indices(len(train_y), validation=validation, test=0.0, seed=seed)
-        fit_x = train_x[indices["train"]].astype(np.float32) / 255.0
-        mean = fit_x.mean(axis=(0, 1, 2), dtype=np.float64)
-        std = fit_x.std(axis=(0, 1, 2), dtype=np.float64)
-        std[std == 0] = 1.0  # a constant channel (only in degenerate data) stays finite
+        fit_x = train_x[indices["train"]]
         #: per-channel mean and standard deviation of the train split, on the [0, 1] scale
-        self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
+        self.mean, self.std = channel_statistics(fit_x)
+        # Pixels are bytes, so normalising is a lookup in a 3 x 256 table: no float64
+        # temporaries of the whole split (45,000 images would need 1 GB each).
+        table = (np.arange(256, dtype=np.float64)[None, :] / 255.0 - self.mean[:, None]) / (
+            self.std[:, None]
+        )
+        table = table.astype(np.float32)
+        channels = np.arange(3)
 
         def normalise(images: np.ndarray) -> np.ndarray:
-            scaled = images.astype(np.float32) / np.float32(255.0)
-            return ((scaled - self.mean) / self.std).astype(np.float32)
+            normalised: np.ndarray = table[channels, images]
+            return normalised
 
         super().__init__(
             "cifar10",
             {
-                "train": ((fit_x - self.mean) / self.std, train_y[indices["train"]]),
+                "train": (normalise(fit_x), train_y[indices["train"]]),
                 "validation": (
                     normalise(train_x[indices["validation"]]),
                     train_y[indices["validation"]],
