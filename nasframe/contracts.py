@@ -389,15 +389,17 @@ class DatasetHandler(abc.ABC):
 
         With ``shuffle`` the order changes every epoch (iteration), reproducibly from
         ``seed``: the same seed gives the same sequence of epoch orders. The default builds
-        the pipeline from :meth:`arrays`, which are already in memory (decoded once).
+        the pipeline from :meth:`arrays`, which are already in memory (decoded once); the
+        tensors copied from them are kept while :meth:`arrays` returns the same arrays, so
+        building a pipeline per evaluation does not copy the split every time.
         """
         import tensorflow as tf
 
         images, labels = self.arrays(split)
+        images_t, labels_t = self._tensors(split, images, labels)
         # Shuffle and batch *indices*, then gather whole batches: slicing the arrays into
         # single examples and re-batching them costs one tf.data element per image and is
         # several times slower than one gather per batch (benchmarks/input_pipeline.py).
-        images_t, labels_t = tf.constant(images), tf.constant(labels)
         order = tf.data.Dataset.range(len(labels))
         if shuffle:
             order = order.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
@@ -407,6 +409,29 @@ class DatasetHandler(abc.ABC):
             deterministic=True,
         )
         return data.prefetch(tf.data.AUTOTUNE)
+
+    def _tensors(self, split: str, images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
+        # Keyed by the arrays' identity, not by name: a handler whose arrays change (a
+        # new task, new data) gets new tensors, whatever its identity says.
+        import tensorflow as tf
+
+        cache = self.__dict__.setdefault(_TENSOR_CACHE, {})
+        hit = cache.get(split)
+        if hit is not None and hit[0] is images and hit[1] is labels:
+            return hit[2], hit[3]
+        tensors = (tf.constant(images), tf.constant(labels))
+        cache[split] = (images, labels, *tensors)
+        return tensors
+
+    def __getstate__(self) -> dict[str, Any]:
+        # TensorFlow tensors stay in their process; a copy rebuilds them on first use.
+        state = self.__dict__.copy()
+        state.pop(_TENSOR_CACHE, None)
+        return state
+
+
+#: The attribute where :meth:`DatasetHandler.tf_dataset` keeps its tensors.
+_TENSOR_CACHE = "_nasframe_tf_tensors"
 
 
 class PerformanceEstimator(abc.ABC):
