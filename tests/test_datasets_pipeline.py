@@ -134,3 +134,41 @@ def test_handlers_survive_pickling_for_worker_processes(tmp_path: Path) -> None:
         assert clone.identity == handler.identity
         assert clone.num_examples("validation") == handler.num_examples("validation")
         np.testing.assert_array_equal(clone.arrays("train")[0], handler.arrays("train")[0])
+
+
+class _Swappable(nasframe.DatasetHandler):
+    """A handler whose arrays a test can replace (like a task switch does)."""
+
+    name = "swappable"
+
+    def __init__(self, value: float) -> None:
+        self.set(value)
+
+    def set(self, value: float) -> None:
+        self.images = np.full((6, 2, 2, 1), value, np.float32)
+        self.labels = np.zeros(6, np.int64)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (2, 2, 1)
+
+    @property
+    def num_classes(self) -> int:
+        return 1
+
+    def num_examples(self, split: Split) -> int:
+        return 6
+
+    def arrays(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        return self.images, self.labels
+
+
+def test_pipeline_follows_new_arrays_and_pickles_after_use() -> None:
+    data = _Swappable(1.0)
+    first = next(iter(data.tf_dataset("train", batch_size=6)))[0].numpy()
+    again = next(iter(data.tf_dataset("train", batch_size=6)))[0].numpy()
+    data.set(2.0)
+    changed = next(iter(data.tf_dataset("train", batch_size=6)))[0].numpy()
+    assert first.max() == again.max() == 1.0 and changed.min() == 2.0
+    clone = pickle.loads(pickle.dumps(data))
+    assert next(iter(clone.tf_dataset("train", batch_size=3)))[0].numpy().max() == 2.0
