@@ -54,6 +54,7 @@ from nasframe import (
     Evaluation,
     ExperimentDB,
     Record,
+    Status,
 )
 
 __all__ = ["COLUMNS", "CSV_MAGIC", "CorruptLineWarning", "CsvExperimentDB"]
@@ -66,6 +67,7 @@ _RECORD_FIELDS = tuple(f.name for f in fields(Record) if f.name != "evaluation")
 _EVALUATION_FIELDS = tuple(f.name for f in fields(Evaluation))
 COLUMNS: tuple[str, ...] = _RECORD_FIELDS + _EVALUATION_FIELDS
 _STATUS = COLUMNS.index("status")
+_AT = {name: number for number, name in enumerate(COLUMNS)}
 
 _HEADER = re.compile(r"^# nasframe experiments schema_version=(?P<version>\d+)\s*$")
 
@@ -300,11 +302,7 @@ class CsvExperimentDB(ExperimentDB):
             row = _parse_line(raw.decode("utf-8"))
             if len(row) != self._width:
                 raise ValueError(f"{len(row)} fields, expected {self._width}")
-            flat = {name: row[pos] for name, pos in zip(COLUMNS, self._positions, strict=True)}
-            for name in ("dataset", "arch_hash", "fingerprint"):
-                if not flat[name]:
-                    raise ValueError(f"{name} is empty")
-            record = Record.from_flat(flat)
+            record = self._decode(row)
         except (ValueError, KeyError, csv.Error) as exc:
             warnings.warn(
                 f"{self.path}: line {number} is corrupt and ignored ({exc})",
@@ -314,9 +312,41 @@ class CsvExperimentDB(ExperimentDB):
             return
         self._add(record)
 
+    def _decode(self, row: list[str]) -> Record:
+        # Record.from_flat, specialised: opening a large file is dominated by this.
+        cells = [row[position] for position in self._positions]
+        for name in ("dataset", "arch_hash", "fingerprint"):
+            if not cells[_AT[name]]:
+                raise ValueError(f"{name} is empty")
+        evaluation = Evaluation(
+            status=Status(cells[_AT["status"]]),
+            accuracy=_float(cells[_AT["accuracy"]]),
+            params=_int(cells[_AT["params"]]),
+            flops=_int(cells[_AT["flops"]]),
+            density=_float(cells[_AT["density"]]),
+            seconds=_float(cells[_AT["seconds"]]),
+            epochs=_int(cells[_AT["epochs"]]),
+            message=cells[_AT["message"]],
+        )
+        seed = cells[_AT["seed"]]
+        return Record(
+            dataset=cells[_AT["dataset"]],
+            task=cells[_AT["task"]],
+            arch_hash=cells[_AT["arch_hash"]],
+            nsc=cells[_AT["nsc"]],
+            estimator=cells[_AT["estimator"]],
+            estimator_version=cells[_AT["estimator_version"]],
+            fingerprint=cells[_AT["fingerprint"]],
+            evaluation=evaluation,
+            seed=_int(seed) if seed else None,
+            timestamp=cells[_AT["timestamp"]],
+            nasframe_version=cells[_AT["nasframe_version"]],
+        )
+
     def _add(self, record: Record) -> None:
-        if record.key not in self._index:
-            self._index[record.key] = record
+        key = record.key
+        if key not in self._index:
+            self._index[key] = record
             self._records.append(record)
 
     def _warn_torn(self, length: int) -> None:
@@ -370,6 +400,19 @@ def _values(record: Record) -> list[Any]:
     values += [getattr(record.evaluation, name) for name in _EVALUATION_FIELDS]
     values[_STATUS] = str(record.evaluation.status)
     return values
+
+
+def _int(text: str) -> int:
+    if not text:
+        return 0
+    try:
+        return int(text)
+    except ValueError:  # "12.0", as a spreadsheet or pandas may have saved it
+        return int(float(text))
+
+
+def _float(text: str) -> float:
+    return float(text) if text else 0.0
 
 
 def _cell(value: Any) -> str:
