@@ -251,3 +251,30 @@ def test_frames_match_between_backends(tmp_path: Path) -> None:
             db.put_many(records)
             frames.append(db.to_frame())
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+@pytest.mark.parametrize("status", ["out_of_memory", "timeout", "error"])
+def test_a_transient_failure_is_superseded_by_the_next_record(
+    backend: tuple[Factory, Path], status: str
+) -> None:
+    factory, path = backend
+    failed = make_record(1, status=status, message="try again")
+    retried = make_record(1, accuracy=0.75)
+    later = make_record(1, accuracy=0.1)
+    with factory(path) as db:
+        db.put_many([make_record(0), failed, make_record(2)])
+        db.put(retried)
+        db.put(later)  # the retry was not transient: it is final
+        assert db.get(failed.key) == retried
+        assert [r.evaluation.accuracy for r in db][1] == 0.75  # in the failure's place
+    with factory(path) as db:
+        assert list(db) == [make_record(0), retried, make_record(2)]
+
+
+def test_a_final_failure_is_never_superseded(backend: tuple[Factory, Path]) -> None:
+    factory, path = backend
+    invalid = make_record(1, status="invalid", message="cannot be built")
+    with factory(path) as db:
+        db.put(invalid)
+        db.put(make_record(1))
+        assert db.get(invalid.key) == invalid

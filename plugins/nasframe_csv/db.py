@@ -29,7 +29,10 @@ Why it is built this way:
   records other processes stored after it opened the file.
 
 ``put`` of a key that is already stored keeps the first record and ignores the new one:
-a cache entry is never replaced, so every process sees the same value for a key.
+a cache entry is never replaced, so every process sees the same value for a key. The one
+exception is a stored *transient* failure (``out_of_memory``, ``timeout``, ``error``):
+the next record of its key supersedes it (appended as a new line; the later line wins
+when the file is read), so a retry (the Evaluator's ``retry_transient``) is cached.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ class CsvExperimentDB(ExperimentDB):
         self.lock_timeout = float(lock_timeout)
         self.fsync = bool(fsync)
         self._records: list[Record] = []
-        self._index: dict[CacheKey, Record] = {}
+        self._index: dict[CacheKey, int] = {}  # key -> position in _records
         self._offset = 0  # bytes consumed: always just after a newline
         self._lines = 0  # lines consumed
         self._positions: list[int] = []  # file column of each of COLUMNS
@@ -139,33 +142,36 @@ class CsvExperimentDB(ExperimentDB):
     # -- the ExperimentDB contract -------------------------------------------------------
     def get(self, key: CacheKey) -> Record | None:
         """The first record stored for ``key`` by any process, or ``None``."""
-        record = self._index.get(key)
-        if record is None:
+        position = self._index.get(key)
+        if position is None:
             self._refresh()
-            record = self._index.get(key)
-        return record
+            position = self._index.get(key)
+        return None if position is None else self._records[position]
 
     def put(self, record: Record) -> None:
-        """Append ``record`` durably unless its key is stored already (the first is kept)."""
+        """Append ``record`` durably unless its key is stored with a non-transient status."""
         self.put_many([record])
 
     def put_many(self, records: Iterable[Record]) -> int:
         """Append every record whose key is not stored yet, under one lock and one fsync.
 
         Returns:
-            How many records were added (duplicates, also within ``records``, are not).
+            How many records were added (duplicates, also within ``records``, are not;
+            a record superseding a stored transient failure is).
 
         Raises:
             DatabaseError: the lock is not free in time, or the disk refused the write.
         """
-        pending = [record for record in records if record.key not in self._index]
+        pending = [record for record in records if self._storable(record.key)]
         if not pending:
             return 0
         with self._locked():
             tail = self._scan()
             fresh: dict[CacheKey, Record] = {}
             for record in pending:
-                if record.key not in self._index and record.key not in fresh:
+                if self._storable(record.key) and (
+                    record.key not in fresh or fresh[record.key].evaluation.status.transient
+                ):
                     fresh[record.key] = record
             if not fresh:
                 return 0
@@ -345,9 +351,16 @@ class CsvExperimentDB(ExperimentDB):
 
     def _add(self, record: Record) -> None:
         key = record.key
-        if key not in self._index:
-            self._index[key] = record
+        position = self._index.get(key)
+        if position is None:
+            self._index[key] = len(self._records)
             self._records.append(record)
+        elif self._records[position].evaluation.status.transient:
+            self._records[position] = record  # a retry supersedes a transient failure
+
+    def _storable(self, key: CacheKey) -> bool:
+        position = self._index.get(key)
+        return position is None or self._records[position].evaluation.status.transient
 
     def _warn_torn(self, length: int) -> None:
         if self._warned_torn == self._offset:

@@ -7,8 +7,9 @@ Why it is built this way:
   timeout (``[database] lock_timeout``) makes a writer wait for the lock instead of
   failing at once.
 * **The primary key is the cache key** ``(dataset, arch_hash, fingerprint)``; records
-  are stored with ``INSERT OR IGNORE``, so, as with the CSV backend, the first record
-  of a key is kept and a concurrent duplicate is dropped by the database itself.
+  are stored with an upsert that keeps the first record of a key (a concurrent duplicate
+  is dropped by the database itself) unless that record is a transient failure
+  (``out_of_memory``, ``timeout``, ``error``): a retry supersedes it, as with CSV.
 * **Durability**: ``synchronous=FULL`` (with ``fsync``, the default) makes a committed
   record survive a power cut; ``NORMAL`` still survives a crashed process.
 * **The schema version** lives in SQLite's ``user_version``, and ``application_id``
@@ -34,6 +35,7 @@ from nasframe import (
     Evaluation,
     ExperimentDB,
     Record,
+    Status,
 )
 
 __all__ = ["APPLICATION_ID", "SqliteExperimentDB"]
@@ -64,9 +66,16 @@ _CREATE = (
     + ", ".join(_column_sql(name) for name in COLUMNS)
     + ", PRIMARY KEY (dataset, arch_hash, fingerprint))"
 )
+# The first record of a key is kept, unless it is a transient failure: then a retry
+# supersedes it (in place, so the stored order does not change).
 _INSERT = (
-    f"INSERT OR IGNORE INTO records ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+    f"INSERT INTO records ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT (dataset, arch_hash, fingerprint) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in COLUMNS)
+    + " WHERE records.status IN ("
+    + ", ".join(f"'{status.value}'" for status in Status if status.transient)
+    + ")"
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM records"
 _GET = _SELECT + " WHERE dataset = ? AND arch_hash = ? AND fingerprint = ?"
@@ -161,7 +170,7 @@ class SqliteExperimentDB(ExperimentDB):
         return None if row is None else _record(row)
 
     def put(self, record: Record) -> None:
-        """Store ``record`` durably unless its key is stored already (the first is kept)."""
+        """Store ``record`` durably unless its key is stored with a non-transient status."""
         with self._errors("write"):
             self._db.execute(_INSERT, _row(record))
 
