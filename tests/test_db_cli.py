@@ -73,6 +73,18 @@ def test_stats_counts_by_status_dataset_and_estimator(database: Path, tmp_path: 
     assert code == 0 and "2 hits in 3 evaluations" in out and "66.7%" in out
 
 
+def test_stats_finds_the_step_log_of_a_run_folder(database: Path, tmp_path: Path) -> None:
+    # A search's output folder: the database beside steps.csv (booleans written as 0/1).
+    run_folder = database.parent
+    steps = run_folder / "steps.csv"
+    steps.write_text("step,cache_hit,status\n0,0,ok\n1,1,ok\n2,1,ok\n3,1,invalid\n")
+    code, out, _ = run("stats", database)
+    assert code == 0
+    assert f"cache: 3 hits in 4 evaluations of {steps} (hit rate 75.0%, 1 trainings)" in out
+    code, out, _ = run("stats", database, "--steps", run_folder)
+    assert code == 0 and f"of {steps} (hit rate 75.0%" in out
+
+
 def test_stats_step_log_errors(database: Path, tmp_path: Path) -> None:
     code, _, err = run("stats", database, "--steps", tmp_path / "none.csv")
     assert code == 1

@@ -26,6 +26,9 @@ __all__ = ["BACKEND_BY_SUFFIX", "db", "open_database"]
 #: The database backend (registry name) of each file extension.
 BACKEND_BY_SUFFIX = {".csv": "csv", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
 
+#: The step log a search writes into its output folder (``nasframe.results``).
+_STEP_LOG = "steps.csv"
+
 _EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -130,13 +133,18 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
 @click.option(
     "--steps",
     "steps_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="A run's step log (.csv or .jsonl with a boolean 'cache_hit' column): "
-    "report the run's cache hit rate.",
+    help="A run's step log (.csv or .jsonl with a boolean 'cache_hit' column) or its "
+    "output folder (its steps.csv): report the run's cache hit rate. Default: the "
+    "steps.csv beside the database, if there is one.",
 )
 def stats(path: Path, steps_path: Path | None) -> None:
-    """Counts by status, dataset and estimator, and a run's cache hit rate."""
+    """Counts by status, dataset and estimator, and a run's cache hit rate.
+
+    The database does not know how often it was hit; a search's step log does. A
+    database inside a search's output folder finds the log (steps.csv) by itself.
+    """
     frame = _frame(path)
     click.echo(f"{path}: {len(frame)} records, {frame['seconds'].sum():.1f} s of evaluation stored")
     for column, title in (
@@ -157,6 +165,10 @@ def stats(path: Path, steps_path: Path | None) -> None:
             for name, r in summary.iterrows()
         ]
         _print_table(title, (column, "records", "best accuracy", "seconds"), rows)
+    if steps_path is None and (path.parent / _STEP_LOG).is_file():
+        steps_path = path.parent / _STEP_LOG
+    elif steps_path is not None and steps_path.is_dir():
+        steps_path = steps_path / _STEP_LOG
     if steps_path is not None:
         hits, steps = _cache_hits(steps_path)
         rate = hits / steps if steps else 0.0
