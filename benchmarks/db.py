@@ -20,6 +20,7 @@ It also reports the one-off cost of opening a database of N records.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -138,6 +139,21 @@ def bench_nasgym(path: Path, n: int, ops: int) -> tuple[float, float]:
     return opened, per_op
 
 
+def fsync_floor(folder: Path, appends: int = 50) -> float:
+    """Mean seconds of one 200-byte append plus fsync on this disk: csv-v1's floor."""
+    path = folder / "floor.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(appends):
+            os.write(fd, b"x" * 199 + b"\n")
+            os.fsync(fd)
+        return (time.perf_counter() - t0) / appends
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
 def main() -> None:
     """Run every size and print the table of figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -156,6 +172,8 @@ def main() -> None:
     print("-" * len(header))
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         root = Path(folder)
+        floor = fsync_floor(root)
+        print(f"this disk: one append + fsync takes {floor * 1e3:.3f} ms (csv-v1's floor)")
         for n in sizes:
             csv_open, csv_op = bench_ours(CsvExperimentDB, root / f"a{n}.csv", n, args.ops)
             _, csv_nofsync = bench_ours(

@@ -161,3 +161,15 @@ def test_a_file_rewritten_while_open_is_reported(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(DatabaseError, match=r"the database is closed"):
         db.get(make_record(9).key)
+
+
+def test_a_file_deleted_while_open_is_reported_not_written_into_the_void(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    db = CsvExperimentDB(path)
+    db.put(make_record(1))
+    path.unlink()
+    with pytest.raises(DatabaseError, match=r"e.csv: the file was deleted or replaced while open"):
+        db.put(make_record(2))
+    db.close()
+    with pytest.raises(DatabaseError, match=r"e.csv: the database is closed"):
+        db.put(make_record(3))

@@ -162,10 +162,12 @@ class CsvExperimentDB(ExperimentDB):
         Raises:
             DatabaseError: the lock is not free in time, or the disk refused the write.
         """
+        self._check_open()
         pending = [record for record in records if self._storable(record.key)]
         if not pending:
             return 0
         with self._locked():
+            self._check_same_file()
             tail = self._scan()
             fresh: dict[CacheKey, Record] = {}
             for record in pending:
@@ -208,6 +210,11 @@ class CsvExperimentDB(ExperimentDB):
         write_fd = getattr(self, "_write_fd", None)
         if write_fd is not None:
             os.close(write_fd)
+
+    def __del__(self) -> None:
+        # The write descriptor is a bare fd: close it even if close() was forgotten.
+        if not getattr(self, "_closed", True):
+            self.close()
 
     def __enter__(self) -> CsvExperimentDB:
         return self
@@ -291,9 +298,23 @@ class CsvExperimentDB(ExperimentDB):
             self._offset += end
         return data[end:]
 
-    def _refresh(self) -> None:
+    def _check_open(self) -> None:
         if self._closed:
             raise DatabaseError(f"{self.path}: the database is closed")
+
+    def _check_same_file(self) -> None:
+        # Appending to a file that was deleted or replaced under us would lose records.
+        try:
+            current = self.path.stat().st_ino
+        except OSError:
+            current = None
+        if current != os.fstat(self._write_fd).st_ino:
+            raise DatabaseError(
+                f"{self.path}: the file was deleted or replaced while open; reopen the database"
+            )
+
+    def _refresh(self) -> None:
+        self._check_open()
         size = os.fstat(self._read.fileno()).st_size
         if size < self._offset:
             raise DatabaseError(
