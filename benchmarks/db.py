@@ -167,13 +167,13 @@ def main() -> None:
         f"{'records':>8} | {'csv fsync':>10} {'csv no-fsync':>12} {'sqlite':>10} {'NASGym':>10}"
         f" | {'NASGym/csv':>10} {'/csv no-fs':>10} {'/sqlite':>8} | open ms: csv sqlite NASGym"
     )
-    print("mean milliseconds per put + get (lower is better); ratios: NASGym / ours")
-    print(header)
-    print("-" * len(header))
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         root = Path(folder)
         floor = fsync_floor(root)
         print(f"this disk: one append + fsync takes {floor * 1e3:.3f} ms (csv-v1's floor)")
+        print("mean milliseconds per put + get (lower is better); ratios: NASGym / ours")
+        print(header)
+        print("-" * len(header))
         for n in sizes:
             csv_open, csv_op = bench_ours(CsvExperimentDB, root / f"a{n}.csv", n, args.ops)
             _, csv_nofsync = bench_ours(

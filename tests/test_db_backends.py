@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import filelock
@@ -278,3 +279,19 @@ def test_a_final_failure_is_never_superseded(backend: tuple[Factory, Path]) -> N
         db.put(invalid)
         db.put(make_record(1))
         assert db.get(invalid.key) == invalid
+
+
+def test_one_object_may_be_shared_by_threads(backend: tuple[Factory, Path]) -> None:
+    factory, path = backend
+    db = factory(path, fsync=False)
+
+    def write(worker: int) -> None:
+        for i in range(worker * 100, worker * 100 + 100):
+            db.put(make_record(i))
+            assert db.get(make_record(i).key) is not None
+            assert len(db) >= 1
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(4)))
+    assert sorted(r.arch_hash for r in db) == [f"hash{i:05d}" for i in range(400)]
+    db.close()

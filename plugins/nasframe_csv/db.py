@@ -42,6 +42,7 @@ import csv
 import io
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
@@ -120,6 +121,9 @@ class CsvExperimentDB(ExperimentDB):
         self._width = len(COLUMNS)  # columns in the file's header
         self._warned_torn: int | None = None
         self._closed = False
+        # One object may be shared by threads: the file lock orders processes, this
+        # mutex orders the threads of one process.
+        self._mutex = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -142,11 +146,12 @@ class CsvExperimentDB(ExperimentDB):
     # -- the ExperimentDB contract -------------------------------------------------------
     def get(self, key: CacheKey) -> Record | None:
         """The first record stored for ``key`` by any process, or ``None``."""
-        position = self._index.get(key)
-        if position is None:
-            self._refresh()
+        with self._mutex:
             position = self._index.get(key)
-        return None if position is None else self._records[position]
+            if position is None:
+                self._refresh()
+                position = self._index.get(key)
+            return None if position is None else self._records[position]
 
     def put(self, record: Record) -> None:
         """Append ``record`` durably unless its key is stored with a non-transient status."""
@@ -162,6 +167,10 @@ class CsvExperimentDB(ExperimentDB):
         Raises:
             DatabaseError: the lock is not free in time, or the disk refused the write.
         """
+        with self._mutex:
+            return self._put_many(list(records))
+
+    def _put_many(self, records: list[Record]) -> int:
         self._check_open()
         pending = [record for record in records if self._storable(record.key)]
         if not pending:
@@ -192,12 +201,14 @@ class CsvExperimentDB(ExperimentDB):
 
     def __iter__(self) -> Iterator[Record]:
         """Every record, in the order stored (rows other processes appended included)."""
-        self._refresh()
-        return iter(list(self._records))
+        with self._mutex:
+            self._refresh()
+            return iter(list(self._records))
 
     def __len__(self) -> int:
-        self._refresh()
-        return len(self._records)
+        with self._mutex:
+            self._refresh()
+            return len(self._records)
 
     def close(self) -> None:
         """Close the file; the object cannot be used afterwards."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -110,6 +111,7 @@ class SqliteExperimentDB(ExperimentDB):
         self.path = Path(path)
         self.lock_timeout = float(lock_timeout)
         self.fsync = bool(fsync)
+        self._mutex = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -219,7 +221,7 @@ class SqliteExperimentDB(ExperimentDB):
         return _Transaction(self._db)
 
     def _errors(self, what: str) -> _Errors:
-        return _Errors(self.path, what, self.lock_timeout)
+        return _Errors(self.path, what, self.lock_timeout, self._mutex)
 
 
 class _Transaction:
@@ -236,15 +238,17 @@ class _Transaction:
 
 
 class _Errors:
-    """Turns SQLite errors into one-line :class:`DatabaseError` messages."""
+    """Holds the connection's mutex; turns SQLite errors into one-line :class:`DatabaseError`."""
 
-    def __init__(self, path: Path, what: str, timeout: float) -> None:
-        self.path, self.what, self.timeout = path, what, timeout
+    def __init__(self, path: Path, what: str, timeout: float, mutex: threading.RLock) -> None:
+        self.path, self.what, self.timeout, self.mutex = path, what, timeout, mutex
 
     def __enter__(self) -> None:
-        return None
+        # One connection may be shared by threads (check_same_thread=False): one at a time.
+        self.mutex.acquire()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        self.mutex.release()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise DatabaseError(
                 f"{self.path}: another process held the database for more than "
