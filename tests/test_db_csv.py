@@ -69,8 +69,10 @@ def test_a_torn_last_line_is_ignored_with_a_warning_then_cut_off(tmp_path: Path)
         ("digits,too,few,fields", "4 fields, expected 18"),
         (None, "'exploded' is not a valid Status"),
         ("", "0 fields"),
+        ("inf-params", "cannot convert float infinity to integer"),
+        ("no-hash", "arch_hash empty"),
     ],
-    ids=["quote", "fields", "status", "blank"],
+    ids=["quote", "fields", "status", "blank", "inf", "key"],
 )
 def test_a_corrupt_middle_line_is_skipped_with_its_number(
     tmp_path: Path, bad_line: str | None, reason: str
@@ -79,7 +81,12 @@ def test_a_corrupt_middle_line_is_skipped_with_its_number(
     with CsvExperimentDB(path) as db:
         db.put_many([make_record(i) for i in range(5)])
     text = lines(path)
-    text[4] = bad_line if bad_line is not None else text[4].replace(",ok,", ",exploded,")
+    good = text[4]
+    if bad_line == "inf-params":
+        bad_line = good.replace(",1002,", ",inf,")
+    elif bad_line == "no-hash":
+        bad_line = good.replace(",hash00002,", ",,")
+    text[4] = bad_line if bad_line is not None else good.replace(",ok,", ",exploded,")
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
     with pytest.warns(
         CorruptLineWarning, match=rf"e.csv: line 5 is corrupt and ignored \(.*{reason}"

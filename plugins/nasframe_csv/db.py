@@ -72,6 +72,20 @@ _EVALUATION_FIELDS = tuple(f.name for f in fields(Evaluation))
 COLUMNS: tuple[str, ...] = _RECORD_FIELDS + _EVALUATION_FIELDS
 _STATUS = COLUMNS.index("status")
 _AT = {name: number for number, name in enumerate(COLUMNS)}
+_DATASET, _ARCH_HASH, _FINGERPRINT = _AT["dataset"], _AT["arch_hash"], _AT["fingerprint"]
+_INTS = tuple(_AT[name] for name in ("params", "flops", "epochs", "seed"))
+_FLOATS = tuple(_AT[name] for name in ("accuracy", "density", "seconds"))
+_STATUSES = frozenset(status.value for status in Status)
+_TRANSIENT = frozenset(status.value for status in Status if status.transient)
+
+#: A cache key as a plain tuple (dataset, arch_hash, fingerprint): cheaper to build than
+#: a CacheKey for every row of a large file.
+_Key = tuple[str, str, str]
+
+
+def _key(record: Record) -> _Key:
+    return (record.dataset, record.arch_hash, record.fingerprint)
+
 
 _HEADER = re.compile(r"^# nasframe experiments schema_version=(?P<version>\d+)\s*$")
 
@@ -113,8 +127,10 @@ class CsvExperimentDB(ExperimentDB):
         self.path = Path(path)
         self.lock_timeout = float(lock_timeout)
         self.fsync = bool(fsync)
-        self._records: list[Record] = []
-        self._index: dict[CacheKey, int] = {}  # key -> position in _records
+        # Every record, in the order stored: decoded, or its checked cells until first use.
+        self._records: list[Record | list[str]] = []
+        self._index: dict[_Key, int] = {}  # cache key -> position in _records
+        self._transient: set[_Key] = set()  # keys whose stored status is transient
         self._offset = 0  # bytes consumed: always just after a newline
         self._lines = 0  # lines consumed
         self._positions: list[int] = []  # file column of each of COLUMNS
@@ -147,11 +163,12 @@ class CsvExperimentDB(ExperimentDB):
     def get(self, key: CacheKey) -> Record | None:
         """The first record stored for ``key`` by any process, or ``None``."""
         with self._mutex:
-            position = self._index.get(key)
+            wanted = (key.dataset, key.arch_hash, key.fingerprint)
+            position = self._index.get(wanted)
             if position is None:
                 self._refresh()
-                position = self._index.get(key)
-            return None if position is None else self._records[position]
+                position = self._index.get(wanted)
+            return None if position is None else self._record(position)
 
     def put(self, record: Record) -> None:
         """Append ``record`` durably unless its key is stored with a non-transient status."""
@@ -172,18 +189,19 @@ class CsvExperimentDB(ExperimentDB):
 
     def _put_many(self, records: list[Record]) -> int:
         self._check_open()
-        pending = [record for record in records if self._storable(record.key)]
+        pending = [record for record in records if self._storable(_key(record))]
         if not pending:
             return 0
         with self._locked():
             self._check_same_file()
             tail = self._scan()
-            fresh: dict[CacheKey, Record] = {}
+            fresh: dict[_Key, Record] = {}
             for record in pending:
-                if self._storable(record.key) and (
-                    record.key not in fresh or fresh[record.key].evaluation.status.transient
+                key = _key(record)
+                if self._storable(key) and (
+                    key not in fresh or fresh[key].evaluation.status.transient
                 ):
-                    fresh[record.key] = record
+                    fresh[key] = record
             if not fresh:
                 return 0
             if tail:
@@ -195,15 +213,15 @@ class CsvExperimentDB(ExperimentDB):
             self._append(data)
             self._offset += len(data)
             self._lines += len(fresh)
-            for record in fresh.values():
-                self._add(record)
+            for key, record in fresh.items():
+                self._add(key, record, record.evaluation.status.transient)
         return len(fresh)
 
     def __iter__(self) -> Iterator[Record]:
         """Every record, in the order stored (rows other processes appended included)."""
         with self._mutex:
             self._refresh()
-            return iter(list(self._records))
+            return iter([self._record(position) for position in range(len(self._records))])
 
     def __len__(self) -> int:
         with self._mutex:
@@ -338,26 +356,42 @@ class CsvExperimentDB(ExperimentDB):
     def _ingest(self, raw: bytes, number: int) -> None:
         try:
             row = _parse_line(raw.decode("utf-8"))
-            if len(row) != self._width:
-                raise ValueError(f"{len(row)} fields, expected {self._width}")
-            record = self._decode(row)
-        except (ValueError, KeyError, csv.Error) as exc:
+            cells = self._check(row)
+        except (ValueError, OverflowError, csv.Error) as exc:
             warnings.warn(
                 f"{self.path}: line {number} is corrupt and ignored ({exc})",
                 CorruptLineWarning,
                 stacklevel=4,
             )
             return
-        self._add(record)
+        # Kept as text and decoded into a Record on first use: building frozen
+        # dataclasses is most of the cost of opening a large file.
+        key = (cells[_DATASET], cells[_ARCH_HASH], cells[_FINGERPRINT])
+        self._add(key, cells, cells[_STATUS] in _TRANSIENT)
 
-    def _decode(self, row: list[str]) -> Record:
-        # Record.from_flat, specialised: opening a large file is dominated by this.
+    def _check(self, row: list[str]) -> list[str]:
+        """The cells of a row in :data:`COLUMNS` order, if every value is valid."""
+        if len(row) != self._width:
+            raise ValueError(f"{len(row)} fields, expected {self._width}")
         cells = [row[position] for position in self._positions]
-        for name in ("dataset", "arch_hash", "fingerprint"):
-            if not cells[_AT[name]]:
-                raise ValueError(f"{name} is empty")
+        if not (cells[_DATASET] and cells[_ARCH_HASH] and cells[_FINGERPRINT]):
+            empty = [
+                name for name in ("dataset", "arch_hash", "fingerprint") if not cells[_AT[name]]
+            ]
+            raise ValueError(f"{', '.join(empty)} empty")
+        if cells[_STATUS] not in _STATUSES:
+            raise ValueError(f"{cells[_STATUS]!r} is not a valid Status")
+        for number in _INTS:
+            _int(cells[number])
+        for number in _FLOATS:
+            _float(cells[number])
+        return cells
+
+    @staticmethod
+    def _decode(cells: list[str]) -> Record:
+        # Record.from_flat, specialised to checked cells in COLUMNS order.
         evaluation = Evaluation(
-            status=Status(cells[_AT["status"]]),
+            status=Status(cells[_STATUS]),
             accuracy=_float(cells[_AT["accuracy"]]),
             params=_int(cells[_AT["params"]]),
             flops=_int(cells[_AT["flops"]]),
@@ -368,31 +402,41 @@ class CsvExperimentDB(ExperimentDB):
         )
         seed = cells[_AT["seed"]]
         return Record(
-            dataset=cells[_AT["dataset"]],
+            dataset=cells[_DATASET],
             task=cells[_AT["task"]],
-            arch_hash=cells[_AT["arch_hash"]],
+            arch_hash=cells[_ARCH_HASH],
             nsc=cells[_AT["nsc"]],
             estimator=cells[_AT["estimator"]],
             estimator_version=cells[_AT["estimator_version"]],
-            fingerprint=cells[_AT["fingerprint"]],
+            fingerprint=cells[_FINGERPRINT],
             evaluation=evaluation,
             seed=_int(seed) if seed else None,
             timestamp=cells[_AT["timestamp"]],
             nasframe_version=cells[_AT["nasframe_version"]],
         )
 
-    def _add(self, record: Record) -> None:
-        key = record.key
+    def _record(self, position: int) -> Record:
+        entry = self._records[position]
+        if isinstance(entry, Record):
+            return entry
+        record = self._decode(entry)
+        self._records[position] = record
+        return record
+
+    def _add(self, key: _Key, entry: Record | list[str], transient: bool) -> None:
         position = self._index.get(key)
         if position is None:
             self._index[key] = len(self._records)
-            self._records.append(record)
-        elif self._records[position].evaluation.status.transient:
-            self._records[position] = record  # a retry supersedes a transient failure
+            self._records.append(entry)
+            if transient:
+                self._transient.add(key)
+        elif key in self._transient:
+            self._records[position] = entry  # a retry supersedes a transient failure
+            if not transient:
+                self._transient.discard(key)
 
-    def _storable(self, key: CacheKey) -> bool:
-        position = self._index.get(key)
-        return position is None or self._records[position].evaluation.status.transient
+    def _storable(self, key: _Key) -> bool:
+        return key not in self._index or key in self._transient
 
     def _warn_torn(self, length: int) -> None:
         if self._warned_torn == self._offset:
