@@ -26,6 +26,9 @@ __all__ = ["BACKEND_BY_SUFFIX", "db", "open_database"]
 #: The database backend (registry name) of each file extension.
 BACKEND_BY_SUFFIX = {".csv": "csv", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
 
+#: Columns of the tables that hold text (left-aligned; numbers are right-aligned).
+_TEXT_COLUMNS = {"status", "dataset", "fingerprint", "nsc"}
+
 #: The step log a search writes into its output folder (``nasframe.results``).
 _STEP_LOG = "steps.csv"
 
@@ -70,8 +73,8 @@ def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any
     from rich.table import Table
 
     table = Table(title=title)
-    for number, column in enumerate(columns):
-        table.add_column(column, justify="left" if number == 0 else "right")
+    for column in columns:
+        table.add_column(column, justify="left" if column in _TEXT_COLUMNS else "right")
     for row in rows:
         table.add_row(*(str(value) for value in row))
     Console(width=160).print(table)
