@@ -206,3 +206,13 @@ def test_db_is_listed_in_the_help() -> None:
     result = CliRunner().invoke(main, ["db", "--help"])
     for command in ("show", "stats", "export", "merge"):
         assert command in result.stdout
+
+
+def test_skipped_lines_are_reported_as_one_line_warnings(database: Path) -> None:
+    text = database.read_text().splitlines()
+    text[3] = "garbage"
+    database.write_text("\n".join(text) + "\n")
+    code, out, err = run("stats", database)
+    assert code == 0
+    assert f"{database}: 13 records" in out
+    assert err == (f"warning: {database}: line 4 is corrupt and ignored (1 fields, expected 18)\n")

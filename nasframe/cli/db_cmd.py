@@ -8,7 +8,9 @@ too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,9 +82,24 @@ def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any
     Console(width=160).print(table)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    # A backend reports skipped lines as Python warnings; a command-line user wants one
+    # line each, "warning: <message>", not the source location of the warning.
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
 @click.group()
-def db() -> None:
+@click.pass_context
+def db(ctx: click.Context) -> None:
     """Look into, export and merge experiment databases (.csv, .sqlite, .db)."""
+    ctx.with_resource(_warnings_as_lines())
 
 
 @db.command()
