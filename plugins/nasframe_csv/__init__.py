@@ -30,8 +30,8 @@ def declare_database_section(schema: nasframe.ConfigSchema) -> None:
             "path",
             Path,
             None,
-            "database file (.csv or .sqlite); empty: the search command puts it in its output "
-            "folder; a relative path is relative to the current directory",
+            "database file, .csv or .sqlite (empty: in the search's output folder; "
+            "relative: to the current directory)",
             {"optional": True},
         ),
         (
@@ -45,8 +45,7 @@ def declare_database_section(schema: nasframe.ConfigSchema) -> None:
             "fsync",
             bool,
             True,
-            "force every record to disk before returning (off: a power cut may lose the "
-            "last records; a crashed process never does)",
+            "fsync each record (off: a power cut may lose the last ones, a crash never does)",
             {},
         ),
     ]

@@ -38,8 +38,8 @@ def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
             "path",
             Path,
             None,
-            "database file (.csv or .sqlite); empty: the search command puts it in its output "
-            "folder; a relative path is relative to the current directory",
+            "database file, .csv or .sqlite (empty: in the search's output folder; "
+            "relative: to the current directory)",
             {"optional": True},
         ),
         (
@@ -53,8 +53,7 @@ def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
             "fsync",
             bool,
             True,
-            "force every record to disk before returning (off: a power cut may lose the "
-            "last records; a crashed process never does)",
+            "fsync each record (off: a power cut may lose the last ones, a crash never does)",
             {},
         ),
     ]
