@@ -161,7 +161,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         ConfigError: a setting is out of range.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}  # noqa: RUF012
+    # render_fps only tells recorders how fast to replay the text frames
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,
