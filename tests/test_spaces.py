@@ -334,3 +334,41 @@ def test_spaces_are_registered_with_their_config_section(
     )
     assert config.get("search_space", "file") == "nasenv"
     assert config.get("state_encoder", "flatten") is False
+
+
+# -- the command ---------------------------------------------------------------------------
+def test_cli_spaces_show_and_list(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nasframe.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["spaces", "show", "--space", "pointer"])
+    assert result.exit_code == 0, result.output
+    assert "pointer-v1 from built-in 'multibranch': 14 actions, depth 10" in result.output
+    assert "predshift_p-2_op-D" in result.output
+    result = runner.invoke(main, ["spaces", "show"])  # [env] search_space: chained
+    assert "chained-v1 from built-in 'chain': 8 actions" in result.output
+    path = tmp_path / "mine.yml"
+    path.write_text(GOOD, encoding="utf-8")
+    result = runner.invoke(main, ["spaces", "show", "--space", "absolute", "--file", str(path)])
+    assert result.exit_code == 0 and "15 actions, depth 4" in result.output
+    result = runner.invoke(main, ["spaces", "list"])
+    assert result.exit_code == 0 and "absolute-v1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--file", "chian"], "error: search space file 'chian' does not exist; did you mean"),
+        (["--space", "chaned"], "error: unknown search space 'chaned'; did you mean"),
+    ],
+)
+def test_cli_spaces_show_errors_are_one_line(args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from nasframe.cli import main
+
+    result = CliRunner().invoke(main, ["spaces", "show", *args])
+    assert result.exit_code == 1
+    assert result.output.startswith(message) and result.output.count("\n") == 1
