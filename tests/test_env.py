@@ -408,3 +408,40 @@ def test_gymnasium_check_env_through_make(dataset: ArrayDataset, mode: str, enco
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)
+
+
+def test_out_of_range_plan_needs_no_evaluation(dataset: ArrayDataset) -> None:
+    env = _env(dataset, search_space="pointer")
+    env.reset(seed=0)
+    plan = env.begin_step(P1_UP)
+    assert plan.nsc is None and plan.transition.out_of_bounds
+    _, reward, terminated, truncated, info = env.finish_step(plan, None)
+    assert (reward, terminated, truncated) == (0.0, True, False)
+    assert info["status"] == "out_of_range" and info["action_label"] == "predshift_p-1_op-U"
+    assert env.evaluator.trainings == 0 and env.evaluator.hits == 0
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_retry_transient_results(dataset: ArrayDataset, retry: bool) -> None:
+    from nasframe.evaluation import make_record
+
+    db = MemoryDB()
+    stored = Evaluation.failed(Status.OUT_OF_MEMORY, "OOM while training")
+    db.put(
+        make_record(
+            nasframe.NSC.parse("1,1,3,0,0"),
+            stored,
+            estimator=ProxyEstimator(),
+            dataset=dataset,
+            seed=None,
+        )
+    )
+    env = _env(dataset, database=db, retry_transient=retry)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(CONV3)
+    if retry:
+        assert info["status"] == "ok" and not info["cache_hit"] and reward > 0
+        assert not terminated and env.evaluator.trainings == 1
+    else:
+        assert info["status"] == "out_of_memory" and info["cache_hit"] and terminated
+        assert info["message"] == "OOM while training" and reward == 0.0
