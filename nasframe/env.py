@@ -156,6 +156,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         evaluator: the cache-aware evaluation service; replaceable by one with the same
             ``evaluate(nsc) -> Outcome`` (a parallel back end).
         state: the current :class:`~nasframe.contracts.SearchState`.
+        last_episode: the :class:`Episode` that ended last, or ``None``.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -224,6 +225,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._pending: StepPlan | None = None
         self._log = _EpisodeLog()
         self._episodes = 0
+        self.last_episode: Episode | None = None
 
     # -- Gymnasium API --------------------------------------------------------------------
     def reset(

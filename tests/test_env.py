@@ -307,6 +307,7 @@ def test_hooks_fire(dataset: ArrayDataset) -> None:
     recorder = Recorder()
     manager = nasframe.get_plugin_manager(plugins=[("recorder", recorder)])
     env = _env(dataset, plugin_manager=manager, max_steps=4)
+    assert env.last_episode is None
     env.reset(seed=0)
     env.step(CONV3)
     env.step(CONV3)
@@ -318,6 +319,7 @@ def test_hooks_fire(dataset: ArrayDataset) -> None:
     assert episode.best_accuracy == max(episode.accuracies) > 0
     assert episode.total_reward == pytest.approx(sum(episode.rewards))
     assert str(episode.nsc) == "1,1,3,0,0;2,1,3,1,0;3,7,0,0,0"
+    assert env.last_episode is episode
 
 
 def test_reset_options(dataset: ArrayDataset) -> None:
