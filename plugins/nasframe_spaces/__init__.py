@@ -13,8 +13,6 @@ State encoders: ``onehot-v1`` (NASGym's one-hot, 10x25 chained / 10x36 pointer) 
 
 from __future__ import annotations
 
-from typing import Any
-
 import nasframe
 from nasframe_spaces.encoders import MatrixEncoder, OneHotEncoder
 from nasframe_spaces.spaces import (
@@ -88,7 +86,7 @@ def nasframe_register_state_encoders(registry: nasframe.Registry) -> None:
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_add_config(schema: Any) -> None:
+def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
     """Declare ``[search_space] file`` and ``[state_encoder] flatten``."""
     section = schema.section(SECTION, "The search-space YAML file of the search space.")
     section.add(
