@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "plugins": "nasframe.cli.plugins_cmd:plugins",
     "config": "nasframe.cli.config_cmd:config",
     "spaces": "nasframe.cli.spaces_cmd:spaces",
+    "hooks": "nasframe.cli.hooks_cmd:hooks",
 }
 
 
