@@ -4,10 +4,10 @@ Run: ``python -m benchmarks.env_step [--steps 2000] [--seed 0]``
 
 Part 1 (cost): one seeded random action sequence in the chained space, run three ways in
 one process -- through ``NASEnv.step`` with the ``proxy`` estimator and a fresh
-``memory`` cache (the misses), the same sequence again (every step a cache hit), and a
-bare loop that does only the NSC state update for the same actions (``NSC.append``, no
-validation of the action, no evaluation, no observation). Medians per step and the ratios
-are printed.
+``memory`` cache (the misses), then the same sequence again (every step a cache hit),
+each env step paired with the bare NSC state update of the same action (``NSC.append``:
+no action validation, no evaluation, no observation), timed alternately so that machine
+load hits both alike. Medians per step and the ratios are printed.
 
 Part 2 (trainings): over the same 2,000-step seeded run, the trainings the env asked its
 estimator for, against what NASGym's policy would have asked: NASGym keyed its cache by
@@ -39,21 +39,45 @@ def _actions(n: int, seed: int, count: int) -> list[int]:
     return [int(a) for a in np.random.default_rng(seed).integers(0, n, size=count)]
 
 
-def _run_env(env, actions: list[int]) -> tuple[list[float], list[float], list[str]]:
-    """Step through ``actions`` (resetting at episode ends); per-step seconds by hit/miss."""
-    misses: list[float] = []
-    hits: list[float] = []
-    states: list[str] = []
+def _layer_table(env) -> dict[int, tuple[LayerType, int]]:
+    """Action id -> (layer type, kernel), read from the readable labels."""
+    layers = {}
+    for info in env.search_space.actions():
+        name, rest = info.label.split("_k-")
+        layers[info.id] = (LayerType.from_yaml_name(name), int(rest.split("_")[0]))
+    return layers
+
+
+def _run(env, actions: list[int], *, bare: bool) -> dict[str, list]:
+    """Step ``env`` through ``actions``, resetting at episode ends.
+
+    Returns per-step seconds of env steps by cache hit/miss, NASGym's cache key of every
+    state, and -- with ``bare`` -- the seconds of the bare NSC update of the same action,
+    timed right after each env step so that machine load hits both alike.
+    """
+    layers = _layer_table(env)
+    out: dict[str, list] = {"miss": [], "hit": [], "bare": [], "nasgym": []}
     env.reset(seed=0)
+    nsc = NSC()
     for action in actions:
         start = time.perf_counter()
         _, _, terminated, truncated, info = env.step(action)
         elapsed = time.perf_counter() - start
-        (hits if info["cache_hit"] else misses).append(elapsed)
-        states.append(_nasgym_key(env))
+        out["hit" if info["cache_hit"] else "miss"].append(elapsed)
+        out["nasgym"].append(_nasgym_key(env))
+        if bare:
+            layer_type, kernel = layers[action]
+            start = time.perf_counter()
+            if layer_type is LayerType.TERMINAL:
+                nsc = nsc.append(layer_type, 0, 0, 0)
+            else:
+                nsc = nsc.append(layer_type, kernel, nsc.last_index, 0)
+            out["bare"].append(time.perf_counter() - start)
+            assert nsc == env.state.nsc, "the bare loop must build the env's network"
         if terminated or truncated:
             env.reset()
-    return misses, hits, states
+            nsc = NSC()
+    return out
 
 
 def _nasgym_key(env) -> str:
@@ -61,34 +85,6 @@ def _nasgym_key(env) -> str:
     matrix = env.state.nsc.to_matrix(env.search_space.max_depth)
     text = "".join("-".join(str(v) for v in row) + ";" for row in matrix.tolist())
     return hashlib.md5(text.encode()).hexdigest()
-
-
-def _bare_loop(env, actions: list[int]) -> list[float]:
-    """Only the NSC update the same actions cause (same episode boundaries as the env)."""
-    layers = {}
-    for info in env.search_space.actions():
-        if info.kind == "terminal":
-            layers[info.id] = (LayerType.TERMINAL, 0)
-        else:
-            name, kernel = info.label.split("_k-")[0], int(info.label.split("_k-")[1].split("_")[0])
-            layers[info.id] = (LayerType.from_yaml_name(name), kernel)
-    depth = env.search_space.max_depth
-    times: list[float] = []
-    nsc = NSC()
-    steps = 0
-    for action in actions:
-        layer_type, kernel = layers[action]
-        start = time.perf_counter()
-        if layer_type is LayerType.TERMINAL:
-            nsc = nsc.append(layer_type, 0, 0, 0)
-        else:
-            nsc = nsc.append(layer_type, kernel, nsc.last_index, 0)
-        times.append(time.perf_counter() - start)
-        steps += 1
-        # the episode rules of the env, outside the timing
-        if nsc.terminated or len(nsc) >= depth or steps >= env.max_steps:
-            nsc, steps = NSC(), 0
-    return times
 
 
 def main() -> None:
@@ -101,11 +97,12 @@ def main() -> None:
     env = make_env(search_space="chained", estimator="proxy", dataset=_dataset(), seed=args.seed)
     actions = _actions(int(env.search_space.action_space.n), args.seed, args.steps)
 
-    misses, _, states = _run_env(env, actions)
+    first = _run(env, actions, bare=False)
+    misses, states = first["miss"], first["nasgym"]
     trainings = env.evaluator.trainings
-    _, all_hits, _ = _run_env(env, actions)  # same sequence: every network is cached now
+    second = _run(env, actions, bare=True)  # same sequence: every network is cached now
     assert env.evaluator.trainings == trainings, "the second pass must not train"
-    bare = _bare_loop(env, actions)
+    all_hits, bare = second["hit"], second["bare"]
 
     us = 1e6
     med_miss = statistics.median(misses)
