@@ -1,9 +1,10 @@
 """Experiment database: cost of one put + get, ours against NASGym's rewrite-on-save.
 
-Run: ``python benchmarks/db.py`` (about two minutes; ``--sizes 1000,10000`` for less).
+Run: ``python benchmarks/db.py`` (under a minute; ``--sizes 1000,10000`` for less).
 
-For each database size N (records already stored) it measures the mean wall time of one
-``put`` of a new record plus one ``get`` of a stored one, for:
+For each database size N (records already stored) it measures the median wall time of
+one ``put`` of a new record plus one ``get`` of a stored one, for the contenders below,
+in alternating rounds so that load from other jobs hits all of them alike:
 
 * ``csv-v1`` (nasframe's default), with ``fsync`` on (the default: durable against power
   cuts) and off (durable against crashed processes only, like NASGym's file at best);
@@ -26,6 +27,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -95,48 +97,74 @@ class NasgymDB:
         return None if rows.empty else dict(rows.iloc[0])
 
 
-def time_ops(
-    put: Callable[[Record], None], get: Callable[[int], object], start: int, ops: int, n: int
-) -> float:
-    """Mean seconds of one put of a new record plus one get of a random stored one."""
-    rng = random.Random(0)
-    samples = []
-    for i in range(start, start + ops):
-        new = record(i)
-        t0 = time.perf_counter()
-        put(new)
-        found = get(rng.randrange(n))
-        samples.append(time.perf_counter() - t0)
-        assert found is not None
-    return statistics.mean(samples)
+@dataclass
+class Contender:
+    """One database under test: how to put and get, and the per-operation samples."""
+
+    name: str
+    put: Callable[[Record], None]
+    get: Callable[[int], object]
+    opened: float  # seconds to open it with n records stored
+    next_id: int
+    samples: list[float] = field(default_factory=list)
+    close: Callable[[], None] = lambda: None
+
+    def run(self, ops: int, n: int, rng: random.Random) -> None:
+        """Time ``ops`` pairs of a put of a new record and a get of a stored one."""
+        for _ in range(ops):
+            new = record(self.next_id)
+            self.next_id += 1
+            t0 = time.perf_counter()
+            self.put(new)
+            found = self.get(rng.randrange(n))
+            self.samples.append(time.perf_counter() - t0)
+            assert found is not None
+
+    @property
+    def per_op(self) -> float:
+        """Median seconds of one put + get."""
+        return statistics.median(self.samples)
 
 
-def bench_ours(
-    factory: Callable[..., ExperimentDB], path: Path, n: int, ops: int, **options: object
-) -> tuple[float, float]:
-    """(open seconds, seconds per put+get) of one of our backends at ``n`` records."""
+def ours(
+    name: str, factory: Callable[..., ExperimentDB], path: Path, n: int, **options: object
+) -> Contender:
+    """One of our backends holding ``n`` records, opened as a run would open it."""
     with factory(path, fsync=False) as db:  # type: ignore[attr-defined]
         db.put_many(record(i) for i in range(n))
     t0 = time.perf_counter()
     db = factory(path, **options)
     opened = time.perf_counter() - t0
     keys = [record(i).key for i in range(n)]
-    per_op = time_ops(db.put, lambda i: db.get(keys[i]), n, ops, n)
-    assert len(db) == n + ops
-    db.close()
-    return opened, per_op
+    return Contender(name, db.put, lambda i: db.get(keys[i]), opened, n, close=db.close)
 
 
-def bench_nasgym(path: Path, n: int, ops: int) -> tuple[float, float]:
-    """(open seconds, seconds per put+get) of NASGym's approach at ``n`` records."""
+def nasgym(path: Path, n: int) -> Contender:
+    """NASGym's approach holding ``n`` records."""
     pd.DataFrame([nasgym_row(record(i)) for i in range(n)]).to_csv(path, index=False)
     t0 = time.perf_counter()
     db = NasgymDB(path)
     opened = time.perf_counter() - t0
     keys = [str(nasgym_row(record(i))["dataset-nethash"]) for i in range(n)]
-    per_op = time_ops(db.put, lambda i: db.get(keys[i]), n, ops, n)
-    assert len(pd.read_csv(path)) == n + ops
-    return opened, per_op
+    return Contender("NASGym", db.put, lambda i: db.get(keys[i]), opened, n)
+
+
+def bench_size(root: Path, n: int, ops: int, nasgym_ops: int, rounds: int) -> list[Contender]:
+    """Every contender at ``n`` records, in alternating rounds so load hits all alike."""
+    contenders = [
+        ours("csv", CsvExperimentDB, root / f"a{n}.csv", n),
+        ours("csv no-fsync", CsvExperimentDB, root / f"b{n}.csv", n, fsync=False),
+        ours("sqlite", SqliteExperimentDB, root / f"c{n}.sqlite", n),
+        nasgym(root / f"d{n}.csv", n),
+    ]
+    rng = random.Random(0)
+    for _ in range(rounds):
+        for contender in contenders:
+            share = nasgym_ops if contender.name == "NASGym" else ops
+            contender.run(max(1, share // rounds), n, rng)
+    for contender in contenders:
+        contender.close()
+    return contenders
 
 
 def fsync_floor(folder: Path, appends: int = 50) -> float:
@@ -159,7 +187,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000", help="database sizes")
     parser.add_argument("--ops", type=int, default=200, help="put+get pairs per nasframe case")
-    parser.add_argument("--nasgym-ops", type=int, default=8, help="put+get pairs for NASGym")
+    parser.add_argument("--nasgym-ops", type=int, default=10, help="put+get pairs for NASGym")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the files")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -171,21 +200,17 @@ def main() -> None:
         root = Path(folder)
         floor = fsync_floor(root)
         print(f"this disk: one append + fsync takes {floor * 1e3:.3f} ms (csv-v1's floor)")
-        print("mean milliseconds per put + get (lower is better); ratios: NASGym / ours")
+        print("median milliseconds per put + get (lower is better); ratios: NASGym / ours")
         print(header)
         print("-" * len(header))
         for n in sizes:
-            csv_open, csv_op = bench_ours(CsvExperimentDB, root / f"a{n}.csv", n, args.ops)
-            _, csv_nofsync = bench_ours(
-                CsvExperimentDB, root / f"b{n}.csv", n, args.ops, fsync=False
-            )
-            sql_open, sql_op = bench_ours(SqliteExperimentDB, root / f"c{n}.sqlite", n, args.ops)
-            gym_open, gym_op = bench_nasgym(root / f"d{n}.csv", n, args.nasgym_ops)
+            csv, nofsync, sql, gym = bench_size(root, n, args.ops, args.nasgym_ops, args.rounds)
+            g = gym.per_op
             print(
-                f"{n:>8} | {csv_op * 1e3:>10.3f} {csv_nofsync * 1e3:>12.3f} {sql_op * 1e3:>10.3f}"
-                f" {gym_op * 1e3:>10.2f} | {gym_op / csv_op:>9.0f}x {gym_op / csv_nofsync:>9.0f}x"
-                f" {gym_op / sql_op:>7.0f}x | {csv_open * 1e3:.0f} {sql_open * 1e3:.0f}"
-                f" {gym_open * 1e3:.0f}",
+                f"{n:>8} | {csv.per_op * 1e3:>10.3f} {nofsync.per_op * 1e3:>12.3f}"
+                f" {sql.per_op * 1e3:>10.3f} {g * 1e3:>10.2f} | {g / csv.per_op:>9.0f}x"
+                f" {g / nofsync.per_op:>9.0f}x {g / sql.per_op:>7.0f}x |"
+                f" {csv.opened * 1e3:.0f} {sql.opened * 1e3:.0f} {gym.opened * 1e3:.0f}",
                 flush=True,
             )
 
