@@ -180,3 +180,24 @@ def test_a_file_deleted_while_open_is_reported_not_written_into_the_void(tmp_pat
     db.close()
     with pytest.raises(DatabaseError, match=r"e.csv: the database is closed"):
         db.put(make_record(3))
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [(b'digits,"open quote to the end\n', "unexpected end of data"), (b"\xff\xfe,x\n", "utf-8")],
+    ids=["quote-last", "not-utf8"],
+)
+def test_a_bad_last_complete_line_or_bad_bytes(tmp_path: Path, bad: bytes, reason: str) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(i) for i in range(3)])
+    text = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*text[:3], bad, *text[3:]]))  # as line 4 of 6
+    with pytest.warns(CorruptLineWarning, match=rf"line 4 is corrupt and ignored \(.*{reason}"):
+        db = CsvExperimentDB(path)
+    assert [r.arch_hash for r in db] == ["hash00000", "hash00001", "hash00002"]
+    with path.open("ab") as handle:
+        handle.write(bad)
+    with pytest.warns(CorruptLineWarning, match=rf"line 7 is corrupt and ignored \(.*{reason}"):
+        assert len(db) == 3
+    db.close()

@@ -135,6 +135,7 @@ class CsvExperimentDB(ExperimentDB):
         self._lines = 0  # lines consumed
         self._positions: list[int] = []  # file column of each of COLUMNS
         self._width = len(COLUMNS)  # columns in the file's header
+        self._in_order = True  # the header is COLUMNS, in order
         self._warned_torn: int | None = None
         self._closed = False
         # One object may be shared by threads: the file lock orders processes, this
@@ -309,6 +310,7 @@ class CsvExperimentDB(ExperimentDB):
             raise DatabaseError(f"{self.path}: line 2 lacks the columns {', '.join(missing)}")
         self._positions = [names.index(name) for name in COLUMNS]
         self._width = len(names)
+        self._in_order = tuple(names) == COLUMNS
         self._offset = len(first) + len(second) + 2
         self._lines = 2
         tail = self._scan()
@@ -321,11 +323,45 @@ class CsvExperimentDB(ExperimentDB):
         data = self._read.read()
         end = data.rfind(b"\n") + 1
         if end:
-            for raw in data[:end].split(b"\n")[:-1]:
-                self._lines += 1
-                self._ingest(raw, self._lines)
+            raws = data[:end].split(b"\n")[:-1]
+            self._ingest_lines(raws, self._lines + 1)
+            self._lines += len(raws)
             self._offset += end
         return data[end:]
+
+    def _ingest_lines(self, raws: list[bytes], first: int) -> None:
+        """Ingest complete lines numbered from ``first``, parsing them in bulk.
+
+        One csv reader over many lines is much faster than one per line, but a stray
+        quote would make it read on into the next lines: when the reader fails or a row
+        spans lines, that row's first line is handled alone (and reported) and the bulk
+        parse resumes after it.
+        """
+        try:
+            texts = b"\n".join(raws).decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            texts = []
+        if len(texts) != len(raws):  # undecodable bytes: line by line, to name the line
+            for number, raw in enumerate(raws, start=first):
+                self._ingest(raw, number)
+            return
+        start = 0
+        while start < len(texts):
+            reader = csv.reader(texts[start:], strict=True)
+            done = 0
+            try:
+                for row in reader:
+                    if reader.line_num != done + 1:
+                        break
+                    self._ingest_row(row, first + start + done)
+                    done += 1
+                else:
+                    return
+            except csv.Error:
+                pass
+            bad = start + done
+            self._ingest(raws[bad], first + bad)
+            start = bad + 1
 
     def _check_open(self) -> None:
         if self._closed:
@@ -356,13 +392,23 @@ class CsvExperimentDB(ExperimentDB):
     def _ingest(self, raw: bytes, number: int) -> None:
         try:
             row = _parse_line(raw.decode("utf-8"))
+        except (ValueError, csv.Error) as exc:
+            self._warn_corrupt(number, exc)
+            return
+        self._ingest_row(row, number)
+
+    def _warn_corrupt(self, number: int, exc: Exception) -> None:
+        warnings.warn(
+            f"{self.path}: line {number} is corrupt and ignored ({exc})",
+            CorruptLineWarning,
+            stacklevel=5,
+        )
+
+    def _ingest_row(self, row: list[str], number: int) -> None:
+        try:
             cells = self._check(row)
-        except (ValueError, OverflowError, csv.Error) as exc:
-            warnings.warn(
-                f"{self.path}: line {number} is corrupt and ignored ({exc})",
-                CorruptLineWarning,
-                stacklevel=4,
-            )
+        except (ValueError, OverflowError) as exc:
+            self._warn_corrupt(number, exc)
             return
         # Kept as text and decoded into a Record on first use: building frozen
         # dataclasses is most of the cost of opening a large file.
@@ -373,7 +419,7 @@ class CsvExperimentDB(ExperimentDB):
         """The cells of a row in :data:`COLUMNS` order, if every value is valid."""
         if len(row) != self._width:
             raise ValueError(f"{len(row)} fields, expected {self._width}")
-        cells = [row[position] for position in self._positions]
+        cells = row if self._in_order else [row[position] for position in self._positions]
         if not (cells[_DATASET] and cells[_ARCH_HASH] and cells[_FINGERPRINT]):
             empty = [
                 name for name in ("dataset", "arch_hash", "fingerprint") if not cells[_AT[name]]
