@@ -256,9 +256,16 @@ def test_bad_fractions(root: Path) -> None:
         MetaDatasetHandler(root=root, tasks="dtd", train=1.0)
 
 
-@pytest.mark.parametrize("cache_mb", [2048, 0], ids=["in-memory", "streamed"])
-def test_pipeline_covers_split_and_reshuffles_each_epoch(root: Path, cache_mb: int) -> None:
-    handler = MetaDatasetHandler(root=root, tasks="dtd", image_size=16, cache_mb=cache_mb)
+@pytest.mark.parametrize(
+    ("image_size", "cache_mb"),
+    [(16, 2048), (84, 1), (16, 0)],
+    ids=["decoded-in-memory", "raw-records-in-memory", "streamed"],
+)
+def test_pipeline_covers_split_and_reshuffles_each_epoch(
+    root: Path, image_size: int, cache_mb: int
+) -> None:
+    handler = MetaDatasetHandler(root=root, tasks="dtd", image_size=image_size, cache_mb=cache_mb)
+    # 40 decoded 84x84 images (3.4 MB) exceed 1 MB; their JPEG records do not.
     pipeline = handler.tf_dataset("train", batch_size=16, shuffle=True, seed=3)
     epochs = [[(x.numpy(), y.numpy()) for x, y in pipeline] for _ in range(2)]
     assert [len(y) for _, y in epochs[0]] == [16, 16, 8]
@@ -290,3 +297,14 @@ def test_registered_with_tensorflow_requirement(
             "metadataset", **config.section("metadataset")
         )
     assert handler.task == "vgg_flower" and handler.input_shape == (84, 84, 3)
+
+
+def test_pickled_handler_leaves_decoded_images_behind(root: Path) -> None:
+    import pickle
+
+    handler = MetaDatasetHandler(root=root, tasks="dtd")
+    decoded = handler.arrays("train")[0]
+    payload = pickle.dumps(handler)
+    assert len(payload) < decoded.nbytes / 10
+    clone = pickle.loads(payload)
+    np.testing.assert_array_equal(clone.arrays("train")[0], decoded)

@@ -390,7 +390,8 @@ class MetaDatasetHandler(DatasetHandler):
         """``split`` as a batched, prefetched pipeline, reshuffled every epoch from ``seed``.
 
         A split that fits in ``cache_mb`` is decoded once and served from memory; a larger
-        one is read, shuffled as raw records (small) and decoded on every epoch.
+        one is shuffled as raw records and decoded on every epoch (its raw records are
+        kept in memory after the first epoch when they fit in ``cache_mb``).
         """
         import tensorflow as tf
 
@@ -399,10 +400,23 @@ class MetaDatasetHandler(DatasetHandler):
         data = self._stream(split, shuffle=shuffle, seed=seed)
         return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy sent to a worker process re-decodes what it needs from the shards rather
+        # than carrying up to cache_mb of decoded images through the pickle.
+        state = super().__getstate__()
+        state["_memory"] = {}
+        return state
+
     # -- internals -------------------------------------------------------------------------
     def _fits(self, split: Split) -> bool:
         size = self.num_examples(split) * self.image_size**2 * 3 * 4
         return size <= self.cache_mb * 2**20
+
+    def _raw_fits(self, split: Split) -> bool:
+        index = self._indexes[self._task]
+        shard_bytes = sum(size for size, _mtime in index.stamps)
+        share = self.num_examples(split) / max(index.records, 1)
+        return shard_bytes * share <= self.cache_mb * 2**20
 
     def _load(self, task: str) -> None:
         if task in self._indexes:
@@ -472,6 +486,11 @@ class MetaDatasetHandler(DatasetHandler):
             .filter(lambda i, _record: tf.gather(codes, i) == tf.constant(code, tf.int8))
             .map(lambda _i, record: record)
         )
+        if self._raw_fits(split):
+            # The raw records (a few KB of JPEG each) fit where the decoded images do not:
+            # keep them after the first epoch, so later epochs neither read the shards nor
+            # filter again, and only decode.
+            data = data.cache()
         if shuffle:
             # Raw records are small (a few KB of JPEG): shuffle all of them before decoding.
             count = max(self.num_examples(split), 1)
