@@ -17,9 +17,17 @@ from nasframe import ArrayDataset, Split
 pytest.importorskip("tensorflow")
 
 
-@pytest.fixture
-def data() -> ArrayDataset:
-    """100 train images whose first pixel is their own number."""
+@pytest.fixture(params=["slices", "gather"])
+def data(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ArrayDataset:
+    """100 train images whose first pixel is their own number, through either pipeline.
+
+    Small splits use slice-shuffle-batch and large ones index-gather; a zero size limit
+    sends these small test splits down the large-split path.
+    """
+    if request.param == "gather":
+        import nasframe.contracts
+
+        monkeypatch.setattr(nasframe.contracts, "_SLICE_LIMIT", 0)
     images = np.zeros((130, 4, 4, 1), np.float32)
     images[:, 0, 0, 0] = np.arange(130)
     labels = np.arange(130) % 7
