@@ -309,3 +309,28 @@ def test_cli_evaluate_user_errors_are_one_line() -> None:
     result = CliRunner().invoke(main, ["evaluate", "", "--set", "keras.epochz=1"])
     assert result.exit_code == 1
     assert "unknown key 'epochz' in section [keras]; did you mean 'epochs'?" in result.output
+
+
+# -- in the environment -----------------------------------------------------------------
+
+
+def test_environment_step_returns_a_real_accuracy(
+    plugin_manager: nasframe.PluginManager, data: ArrayDataset
+) -> None:
+    settings = {"epochs": 1, "batch_size": 32, "filters": 4, "fc_units": 16}
+    config = nasframe.load_config(overrides={"keras": settings}, plugin_manager=plugin_manager)
+    env = nasframe.make_env(
+        search_space="chained",
+        estimator="keras",
+        dataset=data,
+        database="memory",
+        config=config,
+        plugin_manager=plugin_manager,
+        seed=0,
+    )
+    env.reset(seed=0)
+    conv = next(a.id for a in env.unwrapped.search_space.actions() if "convolution_k-3" in a.label)
+    _, reward, _, _, info = env.step(conv)
+    assert info["status"] == "ok"
+    assert 0.0 <= info["accuracy"] <= 1.0 and reward == pytest.approx(info["accuracy"])
+    env.close()

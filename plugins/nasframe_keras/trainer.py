@@ -47,6 +47,8 @@ class TrainResult:
         accuracies: the validation accuracy of each epoch it was measured after
             (``(epoch, accuracy)``, epochs from 1).
         losses: the mean training loss of each completed epoch.
+        epoch_seconds: wall seconds of the training pass of each completed epoch
+            (validation excluded), for throughput measurements.
     """
 
     status: Status = Status.OK
@@ -56,6 +58,7 @@ class TrainResult:
     learning_rates: list[float] = field(default_factory=list)
     accuracies: list[tuple[int, float]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
 
 
 def learning_rate_at(epoch: int, settings: KerasSettings) -> float:
@@ -143,12 +146,14 @@ def train(
         loss_sum.assign(0.0)
         steps.assign(0)
         timed_out = False
+        epoch_start = time.perf_counter()
         for images, labels in train_data:
             train_step(images, labels)
             if deadline is not None and time.perf_counter() > deadline:
                 timed_out = True
                 break
         mean_loss = float(loss_sum.numpy()) / max(1, int(steps.numpy()))
+        epoch_seconds = time.perf_counter() - epoch_start
         if not math.isfinite(mean_loss):
             result.status = Status.DIVERGED
             result.message = (
@@ -162,6 +167,7 @@ def train(
             result.message = f"time budget of {settings.time_budget:g} s ran out; {done}"
             return result
         result.losses.append(mean_loss)
+        result.epoch_seconds.append(epoch_seconds)
         result.epochs = epoch + 1
         if every_epoch or epoch + 1 == settings.epochs:
             accuracy = validate()
