@@ -178,6 +178,25 @@ def test_seeded_evaluations_repeat_exactly(data: ArrayDataset) -> None:
     assert estimator.last_train.losses == losses
 
 
+def test_no_traced_graph_outlives_its_evaluation(data: ArrayDataset) -> None:
+    import gc
+
+    from nasframe_keras.estimator import _custom_gradients
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def graphs() -> int:
+        gc.collect()
+        return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+    registered, alive = _custom_gradients(), graphs()
+    for seed in range(2):
+        assert _estimator(epochs=1).evaluate(NSC.parse("1,1,1,0,0"), data, seed=seed).ok
+    # Keras' optimizer registers a global custom gradient per trace; the estimator drops
+    # it, so the traced train step (and its memory) goes with the evaluation.
+    assert _custom_gradients() == registered
+    assert graphs() <= alive
+
+
 def test_early_stopping_stops_when_accuracy_stalls(data: ArrayDataset) -> None:
     # A learning rate of 1e-12 cannot change the predictions: accuracy stalls at once.
     estimator = _estimator(epochs=10, patience=2, learning_rate=1e-12)

@@ -66,12 +66,14 @@ class KerasEstimator(PerformanceEstimator):
         network = architecture.without_terminal()
         density = network.density()
         params = flops = 0
+        gradients_before: set[str] | None = None
         try:
             from nasframe_keras.builder import BuildError, build_model
             from nasframe_keras.flops import model_flops
             from nasframe_keras.trainer import train
 
             self._prepare(seed)
+            gradients_before = _custom_gradients()
             try:
                 model = build_model(
                     network, dataset.input_shape, dataset.num_classes, self.settings
@@ -115,6 +117,8 @@ class KerasEstimator(PerformanceEstimator):
             )
         finally:
             self._release()
+            if gradients_before is not None:
+                _forget_custom_gradients(gradients_before)
 
     def _prepare(self, seed: int | None) -> None:
         import keras
@@ -122,10 +126,7 @@ class KerasEstimator(PerformanceEstimator):
 
         if not self._devices_configured:
             self._devices_configured = True
-            _freeze_imported_objects()
-            # Every candidate traces fresh functions by design; TF's retracing warning
-            # would fire for each one and say nothing useful.
-            tf.get_logger().addFilter(_NoRetracingWarning())
+            _once_per_process()
             if self.settings.memory_growth:
                 for gpu in tf.config.list_physical_devices("GPU"):
                     try:
@@ -158,22 +159,62 @@ class KerasEstimator(PerformanceEstimator):
 _frozen = False
 
 
+def _gradient_registry() -> dict[str, Any] | None:
+    # TensorFlow-private: the global name -> gradient function table of graph mode.
+    try:
+        from tensorflow.python.framework import ops
+
+        table = ops._gradient_registry._registry
+    except (ImportError, AttributeError):  # a TensorFlow without it: nothing to clean
+        return None
+    return table if isinstance(table, dict) else None
+
+
+def _custom_gradients() -> set[str]:
+    """The names of the ``tf.custom_gradient`` functions registered so far."""
+    table = _gradient_registry()
+    return {name for name in table if name.startswith("CustomGradient-")} if table else set()
+
+
+def _forget_custom_gradients(keep: set[str]) -> None:
+    """Drop the custom gradients registered since ``keep`` was taken.
+
+    Keras' optimizer, traced in graph mode, all-reduces the gradients through a
+    ``tf.custom_gradient`` (even with one replica); each trace registers a gradient
+    function in TensorFlow's global registry that is never removed and holds the whole
+    traced train step: about 4 MiB per candidate, growing without bound. The graph that
+    needed it is gone once the evaluation ends, so its entry can go too.
+    """
+    table = _gradient_registry()
+    if table:
+        for name in _custom_gradients() - keep:
+            table.pop(name, None)
+
+
 class _NoRetracingWarning(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-def _freeze_imported_objects() -> None:
-    """Move every object alive now (TensorFlow's and Keras' modules) out of the GC's reach.
+def _once_per_process() -> None:
+    """Freeze TensorFlow's objects out of the GC's reach; quiet the retracing warning.
 
-    ``clear_session`` runs a full garbage collection, and tracing triggers many more; each
-    walked the millions of objects TensorFlow creates at import, about 0.7 s per candidate
-    here. Frozen objects are never collected, which is right for module state that lives
-    as long as the process; everything a candidate creates later is collected as before.
+    Every candidate traces fresh functions by design, so TensorFlow's retracing warning
+    would fire for each one and say nothing useful.
+
+    Freezing moves every object alive now (TensorFlow's and Keras' modules) out of the
+    garbage collector's reach. ``clear_session`` runs a full garbage collection, and
+    tracing triggers many more; each walked the millions of objects TensorFlow creates at
+    import, about 0.7 s per candidate here. Frozen objects are never collected, which is
+    right for module state that lives as long as the process; everything a candidate
+    creates later is collected as before.
     """
     global _frozen
     if not _frozen:
+        import tensorflow as tf
+
         _frozen = True
+        tf.get_logger().addFilter(_NoRetracingWarning())
         gc.collect()
         gc.freeze()
 
