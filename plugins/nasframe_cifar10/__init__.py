@@ -372,6 +372,11 @@ class Cifar10Dataset(ArrayDataset):
         verify: check the MD5; without it a python archive is still read with the
             restricted unpickler.
 
+    Attributes:
+        path: the archive read.
+        mean: per-channel mean of the train split, on the [0, 1] scale.
+        std: per-channel standard deviation of the train split, on the [0, 1] scale.
+
     Raises:
         DatasetError: the archive is missing, corrupt, fails the checksum or holds
             something that is not a CIFAR-10 batch.
