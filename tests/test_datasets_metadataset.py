@@ -211,10 +211,7 @@ def test_index_falls_back_to_the_data_folder(root: Path, monkeypatch: pytest.Mon
     )
     MetaDatasetHandler(root=root, tasks="dtd")
     assert not (root / "dtd" / ".nasframe-index.json").exists()
-    assert (
-        len(list((nasframe_metadataset.default_data_dir() / "metadataset-index").glob("*.json")))
-        == 1
-    )
+    assert len(list((nasframe.default_data_dir() / "metadataset-index").glob("*.json"))) == 1
 
 
 def test_truncated_shard_is_named(root: Path) -> None:
