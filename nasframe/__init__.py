@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from nasframe.agents import Agent, StepCallback, make_agent
-from nasframe.config import Config, ConfigSchema, Key, Section, load_config
+from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
     ActionInfo,
@@ -96,6 +96,7 @@ __all__ = [
     "StepCallback",
     "Transition",
     "__version__",
+    "check_components",
     "closest",
     "fingerprint_of",
     "get_plugin_manager",
