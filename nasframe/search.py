@@ -43,7 +43,7 @@ from typing import Any, SupportsFloat
 import gymnasium
 
 from nasframe.agents import Agent, make_agent
-from nasframe.config import Config
+from nasframe.config import Config, check_components
 from nasframe.errors import ConfigError, NasframeError, PluginError
 from nasframe.results import (
     StepLog,
@@ -486,6 +486,7 @@ def run_search(
         budget_episodes=episodes,
     )
     # Check the names first: a typo must not leave an output folder behind.
+    check_components(config, plugin_manager)
     registries = plugin_manager.registries()
     for kind, section, key in (
         ("agent", "run", "agent"),

@@ -228,10 +228,12 @@ def test_unknown_names_list_the_known_ones(
         config, manager, _ = setup(tmp_path, **{key: value})
     else:
         config, manager, _ = setup(tmp_path, env={key: value})
-    with pytest.raises(nasframe.RegistryError) as info:
+    with pytest.raises(nasframe.ConfigError) as info:
         run_search(config, plugin_manager=manager, console=quiet())
     message = str(info.value)
-    assert message.startswith(expected) and "(available: " in message
+    assert "\n" not in message
+    assert message.startswith(f"[{section}] {key} (override value): {expected}")
+    assert "(available: " in message
     known = {"run": "random-v1", "env": "tiny-v1" if key == "dataset" else "chained-v1"}
     assert known[section] in message
     assert not (tmp_path / "out").exists()
