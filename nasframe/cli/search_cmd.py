@@ -91,11 +91,15 @@ def search(
     config = load_from_options(
         config_path, overrides, extra={"run": run, "env": env}, plugin_manager=manager
     )
-    outcome = run_search(
-        config,
-        plugin_manager=manager,
-        force=resume is False,
-        resume_command=shlex.join(["nasframe", *sys.argv[1:]]),
-    )
+    command = shlex.join(["nasframe", *sys.argv[1:]])
+    try:
+        outcome = run_search(
+            config, plugin_manager=manager, force=resume is False, resume_command=command
+        )
+    except KeyboardInterrupt:
+        # A second Ctrl-C, or one before the run could catch signals: stored evaluations
+        # are safe in the database, the agent is as of its last checkpoint.
+        click.echo(f"aborted; resume with: {command}", err=True)
+        sys.exit(130)
     if outcome.outcome not in ("completed", "interrupted"):
         sys.exit(1)
