@@ -156,6 +156,22 @@ def test_stop_and_resume_reuses_every_stored_evaluation(tmp_path: Path) -> None:
     assert len(StepLog(second.output / "steps.csv").read()) == 120
 
 
+def test_sigterm_stops_like_ctrl_c(tmp_path: Path) -> None:
+    class Term(SearchPlugin):
+        @nasframe.hookimpl
+        def nasframe_evaluation_stored(self, record: nasframe.Record) -> None:
+            self.stored += 1
+            if self.stored == 5:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    config, manager, plugin = setup(tmp_path, Term(), steps=200)
+    before = signal.getsignal(signal.SIGTERM)
+    run = run_search(config, plugin_manager=manager, console=quiet())
+    assert run.outcome == "interrupted" and run.stop_reason == "SIGTERM"
+    assert run.session_trainings == 5 == len(plugin.database)
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+
+
 def test_a_finished_run_can_be_extended(tmp_path: Path) -> None:
     database = MemoryDB()
     config, manager, _ = setup(tmp_path, SearchPlugin(database), steps=30)
