@@ -23,9 +23,9 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from nasframe.errors import NasframeError, PluginError
 from nasframe.nsc import NSC
@@ -39,6 +39,26 @@ __all__ = [
     "plot_rewards",
     "summarize",
     "write_tensorboard",
+]
+
+
+_COLUMNS = [
+    "step",
+    "episode",
+    "episode_step",
+    "task",
+    "action",
+    "action_label",
+    "nsc",
+    "arch_hash",
+    "reward",
+    "accuracy",
+    "params",
+    "status",
+    "cache_hit",
+    "seconds",
+    "terminated",
+    "truncated",
 ]
 
 
@@ -110,12 +130,10 @@ class StepRow:
     def to_strings(self) -> dict[str, str]:
         """The row as ``steps.csv`` writes it (booleans as 0/1)."""
         out: dict[str, str] = {}
-        for name, value in asdict(self).items():
+        for name in _COLUMNS:
+            value = getattr(self, name)
             out[name] = str(int(value)) if isinstance(value, bool) else str(value)
         return out
-
-
-_COLUMNS = [spec.name for spec in fields(StepRow)]
 
 
 class StepLog:
@@ -127,6 +145,8 @@ class StepLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._handle: IO[str] | None = None
+        self._writer: Any = None
 
     def read(self) -> list[StepRow]:
         """Every logged step; a torn last line (a crash mid-write) is ignored.
@@ -154,16 +174,29 @@ class StepLog:
         return rows
 
     def append(self, row: StepRow) -> None:
-        """Append one step and flush it to the operating system."""
-        new = not self.path.is_file() or self.path.stat().st_size == 0
-        with self.path.open("a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
+        """Append one step and flush it to the operating system.
+
+        The file stays open between appends (one ``open`` per run, not per step) until
+        :meth:`close`.
+        """
+        if self._handle is None:
+            new = not self.path.is_file() or self.path.stat().st_size == 0
+            self._handle = self.path.open("a", newline="", encoding="utf-8")
+            self._writer = csv.DictWriter(self._handle, fieldnames=_COLUMNS)
             if new:
-                writer.writeheader()
-            writer.writerow(row.to_strings())
+                self._writer.writeheader()
+        self._writer.writerow(row.to_strings())
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file :meth:`append` keeps open."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = self._writer = None
 
     def truncate(self, rows: Sequence[StepRow]) -> None:
         """Rewrite the log with exactly ``rows`` (drops a torn last line)."""
+        self.close()
         with self.path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
             writer.writeheader()
@@ -178,8 +211,13 @@ def best_architectures(rows: Iterable[StepRow], top: int = 10) -> list[dict[str,
     found architecture. Ties keep the network found first.
     """
     best: dict[tuple[str, str], dict[str, Any]] = {}
+    empty: dict[str, bool] = {}
     for row in rows:
-        if row.status != "ok" or not row.nsc or NSC.parse(row.nsc).depth == 0:
+        if row.status != "ok" or not row.nsc:
+            continue
+        if row.nsc not in empty:
+            empty[row.nsc] = NSC.parse(row.nsc).depth == 0
+        if empty[row.nsc]:
             continue
         key = (row.task, row.arch_hash)
         if key not in best:
@@ -248,7 +286,11 @@ def best_table(best: Sequence[dict[str, Any]], *, title: str = "Best architectur
         ("task", "left"),
         ("step", "right"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            overflow="fold",
+        )
     for rank, entry in enumerate(best, start=1):
         table.add_row(
             str(rank),

@@ -517,7 +517,8 @@ def _attach_log_file(output: Path, verbosity: int) -> logging.Handler:
     handler.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
     root = logging.getLogger("nasframe")
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    # Below verbose, per-step records are not even created (they cost per step).
+    root.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
     return handler
 
 
@@ -566,21 +567,15 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         if row.status == "ok":
             run.best_accuracy = max(run.best_accuracy, row.accuracy)
         _with_trainings(run)
-        log_step = log.info if verbosity >= 2 else log.debug
-        log_step(
-            "step %d episode %d task %s action %s nsc %s accuracy %.4f reward %.4f status %s "
-            "cache_hit %s %.2fs",
-            row.step,
-            row.episode,
-            row.task,
-            row.action_label,
-            row.nsc,
-            row.accuracy,
-            row.reward,
-            row.status,
-            row.cache_hit,
-            row.seconds,
-        )
+        if verbosity >= 2:
+            line = (
+                f"step {row.step} episode {row.episode} task {row.task} action "
+                f"{row.action_label} nsc {row.nsc or '-'} accuracy {row.accuracy:.4f} reward "
+                f"{row.reward:.4f} status {row.status} cache_hit {row.cache_hit} "
+                f"{row.seconds:.2f}s"
+            )
+            log.info(line)
+            console.print(line, highlight=False, soft_wrap=True)
         progress.update()
 
     run.env = _Recorder(env, run, steplog, next_episode, on_step)
@@ -621,6 +616,7 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         raise
     finally:
         restore()
+        steplog.close()
         _with_trainings(run)
         _write_state(run)
         try:
