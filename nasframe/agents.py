@@ -23,6 +23,13 @@ The contract is small on purpose, so that any learner fits:
 
 What happened in each step is recorded by the search loop with a Gymnasium wrapper
 around the environment, not by the agent, so every agent is observed the same way.
+
+**Parallel evaluation.** With ``[run] workers`` > 1 the environment is a vector env that
+steps several episodes at once (``nasframe.distributed``). An agent then gets a
+``gymnasium.vector.VectorEnv`` -- or, if its registration ``requires``
+``stable_baselines3``, that env's Stable-Baselines3 ``VecEnv`` view -- and a step of it
+counts as one step per sub-environment. An agent that only handles single
+environments should raise :class:`~nasframe.errors.ConfigError` for a vector env.
 """
 
 from __future__ import annotations

@@ -118,8 +118,10 @@ class Run:
         config: the effective configuration.
         output: the output folder.
         plugin_manager: the plugin manager that built the components.
-        env: the environment as the agent sees it (wrappers included).
+        env: the environment as the agent sees it (wrappers included; with ``[run]
+            workers`` > 1 a vector env, or its Stable-Baselines3 ``VecEnv`` view).
         agent: the agent.
+        evaluator: the environment's evaluator (``trainings`` and ``hits`` counters).
         budget_steps: the step budget (0 when the budget is in episodes).
         budget_episodes: the episode budget (0 when it is in steps).
         steps: environment steps taken, over all sessions of this run.
@@ -139,6 +141,7 @@ class Run:
     plugin_manager: Any
     env: Any = None
     agent: Agent | None = None
+    evaluator: Any = None
     budget_steps: int = 0
     budget_episodes: int = 0
     steps: int = 0
@@ -181,57 +184,130 @@ class Run:
         return lambda name: self.output / name
 
 
-class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
-    """Logs every step of the environment to the run's step log and counters."""
+class _StepRecorder:
+    """Turns the steps of one or more environments into step-log rows and counters.
+
+    Each environment is a *slot*; a slot's episode gets the next episode number at its
+    first step, so episodes of parallel environments are numbered in the order they
+    start.
+    """
 
     def __init__(
-        self,
-        env: gymnasium.Env[Any, Any],
-        run: Run,
-        steplog: StepLog,
-        next_episode: int,
-        on_step: Callable[[StepRow], None],
+        self, run: Run, steplog: StepLog, next_episode: int, on_step: Callable[[StepRow], None]
     ) -> None:
-        super().__init__(env)
         self.run = run
         self.steplog = steplog
-        self.episode = next_episode
-        self.episode_step = 0
+        self.next_episode = next_episode
         self.on_step = on_step
+        self.open: dict[int, list[int]] = {}  # slot -> [episode, steps in it]
+
+    def abandon(self, slot: int) -> None:
+        """The slot's episode under way was left unfinished (a reset)."""
+        self.open.pop(slot, None)
+
+    def record(
+        self,
+        slot: int,
+        action: int,
+        label: str,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        info: dict[str, Any],
+        seconds: float,
+    ) -> None:
+        """Log one step of the environment in ``slot``."""
+        episode = self.open.get(slot)
+        if episode is None:
+            episode = self.open[slot] = [self.next_episode, 0]
+            self.next_episode += 1
+        episode[1] += 1
+        self.run.steps += 1
+        row = _row_from_info(
+            info,
+            step=self.run.steps,
+            episode=episode[0],
+            episode_step=episode[1],
+            action=action,
+            label=label,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            seconds=seconds,
+        )
+        self.steplog.append(row)
+        if row.done:
+            self.run.episodes += 1
+            del self.open[slot]
+        self.on_step(row)
+
+
+class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
+    """Logs every step of a single environment through a :class:`_StepRecorder`."""
+
+    def __init__(self, env: gymnasium.Env[Any, Any], recorder: _StepRecorder) -> None:
+        super().__init__(env)
+        self.recorder = recorder
         self._labels = _action_labels(env)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        if self.episode_step:
-            self.episode += 1  # the previous episode was left unfinished
-        self.episode_step = 0
+        self.recorder.abandon(0)
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         start = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.episode_step += 1
-        self.run.steps += 1
-        row = _row_from_info(
+        action_id = int(action)
+        self.recorder.record(
+            0,
+            action_id,
+            self._labels.get(action_id, str(action_id)),
+            float(reward),
+            bool(terminated),
+            bool(truncated),
             info,
-            step=self.run.steps,
-            episode=self.episode,
-            episode_step=self.episode_step,
-            action=int(action),
-            label=self._labels.get(int(action), str(int(action))),
-            reward=float(reward),
-            terminated=bool(terminated),
-            truncated=bool(truncated),
-            seconds=time.perf_counter() - start,
+            time.perf_counter() - start,
         )
-        self.steplog.append(row)
-        if row.done:
-            self.run.episodes += 1
-            self.episode += 1
-            self.episode_step = 0
-        self.on_step(row)
         return obs, reward, terminated, truncated, info
+
+
+def _record_vector(vector_env: Any, recorder: _StepRecorder) -> None:
+    """Log the steps of every environment of a ``NASVectorEnv``.
+
+    Its batched step (and its Stable-Baselines3 view) drive each environment through
+    ``begin_step``/``finish_step`` rather than ``step``, so the recording wraps each
+    environment's ``finish_step`` -- the one place every step result passes.
+    """
+    for slot, env in enumerate(vector_env.envs):
+        labels = _action_labels(env)
+        finish = env.finish_step
+        reset = env.reset
+
+        def finish_step(
+            plan: Any, outcome: Any, _finish: Any = finish, _slot: int = slot, _labels: Any = labels
+        ) -> Any:
+            obs, reward, terminated, truncated, info = _finish(plan, outcome)
+            action = int(plan.action)
+            recorder.record(
+                _slot,
+                action,
+                _labels.get(action, str(action)),
+                float(reward),
+                bool(terminated),
+                bool(truncated),
+                info,
+                float(info.get("seconds", 0.0)),
+            )
+            return obs, reward, terminated, truncated, info
+
+        def reset_env(*args: Any, _reset: Any = reset, _slot: int = slot, **kwargs: Any) -> Any:
+            recorder.abandon(_slot)
+            return _reset(*args, **kwargs)
+
+        env.finish_step = finish_step
+        env.reset = reset_env
 
 
 def _action_labels(env: gymnasium.Env[Any, Any]) -> dict[int, str]:
@@ -293,7 +369,10 @@ def _prepare_output(run: Run, force: bool, resume: bool) -> bool:
         same = old_identity == identity
         if same and resume and not force:
             return True
-        if not same and not force:
+        # A run that never took a step (e.g. its agent rejected a setting) holds nothing
+        # to protect: a corrected configuration simply takes the folder over.
+        empty = not StepLog(output / "steps.csv").read()
+        if not same and not force and not empty:
             raise ConfigError(
                 f"output folder {output} holds a run with a different configuration "
                 f"({_difference(old_identity, identity)}); resume it with its own "
@@ -384,34 +463,43 @@ def _database_path(config: Config, output: Path) -> Config:
     return config.with_overrides({"database": {"path": output / f"experiments.{suffix}"}})
 
 
-def _make_env(config: Config, plugin_manager: Any, seed: int) -> gymnasium.Env[Any, Any]:
+def _make_env(config: Config, plugin_manager: Any, seed: int) -> Any:
+    """The environment: a ``NASEnv``, or with ``[run] workers`` > 1 a ``NASVectorEnv``."""
     workers = int(config.get("run", "workers"))
     if workers > 1:
-        try:
-            distributed = importlib.import_module("nasframe.distributed")
-        except ImportError:
-            raise PluginError(
-                f"[run] workers = {workers} needs the Ray back end (the nasframe.distributed "
-                "module and the ray extra), which is not available; run: "
-                "pip install 'nasframe[ray]' (or set workers = 1)"
-            ) from None
-        env: gymnasium.Env[Any, Any] = distributed.make_parallel_env(
+        distributed = _distributed(workers)
+        for key in ("meta_rl", "tasks"):
+            if config.get("run", key):
+                raise ConfigError(
+                    f"[run] {key} needs [run] workers = 1 (the meta-RL wrappers work on one "
+                    f"environment), got workers = {workers}"
+                )
+        return distributed.make_parallel_env(
             config=config,
             plugin_manager=plugin_manager,
             seed=seed,
             workers=workers,
             address=str(config.get("run", "ray_address")) or None,
         )
-        return env
     from nasframe.env import make_env
 
-    made: gymnasium.Env[Any, Any] = make_env(
-        config=config, plugin_manager=plugin_manager, seed=seed
-    )
-    return made
+    return make_env(config=config, plugin_manager=plugin_manager, seed=seed)
 
 
-def _evaluator(env: gymnasium.Env[Any, Any]) -> Any:
+def _distributed(workers: int) -> Any:
+    try:
+        return importlib.import_module("nasframe.distributed")
+    except ImportError:
+        raise PluginError(
+            f"[run] workers = {workers} needs the Ray back end (the nasframe.distributed "
+            "module and the ray extra), which is not available; run: "
+            "pip install 'nasframe[ray]' (or set workers = 1)"
+        ) from None
+
+
+def _evaluator(env: Any) -> Any:
+    if isinstance(env, gymnasium.vector.VectorEnv):
+        return getattr(env, "evaluator", None)
     return getattr(env.unwrapped, "evaluator", None)
 
 
@@ -547,8 +635,8 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     )
 
     env = _make_env(config, run.plugin_manager, seed)
-    evaluator = _evaluator(env)
-    run._trainings_before = int(getattr(evaluator, "trainings", 0))
+    run.evaluator = _evaluator(env)
+    run._trainings_before = int(getattr(run.evaluator, "trainings", 0))
     tasks = str(config.get("run", "tasks"))
     if tasks:
         from nasframe.wrappers import TaskSchedule, parse_schedule
@@ -578,9 +666,19 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             console.print(line, highlight=False, soft_wrap=True)
         progress.update()
 
-    run.env = _Recorder(env, run, steplog, next_episode, on_step)
+    recorder = _StepRecorder(run, steplog, next_episode, on_step)
+    agent_name = str(config.get("run", "agent"))
+    if isinstance(env, gymnasium.vector.VectorEnv):
+        _record_vector(env, recorder)
+        run.env = env
+        # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
+        info = run.plugin_manager.registry("agent").get(agent_name)
+        if "stable_baselines3" in info.requires:
+            run.env = _distributed(int(config.get("run", "workers"))).to_sb3(env)
+    else:
+        run.env = _Recorder(env, recorder)
     agent = make_agent(
-        str(config.get("run", "agent")),
+        agent_name,
         run.env,
         seed=seed,
         config=config,
@@ -594,10 +692,13 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
 
     checkpoint_every = int(config.get("run", "checkpoint_every"))
 
+    saved_at = [run.steps]
+
     def callback() -> bool:
-        if checkpoint_every and run.steps % checkpoint_every == 0:
+        if checkpoint_every and run.steps - saved_at[0] >= checkpoint_every:
             agent.save(checkpoint)
             _write_state(_with_trainings(run))
+            saved_at[0] = run.steps
         return not (run.stop_requested or run.finished_budget)
 
     run.plugin_manager.hook.nasframe_run_started(run=run)
@@ -631,7 +732,7 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
 
 
 def _with_trainings(run: Run) -> Run:
-    evaluator = _evaluator(run.env) if run.env is not None else None
+    evaluator = run.evaluator
     if evaluator is not None:
         run.session_trainings = int(evaluator.trainings) - run._trainings_before
         run.session_hits = int(getattr(evaluator, "hits", 0))

@@ -193,3 +193,28 @@ def test_loading_a_bad_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "junk.zip").write_bytes(b"junk")
     with pytest.raises(nasframe.NasframeError, match="cannot load the a2c checkpoint"):
         sb3.load(tmp_path / "junk.zip")
+
+
+def test_random_agent_drives_a_vector_env() -> None:
+    envs = [GuessEnv(n_actions=5) for _ in range(3)]
+    vector = gymnasium.vector.SyncVectorEnv([lambda e=e: e for e in envs])  # type: ignore[misc]
+    agent = nasframe.make_agent("random", vector, seed=2)
+    calls: list[int] = []
+
+    def callback() -> bool:
+        calls.append(1)
+        return len(calls) < 4
+
+    assert agent.learn(100, callback) == 12  # 4 vector steps of 3 envs
+    assert agent.num_timesteps == 12
+    assert all(len(env.actions) >= 3 for env in envs)  # next-step autoreset eats a step
+
+
+def test_sb3_agent_accepts_an_sb3_vec_env() -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    envs = [GuessEnv(), GuessEnv()]
+    vec = DummyVecEnv([lambda e=e: e for e in envs])  # type: ignore[misc]
+    agent = nasframe.make_agent("a2c", vec, seed=0)
+    assert agent.learn(10) == 10  # 5 vector steps of 2 envs
+    assert len(envs[0].actions) == len(envs[1].actions) == 5

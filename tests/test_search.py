@@ -201,6 +201,15 @@ def test_other_configuration_in_the_folder_is_refused(tmp_path: Path) -> None:
     assert len(aside) == 1 and (aside[0] / "steps.csv").is_file()
 
 
+def test_a_run_without_steps_can_be_corrected(tmp_path: Path) -> None:
+    config, manager, _ = setup(tmp_path, agent="ppo", steps=10)
+    bad = config.with_overrides({"ppo": {"net_arch": "x"}})
+    with pytest.raises(nasframe.ConfigError, match="net_arch 'x' must be comma-separated"):
+        run_search(bad, plugin_manager=manager, console=quiet())
+    run = run_search(config, plugin_manager=manager, console=quiet())  # fixed: not refused
+    assert run.outcome == "completed" and run.steps == 10
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -31,7 +31,8 @@ class RandomAgent(nasframe.Agent):
 
     def __init__(self, env: gymnasium.Env[Any, Any], *, seed: int | None = None) -> None:
         super().__init__(env, seed=seed)
-        space = env.action_space
+        self._vector = isinstance(env, gymnasium.vector.VectorEnv)
+        space = env.single_action_space if self._vector else env.action_space  # type: ignore[attr-defined]
         if not isinstance(space, gymnasium.spaces.Discrete):
             raise nasframe.ConfigError(
                 f"agent 'random' needs a Discrete action space, got {type(space).__name__}"
@@ -49,7 +50,13 @@ class RandomAgent(nasframe.Agent):
         return self._steps
 
     def learn(self, total_steps: int, callback: nasframe.StepCallback | None = None) -> int:
-        """Take up to ``total_steps`` random actions; see :meth:`nasframe.Agent.learn`."""
+        """Take up to ``total_steps`` random actions; see :meth:`nasframe.Agent.learn`.
+
+        On a ``gymnasium.vector.VectorEnv`` each step draws one action per sub-env and
+        counts as that many steps; the vector env resets finished episodes itself.
+        """
+        if self._vector:
+            return self._learn_vector(total_steps, callback)
         taken = 0
         while taken < total_steps:
             if not self._episode_open:
@@ -64,6 +71,21 @@ class RandomAgent(nasframe.Agent):
             self._steps += 1
             if terminated or truncated:
                 self._episode_open = False
+            if callback is not None and not callback():
+                break
+        return taken
+
+    def _learn_vector(self, total_steps: int, callback: nasframe.StepCallback | None) -> int:
+        env: Any = self.env
+        taken = 0
+        if not self._episode_open:
+            env.reset(seed=None if self._seeded else self.seed)
+            self._seeded = self._episode_open = True
+        while taken < total_steps:
+            actions = self._start + self._rng.integers(self._n, size=env.num_envs)
+            env.step(actions)
+            taken += int(env.num_envs)
+            self._steps += int(env.num_envs)
             if callback is not None and not callback():
                 break
         return taken
