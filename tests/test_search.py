@@ -18,6 +18,9 @@ import nasframe
 from nasframe.results import StepLog
 from nasframe.search import Run, run_search
 
+#: The hooks these tests see fired (checked by tests/test_hooks_meta.py).
+EXERCISED_HOOKS = ("nasframe_run_started", "nasframe_run_finished", "nasframe_evaluation_stored")
+
 
 class SearchPlugin:
     """A small real dataset, a shared in-memory database, and a recorder of run hooks."""
