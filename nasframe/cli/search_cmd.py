@@ -91,7 +91,7 @@ def search(
     config = load_from_options(
         config_path, overrides, extra={"run": run, "env": env}, plugin_manager=manager
     )
-    command = shlex.join(["nasframe", *sys.argv[1:]])
+    command = _resume_command(config_path, Path(config.get("run", "output")))
     try:
         outcome = run_search(
             config, plugin_manager=manager, force=resume is False, resume_command=command
@@ -103,3 +103,15 @@ def search(
         sys.exit(130)
     if outcome.outcome not in ("completed", "interrupted"):
         sys.exit(1)
+
+
+def _resume_command(config_path: Path | None, output: Path) -> str:
+    """The command line that resumes this run: the one typed, when it can be known."""
+    argv = sys.argv[1:]
+    if "search" in argv:
+        return shlex.join(["nasframe", *argv])
+    # Called from Python (tests, notebooks): the configuration and folder say it all.
+    parts = ["nasframe", "search"]
+    if config_path is not None:
+        parts += ["--config", str(config_path)]
+    return shlex.join([*parts, "--output", str(output)])
