@@ -201,6 +201,11 @@ class _StepRecorder:
         self.on_step = on_step
         self.open: dict[int, list[int]] = {}  # slot -> [episode, steps in it]
 
+    def task(self) -> str:
+        """The dataset task under way (the evaluator's dataset)."""
+        dataset = getattr(self.run.evaluator, "dataset", None)
+        return str(getattr(dataset, "task", "") or "")
+
     def abandon(self, slot: int) -> None:
         """The slot's episode under way was left unfinished (a reset)."""
         self.open.pop(slot, None)
@@ -223,6 +228,8 @@ class _StepRecorder:
             self.next_episode += 1
         episode[1] += 1
         self.run.steps += 1
+        if "task" not in info:
+            info = dict(info, task=self.task())
         row = _row_from_info(
             info,
             step=self.run.steps,
@@ -298,7 +305,7 @@ def _record_vector(vector_env: Any, recorder: _StepRecorder) -> None:
                 bool(terminated),
                 bool(truncated),
                 info,
-                float(info.get("seconds", 0.0)),
+                0.0 if info.get("cache_hit") else float(info.get("seconds", 0.0)),
             )
             return obs, reward, terminated, truncated, info
 

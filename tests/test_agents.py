@@ -205,7 +205,7 @@ def test_random_agent_drives_a_vector_env() -> None:
         calls.append(1)
         return len(calls) < 4
 
-    assert agent.learn(100, callback) == 12  # 4 vector steps of 3 envs
+    assert agent.learn(100, callback) == 12  # 4 vector steps of 3 envs, no episode ended
     assert agent.num_timesteps == 12
     assert all(len(env.actions) >= 3 for env in envs)  # next-step autoreset eats a step
 

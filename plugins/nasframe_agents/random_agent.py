@@ -43,6 +43,7 @@ class RandomAgent(nasframe.Agent):
         self._steps = 0
         self._episode_open = False
         self._seeded = False
+        self._ended = np.zeros(0, dtype=bool)
 
     @property
     def num_timesteps(self) -> int:
@@ -53,7 +54,8 @@ class RandomAgent(nasframe.Agent):
         """Take up to ``total_steps`` random actions; see :meth:`nasframe.Agent.learn`.
 
         On a ``gymnasium.vector.VectorEnv`` each step draws one action per sub-env and
-        counts as that many steps; the vector env resets finished episodes itself.
+        counts one step per sub-env that stepped (an autoreset is not a step); the vector
+        env resets finished episodes itself.
         """
         if self._vector:
             return self._learn_vector(total_steps, callback)
@@ -81,11 +83,16 @@ class RandomAgent(nasframe.Agent):
         if not self._episode_open:
             env.reset(seed=None if self._seeded else self.seed)
             self._seeded = self._episode_open = True
+            self._ended = np.zeros(env.num_envs, dtype=bool)
         while taken < total_steps:
             actions = self._start + self._rng.integers(self._n, size=env.num_envs)
-            env.step(actions)
-            taken += int(env.num_envs)
-            self._steps += int(env.num_envs)
+            _, _, terminated, truncated, _ = env.step(actions)
+            # In Gymnasium's next-step autoreset mode an env whose episode ended in the
+            # previous step only resets in this one: that is not a step of the search.
+            real = int(env.num_envs - np.count_nonzero(self._ended))
+            self._ended = np.logical_or(terminated, truncated)
+            taken += real
+            self._steps += real
             if callback is not None and not callback():
                 break
         return taken
