@@ -83,6 +83,7 @@ _RUN_FILES = (
     "state.json",
     "steps.csv",
     "agent.zip",
+    "agent.replay.pkl",
     "agent.json",
     "search.log",
     "summary.json",

@@ -218,3 +218,15 @@ def test_sb3_agent_accepts_an_sb3_vec_env() -> None:
     agent = nasframe.make_agent("a2c", vec, seed=0)
     assert agent.learn(10) == 10  # 5 vector steps of 2 envs
     assert len(envs[0].actions) == len(envs[1].actions) == 5
+
+
+def test_dqn_checkpoint_keeps_its_replay_buffer(tmp_path: Path) -> None:
+    agent = nasframe.make_agent("dqn", GuessEnv(), seed=0)
+    agent.learn(30)
+    agent.save(tmp_path / "agent.zip")
+    assert (tmp_path / "agent.replay.pkl").is_file()
+    restored = nasframe.make_agent("dqn", GuessEnv(), seed=0)
+    restored.load(tmp_path / "agent.zip")
+    # SB3 asks the callback before it stores a step's transition: stopping loses the last
+    size = restored.model.replay_buffer.size()  # type: ignore[attr-defined]
+    assert size == 29

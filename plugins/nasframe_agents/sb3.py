@@ -238,9 +238,15 @@ class SB3Agent(nasframe.Agent):
         return self.num_timesteps - before
 
     def save(self, path: Path) -> Path:
-        """Save the model (policy, optimizer, step count) as SB3's zip file."""
+        """Save the model (policy, optimizer, step count) as SB3's zip file.
+
+        An off-policy algorithm's replay buffer goes beside it (``<name>.replay.pkl``),
+        so a resumed DQN learns from the transitions it had collected.
+        """
         path = Path(path)
         self.model.save(path)
+        if getattr(self.model, "replay_buffer", None) is not None:
+            self.model.save_replay_buffer(_replay_path(path))
         return path
 
     def load(self, path: Path) -> None:
@@ -250,11 +256,17 @@ class SB3Agent(nasframe.Agent):
             raise nasframe.NasframeError(f"{path}: agent checkpoint does not exist")
         try:
             self.model = self._cls.load(path, env=self.env, device=self.device)
+            if _replay_path(path).is_file() and hasattr(self.model, "load_replay_buffer"):
+                self.model.load_replay_buffer(_replay_path(path))
         except Exception as exc:  # SB3 raises many kinds for a foreign or corrupt file
             message = " ".join(str(exc).split())
             raise nasframe.NasframeError(
                 f"{path}: cannot load the {self.algorithm} checkpoint ({message})"
             ) from None
+
+
+def _replay_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".replay.pkl")
 
 
 def _sb3_callback(callback: nasframe.StepCallback) -> Any:
