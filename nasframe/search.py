@@ -430,17 +430,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _read_state(output: Path) -> dict[str, Any]:
-    path = output / "state.json"
-    if not path.is_file():
-        return {}
-    try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
-    return state
-
-
 def _write_state(run: Run) -> None:
     state = {
         "steps": run.steps,
@@ -628,11 +617,14 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     if not resuming and previous:
         previous = []
         steplog.truncate(previous)
-    state = _read_state(run.output) if resuming else {}
     run.steps = len(previous)
     run.episodes = sum(1 for row in previous if row.done)
     run.resumed_from = run.steps
-    run.trainings = run._trainings_start = int(state.get("trainings", 0))
+    # Counted from the step log, not state.json: a killed process leaves the log complete
+    # up to its last step but state.json as of its last checkpoint.
+    run.trainings = run._trainings_start = sum(
+        1 for row in previous if not row.cache_hit and row.status != "out_of_range"
+    )
     run.best_accuracy = max((r.accuracy for r in previous if r.status == "ok"), default=0.0)
     log.info(
         "%s run in %s: agent %s, budget %s",
