@@ -588,11 +588,13 @@ def run_search(
                 f"{', '.join(info.missing)}, which is not installed; run: {info.install_hint()}"
             )
     resuming = _prepare_output(run, force, bool(config.get("run", "resume")))
+    level = logging.getLogger("nasframe").level
     handler = _attach_log_file(output, int(config.get("run", "verbosity")))
     try:
         return _run(run, resuming, console, resume_command)
     finally:
         logging.getLogger("nasframe").removeHandler(handler)
+        logging.getLogger("nasframe").setLevel(level)
         handler.close()
 
 
@@ -677,18 +679,22 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             run.env = _distributed(int(config.get("run", "workers"))).to_sb3(env)
     else:
         run.env = _Recorder(env, recorder)
-    agent = make_agent(
-        agent_name,
-        run.env,
-        seed=seed,
-        config=config,
-        plugin_manager=run.plugin_manager,
-    )
+    try:
+        agent = make_agent(
+            agent_name,
+            run.env,
+            seed=seed,
+            config=config,
+            plugin_manager=run.plugin_manager,
+        )
+        checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
+        if resuming and checkpoint.is_file():
+            agent.load(checkpoint)
+            log.info("agent %s restored from %s", agent.name, checkpoint)
+    except BaseException:
+        run.env.close()  # Ray workers, files: nothing may outlive a failed start
+        raise
     run.agent = agent
-    checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-    if resuming and checkpoint.is_file():
-        agent.load(checkpoint)
-        log.info("agent %s restored from %s", agent.name, checkpoint)
 
     checkpoint_every = int(config.get("run", "checkpoint_every"))
 
