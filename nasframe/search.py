@@ -791,7 +791,7 @@ class _Progress:
         unit = "episodes" if run.budget_episodes else "steps"
         self._progress = Progress(
             TextColumn("[bold]search"),
-            BarColumn(bar_width=20),
+            BarColumn(bar_width=12),
             MofNCompleteColumn(),
             TextColumn(unit),
             TextColumn("{task.fields[detail]}"),
