@@ -259,3 +259,19 @@ def test_killed_run_resumes_with_every_stored_evaluation(tmp_path: Path) -> None
     assert {r.arch_hash for r in before} <= {r.arch_hash for r in stored}
     assert len(stored) == len({r.arch_hash for r in stored})  # none trained twice
     assert summary["session_trainings"] == len(stored) - len(before)
+
+
+def test_quiet_and_verbose(tmp_path: Path) -> None:
+    code, output = search(
+        "--estimator", "proxy", "--steps", "5", "--output", str(tmp_path / "q"), "-q"
+    )
+    assert code == 0 and output == ""
+    code, output = search(
+        "--estimator", "proxy", "--steps", "5", "--output", str(tmp_path / "v"), "-v"
+    )
+    assert code == 0, output
+    assert "step 1 episode 1 task digits action " in output
+    assert "Best architectures" in output
+    log = (tmp_path / "v" / "search.log").read_text()
+    assert "step 5 episode" in log
+    assert "step 1 episode" not in (tmp_path / "q" / "search.log").read_text()
