@@ -1,0 +1,298 @@
+"""Parallel evaluation on a local Ray instance (2 CPUs), started once for the module.
+
+The estimators here are real components: they score an architecture deterministically
+from its canonical hash, burn CPU or sleep, and append one line per evaluation to a log
+file, so the tests count trainings across worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nasframe
+from nasframe import (
+    NSC,
+    ArrayDataset,
+    CacheKey,
+    ConfigError,
+    DatasetHandler,
+    Evaluation,
+    ExperimentDB,
+    NasframeError,
+    PerformanceEstimator,
+    Record,
+    RegistryError,
+    Status,
+)
+from nasframe.distributed import ComponentSpec, RayEvaluator, connect_ray
+from nasframe.evaluation import Evaluator
+
+ray = pytest.importorskip("ray")
+
+pytestmark = pytest.mark.slow
+
+#: The test process; shipped by value to the workers, which have other pids.
+_DRIVER_PID = os.getpid()
+
+
+class LoggingEstimator(PerformanceEstimator):
+    """Scores by hash; logs ``pid start|end nsc`` lines; may sleep or kill its process.
+
+    Args:
+        log: file that gets one ``start`` and one ``end`` line per evaluation.
+        sleep: seconds each evaluation takes.
+        crash_on: NSC strings whose evaluation kills the worker process (``os._exit``).
+        crash_once: kill only the first time (a marker file beside ``log`` remembers).
+    """
+
+    name = "logging"
+    version = "1"
+
+    def __init__(
+        self,
+        log: Path,
+        *,
+        sleep: float = 0.0,
+        crash_on: tuple[str, ...] = (),
+        crash_once: bool = True,
+    ) -> None:
+        self.log = Path(log)
+        self.sleep = sleep
+        self.crash_on = crash_on
+        self.crash_once = crash_once
+
+    def fingerprint(self) -> str:
+        return nasframe.fingerprint_of(self.name, self.version, {})
+
+    def _write(self, text: str) -> None:
+        with self.log.open("a") as handle:
+            handle.write(f"{os.getpid()} {text}\n")
+
+    def evaluate(
+        self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
+    ) -> Evaluation:
+        self._write(f"start {architecture}")
+        if str(architecture) in self.crash_on:
+            marker = self.log.with_suffix(f".crashed-{architecture.canonical_hash[:12]}")
+            if not (self.crash_once and marker.exists()):
+                marker.touch()
+                os._exit(3)
+        time.sleep(self.sleep)
+        digest = hashlib.sha256(f"{architecture.canonical_hash}/{seed}".encode()).digest()
+        self._write(f"end {architecture}")
+        return Evaluation(
+            accuracy=digest[0] / 255, params=len(architecture), seconds=self.sleep, epochs=1
+        )
+
+
+class DictDB(ExperimentDB):
+    """An in-memory experiment database (one process)."""
+
+    name = "dict"
+
+    def __init__(self) -> None:
+        self.records: dict[CacheKey, Record] = {}
+        self.puts = 0
+
+    def get(self, key: CacheKey) -> Record | None:
+        return self.records.get(key)
+
+    def put(self, record: Record) -> None:
+        self.puts += 1
+        self.records.setdefault(record.key, record)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(list(self.records.values()))
+
+
+def _dataset() -> ArrayDataset:
+    rng = np.random.default_rng(0)
+    return ArrayDataset.from_arrays(
+        "tiny", rng.random((30, 8, 8, 1)), rng.integers(0, 3, 30), num_classes=3
+    )
+
+
+def _networks(n: int) -> list[NSC]:
+    """``n`` different chained networks: conv/pool layers of several kernels."""
+    choices = [(1, 1), (1, 3), (1, 5), (2, 2), (3, 2), (2, 3)]
+    networks = []
+    for i in range(n):
+        a, b = choices[i % len(choices)], choices[(i // len(choices)) % len(choices)]
+        networks.append(NSC.parse(f"1,{a[0]},{a[1]},0,0;2,{b[0]},{b[1]},1,0;3,7,0,0,0"))
+    return networks
+
+
+def _log_lines(log: Path, kind: str) -> list[str]:
+    if not log.exists():
+        return []
+    return [
+        line.split(" ", 2)[2] for line in log.read_text().splitlines() if line.split()[1] == kind
+    ]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    # Test estimators live in this module, which workers cannot import: ship by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    started = connect_ray(num_cpus=2)
+    yield
+    if started:
+        ray.shutdown()
+
+
+def test_settings_are_checked_before_ray_starts(tmp_path: Path) -> None:
+    est, data, db = LoggingEstimator(tmp_path / "log"), _dataset(), DictDB()
+    cases = {
+        "workers=0 is not valid; need an integer >= 1": {"workers": 0},
+        "num_cpus=0 per evaluation is not valid; need a number > 0": {"num_cpus": 0},
+        "num_gpus=-1 per evaluation is not valid": {"num_gpus": -1},
+        "num_gpus=1.5 is not valid; above 1 it must be a whole number": {"num_gpus": 1.5},
+        "max_retries=-2 is not valid; need an integer >= 0": {"max_retries": -2},
+    }
+    for message, settings in cases.items():
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            RayEvaluator(est, data, db, **settings)
+
+
+def test_unknown_component_spec_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="unknown estimator 'no-such-estimator'"):
+        RayEvaluator(ComponentSpec("estimator", "no-such-estimator"), _dataset(), DictDB())
+
+
+def test_missing_ray_says_which_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    with pytest.raises(nasframe.PluginError, match=r"pip install 'nasframe\[ray\]'"):
+        RayEvaluator(LoggingEstimator(tmp_path / "log"), _dataset(), DictDB())
+
+
+def test_parallel_gives_the_serial_evaluations(ray_cluster: None, tmp_path: Path) -> None:
+    networks = _networks(8)
+    requests = networks + networks[:3] + [networks[5]]  # repeats must come from the cache
+    serial_db, parallel_db = DictDB(), DictDB()
+    serial = Evaluator(LoggingEstimator(tmp_path / "serial"), _dataset(), serial_db, seed=7)
+    expected = [outcome.record for outcome in serial.evaluate_many(requests)]
+    log = tmp_path / "parallel"
+    with RayEvaluator(LoggingEstimator(log), _dataset(), parallel_db, workers=2, seed=7) as ev:
+        outcomes = ev.evaluate_many(requests[:6]) + ev.evaluate_many(requests[6:])
+        assert len({info.pid for info in ev.worker_info()}) == 2
+        assert ev.trainings == serial.trainings == 8
+        assert ev.hits == serial.hits == 4
+    got = [outcome.record for outcome in outcomes]
+    assert [(r.key, r.nsc, r.evaluation) for r in got] == [
+        (r.key, r.nsc, r.evaluation) for r in expected
+    ]
+    assert [o.cache_hit for o in outcomes] == [False] * 8 + [True] * 4
+    assert set(parallel_db.records) == set(serial_db.records)
+    assert parallel_db.puts == 8  # one writer, nothing written twice
+    pids = {line.split()[0] for line in log.read_text().splitlines()}
+    assert str(os.getpid()) not in pids  # the driver never trains
+
+
+def test_concurrent_requests_for_one_architecture_train_once(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    target, other = _networks(2)
+    db = DictDB()
+    with RayEvaluator(LoggingEstimator(log, sleep=1.0), _dataset(), db, workers=2) as ev:
+        results: list[Record] = []
+
+        def ask() -> None:
+            results.append(ev.evaluate(target).record)
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        batch = ev.evaluate_many([target, other, target])
+        for thread in threads:
+            thread.join()
+        assert ev.trainings == 2
+        assert ev.joined >= 3  # the other requests waited for the one in flight
+    assert _log_lines(log, "start").count(str(target.without_terminal())) == 1
+    assert len({id(r) for r in results} | {id(batch[0].record), id(batch[2].record)}) == 1
+    assert db.puts == 2
+
+
+def test_worker_that_exits_is_retried_and_the_search_goes_on(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    first, second, third = (n.without_terminal() for n in _networks(3))
+    estimator = LoggingEstimator(log, crash_on=(str(second),))
+    db = DictDB()
+    with RayEvaluator(estimator, _dataset(), db, workers=2, max_retries=2) as ev:
+        outcomes = ev.evaluate_many([first, second, third])
+        assert [o.evaluation.status for o in outcomes] == [Status.OK] * 3
+        assert ev.worker_deaths == 1 and ev.retries == 1
+        assert len(ev.worker_info()) == 2  # the dead worker was replaced
+        # Still working after the death:
+        assert ev.evaluate(_networks(4)[3]).evaluation.ok
+    assert _log_lines(log, "start").count(str(second)) == 2
+    assert _log_lines(log, "end").count(str(second)) == 1
+
+
+def test_worker_that_always_dies_is_stored_as_error(ray_cluster: None, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    doomed, fine = (n.without_terminal() for n in _networks(2))
+    estimator = LoggingEstimator(log, crash_on=(str(doomed),), crash_once=False)
+    db = DictDB()
+    with RayEvaluator(estimator, _dataset(), db, workers=2, max_retries=1) as ev:
+        bad, good = ev.evaluate_many([doomed, fine])
+        assert ev.worker_deaths == 2 and ev.retries == 1
+        assert ev.evaluate(_networks(3)[2]).evaluation.ok  # the search goes on
+    assert bad.evaluation.status is Status.ERROR
+    assert "died 2 time(s) evaluating it, more than max_retries=1" in bad.evaluation.message
+    assert good.evaluation.ok
+    assert db.get(bad.record.key) == bad.record  # stored, so it is not tried again
+    assert _log_lines(log, "start").count(str(doomed)) == 2
+
+
+def test_killed_worker_process_is_retried(ray_cluster: None, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    (network,) = (n.without_terminal() for n in _networks(1))
+    with RayEvaluator(LoggingEstimator(log, sleep=2.0), _dataset(), DictDB(), workers=1) as ev:
+        (victim,) = ev.worker_info()
+        result: list[Evaluation] = []
+        thread = threading.Thread(target=lambda: result.append(ev.evaluate(network).evaluation))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not _log_lines(log, "start") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(victim.pid, signal.SIGKILL)  # mid-evaluation
+        thread.join(timeout=120)
+        assert ev.retries == 1 and ev.worker_deaths == 1
+        assert [info.pid for info in ev.worker_info()] != [victim.pid]
+    assert result and result[0].ok
+    starts = [line.split()[0] for line in log.read_text().splitlines() if " start " in line]
+    assert len(starts) == 2 and starts[0] == str(victim.pid) != starts[1]
+
+
+def test_worker_that_cannot_build_is_a_plugin_error(ray_cluster: None) -> None:
+    class Unbuildable(ComponentSpec):
+        def build(self, plugin_manager: object = None) -> object:
+            if os.getpid() != _DRIVER_PID:
+                raise RuntimeError("no GPU on this node")
+            return _dataset()
+
+    # Builds on the driver, fails in the workers: the message names the cause.
+    spec = Unbuildable("dataset", "tiny")
+    with pytest.raises(nasframe.PluginError, match="could not build its components: Runtime"):
+        RayEvaluator(LoggingEstimator(Path(os.devnull)), spec, DictDB(), workers=1)
+
+
+def test_closed_evaluator_refuses_work(ray_cluster: None, tmp_path: Path) -> None:
+    ev = RayEvaluator(LoggingEstimator(tmp_path / "log"), _dataset(), DictDB(), workers=1)
+    ev.close()
+    ev.close()  # idempotent
+    with pytest.raises(NasframeError, match="the Ray evaluator is closed"):
+        ev.evaluate(_networks(1)[0])
