@@ -1,0 +1,536 @@
+"""The NAS environment: NASGym's MDP on Gymnasium 1.x, built from plugin components.
+
+One step (see ``docs/environment.md``)::
+
+    plan = env.begin_step(action)          # validate, apply to the NSC state
+    outcome = env.evaluator.evaluate(plan.nsc) if plan.nsc is not None else None
+    obs, reward, terminated, truncated, info = env.finish_step(plan, outcome)
+
+:meth:`NASEnv.step` is exactly that; the two halves are public so that a vector env can
+collect the networks of many envs and evaluate them as one batch (Ray).
+
+Semantics are NASGym's (``SEED-BEHAVIOUR.md`` section 2) with its bugs fixed:
+
+* the reward is dense: after every action (layer, pointer move or terminal) the current
+  network is evaluated -- through the experiment-database cache, so a network already
+  seen costs a lookup. The terminal row is not part of the canonical hash, so the
+  terminal action is always a cache hit and never retrains the network it ends;
+* ``reward="accuracy"``: the validation accuracy in [0, 1]; ``reward="blockqnn"``:
+  ``accuracy - (mu * ln(FLOPs) + rho * ln(density)) / 100`` -- NASGym's early-stop trainer
+  computed ``100*acc - mu*ln(FLOPs) - rho*ln(density)`` and divided by 100; a logarithm
+  of a non-positive number contributes 0, as in NASGym;
+* a pointer move earns ``sigma`` times the reward of the (unchanged) network;
+* an evaluation that fails (``invalid``, ``diverged``, ``out_of_memory``, ``error``) earns
+  ``invalid_reward`` and ends the episode; so does a pointer (or an absolute predecessor)
+  out of range, without any evaluation;
+* ``terminated``: terminal action, the state is full (``max_depth`` rows), a failed
+  evaluation, out of range; ``truncated``: ``max_steps`` actions without termination.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, SupportsFloat
+
+import gymnasium
+import numpy as np
+
+from nasframe.config import Config, load_config
+from nasframe.contracts import (
+    DatasetHandler,
+    Evaluation,
+    ExperimentDB,
+    PerformanceEstimator,
+    SearchSpace,
+    SearchState,
+    StateEncoder,
+    Status,
+    Transition,
+)
+from nasframe.errors import ConfigError
+from nasframe.evaluation import Evaluator, Outcome
+from nasframe.nsc import NSC
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
+
+__all__ = ["REWARDS", "Episode", "NASEnv", "StepPlan", "make_env"]
+
+#: The reward functions :class:`NASEnv` knows.
+REWARDS = ("accuracy", "blockqnn")
+
+#: Statuses whose accuracy counts as a reward (``timeout`` keeps the best accuracy so far).
+_REWARDED = (Status.OK, Status.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What :meth:`NASEnv.begin_step` decided: the change of state and what to evaluate.
+
+    Attributes:
+        step: the number of the step this plan belongs to (1 for the first of an episode).
+        action: the integer action.
+        transition: the search space's result of applying it.
+        nsc: the network to evaluate, or ``None`` when nothing needs evaluating (a move out
+            of range).
+    """
+
+    step: int
+    action: int
+    transition: Transition
+    nsc: NSC | None
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode, as handed to ``nasframe_episode_ended``.
+
+    Attributes:
+        number: the episode's number in this env (from 1).
+        nsc: the final network (terminal row included, if the episode ended with one).
+        actions: the actions taken.
+        rewards: the reward of every step.
+        accuracies: the accuracy of the network after every step (0 where none).
+        best_accuracy: the best accuracy seen in the episode.
+        terminated: whether it ended by termination (else truncation).
+        reason: why it ended: ``terminal``, ``full``, ``failed``, ``out_of_range`` or
+            ``max_steps``.
+        dataset: the dataset identity the rewards were measured on.
+        trainings: how many steps of the episode trained (cache misses).
+    """
+
+    number: int
+    nsc: NSC
+    actions: tuple[int, ...]
+    rewards: tuple[float, ...]
+    accuracies: tuple[float, ...]
+    best_accuracy: float
+    terminated: bool
+    reason: str
+    dataset: str
+    trainings: int
+
+    @property
+    def steps(self) -> int:
+        """The number of steps of the episode."""
+        return len(self.actions)
+
+    @property
+    def total_reward(self) -> float:
+        """The sum of the rewards."""
+        return float(sum(self.rewards))
+
+
+@dataclass
+class _EpisodeLog:
+    actions: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+    trainings: int = 0
+
+
+class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
+    """Neural architecture search as a Gymnasium environment (NASGym's MDP).
+
+    Args:
+        search_space: the action space and what an action does.
+        state_encoder: the observation space and observations.
+        estimator: trains or scores networks.
+        dataset: the data the reward is measured on (validation split).
+        database: the experiment database, used as the evaluation cache.
+        max_steps: actions per episode before it is truncated.
+        reward: ``"accuracy"`` or ``"blockqnn"`` (see the module docs).
+        mu: BlockQNN weight of ln(FLOPs).
+        rho: BlockQNN weight of ln(density).
+        sigma: reward factor of a pointer move.
+        invalid_reward: reward of a failed evaluation or a move out of range.
+        retry_transient: retrain cached ``out_of_memory``/``timeout``/``error`` results.
+        seed: seed of the estimator, and of the first ``reset`` when it gets none.
+        render_mode: ``None``, ``"ansi"`` (``render()`` returns the table) or ``"human"``
+            (prints it).
+        plugin_manager: fires ``nasframe_evaluation_stored`` and ``nasframe_episode_ended``;
+            ``None`` fires nothing.
+
+    Attributes:
+        evaluator: the cache-aware evaluation service; replaceable by one with the same
+            ``evaluate(nsc) -> Outcome`` (a parallel back end).
+        state: the current :class:`~nasframe.contracts.SearchState`.
+
+    Raises:
+        ConfigError: a setting is out of range.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}  # noqa: RUF012
+
+    def __init__(
+        self,
+        search_space: SearchSpace,
+        state_encoder: StateEncoder,
+        estimator: PerformanceEstimator,
+        dataset: DatasetHandler,
+        database: ExperimentDB,
+        *,
+        max_steps: int = 10,
+        reward: str = "accuracy",
+        mu: float = 0.5,
+        rho: float = 0.5,
+        sigma: float = 0.5,
+        invalid_reward: float = 0.0,
+        retry_transient: bool = False,
+        seed: int | None = None,
+        render_mode: str | None = None,
+        plugin_manager: PluginManager | None = None,
+    ) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ConfigError(f"env setting max_steps must be an integer >= 1, got {max_steps!r}")
+        if reward not in REWARDS:
+            raise ConfigError(f"env setting reward is {reward!r}; valid: {', '.join(REWARDS)}")
+        for name, value in (("mu", mu), ("rho", rho), ("sigma", sigma)):
+            if not value >= 0 or (name == "sigma" and value > 1):
+                valid = "in [0, 1]" if name == "sigma" else ">= 0"
+                raise ConfigError(f"env setting {name} must be {valid}, got {value!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(
+                f"render_mode {render_mode!r} is not supported; valid: None, "
+                + ", ".join(self.metadata["render_modes"])
+            )
+        self.search_space = search_space
+        self.state_encoder = state_encoder
+        self.estimator = estimator
+        self.dataset = dataset
+        self.database = database
+        self.max_steps = max_steps
+        self.reward_name = reward
+        self.mu, self.rho, self.sigma = float(mu), float(rho), float(sigma)
+        self.invalid_reward = float(invalid_reward)
+        self.render_mode = render_mode
+        self.plugin_manager = plugin_manager
+        self.evaluator: Any = Evaluator(
+            estimator,
+            dataset,
+            database,
+            seed=seed,
+            retry_transient=retry_transient,
+            plugin_manager=plugin_manager,
+        )
+        self.action_space = search_space.action_space
+        self.observation_space = state_encoder.observation_space
+        self._initial_seed = seed
+        self.state: SearchState = search_space.reset()
+        self._steps = 0
+        self._done = False
+        self._pending: StepPlan | None = None
+        self._log = _EpisodeLog()
+        self._episodes = 0
+
+    # -- Gymnasium API --------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode from the empty network.
+
+        Args:
+            seed: seeds ``self.np_random`` (the env itself draws nothing random today; the
+                seed makes wrappers and future versions reproducible).
+            options: ``{"task": name}`` switches the dataset's task (meta-RL).
+
+        Raises:
+            DatasetError: the task is unknown.
+            ConfigError: an option is unknown.
+        """
+        if seed is None and self._initial_seed is not None and self._np_random is None:
+            seed = self._initial_seed
+        super().reset(seed=seed)
+        options = dict(options or {})
+        task = options.pop("task", None)
+        if options:
+            raise ConfigError(
+                f"unknown reset option(s) {', '.join(map(repr, options))}; valid: task"
+            )
+        if task is not None:
+            self.dataset.select_task(str(task))
+        self.state = self.search_space.reset()
+        self._steps = 0
+        self._done = False
+        self._pending = None
+        self._log = _EpisodeLog()
+        info = {
+            "step": 0,
+            "nsc": str(self.state.nsc),
+            "arch_hash": self.state.nsc.canonical_hash,
+            "pointers": self.state.pointers,
+            "dataset": self.dataset.identity,
+        }
+        return self._observe(), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Take ``action``: ``finish_step(plan, evaluate(plan.nsc))``.
+
+        Raises:
+            SearchSpaceError: the action is not an integer of the action space.
+        """
+        plan = self.begin_step(action)
+        outcome = self.evaluator.evaluate(plan.nsc) if plan.nsc is not None else None
+        return self.finish_step(plan, outcome)
+
+    def render(self) -> str | None:
+        """The network as a table (``"ansi"``: returned; ``"human"``: printed)."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
+            return None
+        text = render_table(self.state, self._steps)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        """Nothing to release: the components belong to whoever built them."""
+
+    # -- the two halves of a step ------------------------------------------------------------
+    def begin_step(self, action: Any) -> StepPlan:
+        """Validate ``action`` and apply it to the state; say what must be evaluated.
+
+        Raises:
+            SearchSpaceError: the action is not an integer of the action space; the state
+                is left unchanged.
+            gymnasium.error.ResetNeeded: the episode has ended.
+        """
+        if self._pending is not None:
+            raise RuntimeError("begin_step called twice without finish_step for the first plan")
+        if self._done:
+            raise gymnasium.error.ResetNeeded(
+                "the episode has ended (terminated or truncated); call reset() before step()"
+            )
+        transition = self.search_space.apply(self.state, action)
+        action_id = transition.action.id
+        self._steps += 1
+        self.state = transition.state
+        nsc = None if transition.out_of_bounds else transition.state.nsc
+        plan = StepPlan(self._steps, action_id, transition, nsc)
+        self._pending = plan
+        return plan
+
+    def finish_step(
+        self, plan: StepPlan, outcome: Outcome | None
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Turn ``plan`` and the evaluation ``outcome`` into the Gymnasium step result.
+
+        Args:
+            plan: what :meth:`begin_step` returned for this step.
+            outcome: the evaluation of ``plan.nsc`` (``None`` when ``plan.nsc`` is None).
+
+        Raises:
+            RuntimeError: ``plan`` is not the pending plan of this env, or the outcome is
+                missing for a plan that needs one.
+        """
+        if plan is not self._pending:
+            raise RuntimeError("finish_step got a plan that is not this env's pending plan")
+        if (outcome is None) != (plan.nsc is None):
+            raise RuntimeError("finish_step needs an outcome exactly when plan.nsc is set")
+        self._pending = None
+        transition = plan.transition
+        evaluation: Evaluation | None = outcome.evaluation if outcome is not None else None
+        nsc = self.state.nsc
+        reason = ""
+        if evaluation is None:
+            reward, reason = self.invalid_reward, "out_of_range"
+        elif evaluation.status not in _REWARDED:
+            reward, reason = self.invalid_reward, "failed"
+        else:
+            reward = self._reward(evaluation)
+            if transition.action.kind == "pointer":
+                reward *= self.sigma
+            if transition.action.kind == "terminal" and nsc.terminated:
+                reason = "terminal"
+            elif len(nsc) >= self.search_space.max_depth:
+                reason = "full"
+        terminated = bool(reason)
+        truncated = not terminated and self._steps >= self.max_steps
+        if truncated:
+            reason = "max_steps"
+        accuracy = float(evaluation.accuracy) if evaluation is not None else 0.0
+        log = self._log
+        log.actions.append(plan.action)
+        log.rewards.append(float(reward))
+        log.accuracies.append(accuracy)
+        log.trainings += int(outcome is not None and not outcome.cache_hit)
+        info = self._info(plan, outcome, float(reward), reason)
+        if terminated or truncated:
+            self._done = True
+            self._end_episode(terminated, reason)
+        return self._observe(), float(reward), terminated, truncated, info
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _reward(self, evaluation: Evaluation) -> float:
+        reward = float(evaluation.accuracy)
+        if self.reward_name == "blockqnn":
+            penalty = self.mu * _safe_log(evaluation.flops) + self.rho * _safe_log(
+                evaluation.density
+            )
+            reward -= penalty / 100.0
+        return reward
+
+    def _observe(self) -> np.ndarray:
+        return self.state_encoder.encode(self.state)
+
+    def _info(
+        self, plan: StepPlan, outcome: Outcome | None, reward: float, reason: str
+    ) -> dict[str, Any]:
+        nsc = self.state.nsc
+        evaluation = outcome.evaluation if outcome is not None else None
+        info: dict[str, Any] = {
+            "step": plan.step,
+            "nsc": str(nsc),
+            "arch_hash": nsc.canonical_hash,
+            "action": plan.action,
+            "action_label": plan.transition.action.label,
+            "added": plan.transition.added,
+            "pointers": self.state.pointers,
+            "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
+            "status": str(evaluation.status) if evaluation is not None else "out_of_range",
+            "message": evaluation.message if evaluation is not None else "",
+            "cache_hit": bool(outcome.cache_hit) if outcome is not None else False,
+            "seconds": float(evaluation.seconds) if evaluation is not None else 0.0,
+            "params": int(evaluation.params) if evaluation is not None else 0,
+            "flops": int(evaluation.flops) if evaluation is not None else 0,
+            "density": float(evaluation.density) if evaluation is not None else 0.0,
+            "reward": reward,
+            "dataset": self.dataset.identity,
+        }
+        if reason:
+            info["end_reason"] = reason
+        return info
+
+    def _end_episode(self, terminated: bool, reason: str) -> None:
+        self._episodes += 1
+        log = self._log
+        episode = Episode(
+            number=self._episodes,
+            nsc=self.state.nsc,
+            actions=tuple(log.actions),
+            rewards=tuple(log.rewards),
+            accuracies=tuple(log.accuracies),
+            best_accuracy=max(log.accuracies, default=0.0),
+            terminated=terminated,
+            reason=reason,
+            dataset=self.dataset.identity,
+            trainings=log.trainings,
+        )
+        self.last_episode = episode
+        if self.plugin_manager is not None:
+            self.plugin_manager.hook.nasframe_episode_ended(episode=episode)
+
+
+def _safe_log(value: float) -> float:
+    # NASGym caught the math error of ln(0) and used a penalty of 0 for that term.
+    return float(np.log(value)) if value > 0 else 0.0
+
+
+def render_table(state: SearchState, step: int = 0) -> str:
+    """A readable table of the network of ``state`` (what ``render("ansi")`` shows)."""
+    lines = [f"step {step}: {state.nsc.depth} layer(s)  NSC {str(state.nsc) or '(empty)'}"]
+    lines.append(f"{'idx':>3}  {'type':<12}{'kernel':>6}  inputs")
+    for row in state.nsc:
+        inputs = ", ".join("input" if p == 0 else str(p) for p in row.predecessors) or "-"
+        kernel = str(row.kernel) if row.type.has_kernel else "-"
+        lines.append(f"{row.index:>3}  {row.type.yaml_name:<12}{kernel:>6}  {inputs}")
+    if state.pointers != (0, 0):
+        lines.append(f"pointer offsets: pred1 {state.pointers[0]:+d}, pred2 {state.pointers[1]:+d}")
+    return "\n".join(lines) + "\n"
+
+
+# -- composition ---------------------------------------------------------------------------
+
+
+def make_env(
+    *,
+    search_space: str | SearchSpace | None = None,
+    state_encoder: str | StateEncoder | None = None,
+    estimator: str | PerformanceEstimator | None = None,
+    dataset: str | DatasetHandler | None = None,
+    database: str | ExperimentDB | None = None,
+    config: Config | str | Path | None = None,
+    plugin_manager: PluginManager | None = None,
+    seed: int | None = None,
+    render_mode: str | None = None,
+    **env_settings: Any,
+) -> NASEnv:
+    """Compose a :class:`NASEnv` from component names or instances.
+
+    A component given by name is built by its registered factory with the settings of
+    its configuration section; one not given at all is named by the configuration's
+    ``[env]`` section (defaults: chained, onehot, keras, digits, csv) -- except that with
+    neither a database nor a configuration, the in-memory ``memory`` database is used, so
+    a quick script writes nothing to disk. ``env_settings`` (``max_steps``, ``reward``,
+    ``mu``, ``rho``, ``sigma``, ``invalid_reward``, ``retry_transient``) win over ``[env]``.
+
+    ``gymnasium.make("nasframe/NASGym-v0", **kwargs)`` calls this function.
+
+    Args:
+        search_space: a search space name (``chained``, ``pointer``, ``absolute``, ...) or
+            instance.
+        state_encoder: an encoder name (``onehot``, ``matrix``) or instance.
+        estimator: an estimator name (``proxy``, ``keras``) or instance.
+        dataset: a dataset name (``digits``, ...) or instance.
+        database: a database name (``memory``, ``csv``, ``sqlite``) or instance.
+        config: a :class:`~nasframe.Config` or the path of an INI file.
+        plugin_manager: the plugin manager to build components with (a fresh one by
+            default).
+        seed: the estimator's seed; also seeds the first ``reset``.
+        render_mode: see :class:`NASEnv`.
+        **env_settings: keys of the ``[env]`` section.
+
+    Raises:
+        ConfigError: a setting is unknown or invalid.
+        RegistryError: a component name is unknown.
+        PluginError: a component needs an extra that is not installed.
+    """
+    if plugin_manager is None:
+        from nasframe.plugins import get_plugin_manager
+
+        plugin_manager = get_plugin_manager()
+    no_config = config is None
+    if not isinstance(config, Config):
+        config = load_config(config, plugin_manager=plugin_manager)
+    settings = config.section("env")
+    component_keys = ("search_space", "state_encoder", "estimator", "dataset", "database")
+    for key in env_settings:
+        if key in component_keys or key not in settings:
+            valid = sorted(k for k in settings if k not in component_keys)
+            raise ConfigError(f"unknown env setting {key!r} (valid: {', '.join(valid)})")
+    config = config.with_overrides({"env": env_settings}) if env_settings else config
+    settings = config.section("env")
+    registries = plugin_manager.registries()
+
+    def build(kind: str, given: Any, *args: Any) -> Any:
+        if given is not None and not isinstance(given, str):
+            return given
+        name = given if given is not None else settings[kind]
+        if kind == "database" and given is None and no_config:
+            name = "memory"
+        info = registries[kind].get(name)
+        options = config.section(info.section) if info.section else {}
+        options = {key: value for key, value in options.items() if value is not None}
+        return registries[kind].create(info.name, *args, **options)
+
+    space = build("search_space", search_space)
+    encoder = build("state_encoder", state_encoder, space)
+    return NASEnv(
+        space,
+        encoder,
+        build("estimator", estimator),
+        build("dataset", dataset),
+        build("database", database),
+        max_steps=settings["max_steps"],
+        reward=settings["reward"],
+        mu=settings["mu"],
+        rho=settings["rho"],
+        sigma=settings["sigma"],
+        invalid_reward=settings["invalid_reward"],
+        retry_transient=settings["retry_transient"],
+        seed=seed,
+        render_mode=render_mode,
+        plugin_manager=plugin_manager,
+    )

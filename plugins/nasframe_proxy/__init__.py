@@ -1,0 +1,176 @@
+"""Default plugin ``proxy``: ``proxy-v1``, a cheap, deterministic performance estimator.
+
+It trains nothing. It follows the shapes of the network NASGym would build for the
+dataset's input (see ``docs/environment.md``) analytically and reports real parameter
+and FLOP counts, the block's density, and an accuracy *proxy* that grows with the
+receptive field and the number of convolutions. It exists so that the environment, the
+agents and the caches can be exercised in milliseconds; its accuracy is a score, not a
+measurement.
+
+The network (NASGym's builder): convolution = ReLU -> Conv2D(``filters``, k x k, stride
+1, valid padding) -> BatchNorm; pooling k x k with stride k, valid padding; add/concat
+zero-pad both operands to the larger height, width (and, for add, channels); the leaves
+are concatenated into the block output; the head is Flatten -> Dense(``dense_units``) ->
+Dense(classes).
+
+Per node it tracks ``(h, w, c, r, j)``: spatial size, channels, receptive field and jump
+(the product of the strides so far). Starting from the input ``(H, W, C, 1, 1)``:
+
+* conv k: ``(h-k+1, w-k+1, filters, r+(k-1)j, j)``; params ``k*k*c*filters + 5*filters``
+  (bias, BN gamma/beta/mean/variance); FLOPs ``2*k*k*c*filters*h'*w'``;
+* pool k: ``(h//k, w//k, c, r+(k-1)j, j*k)``; FLOPs ``k*k*c*h'*w'``;
+* add: element-wise maxima of ``h, w, c, r, j``; FLOPs ``h'*w'*c'``; concat: the same with
+  ``c' = c1 + c2`` and no FLOPs; identity passes through;
+* a conv or pool whose kernel is larger than its input (``h < k`` or ``w < k``) makes the
+  architecture ``invalid`` -- the spatial size ran out, as NASGym's valid padding did.
+
+With ``R`` the receptive field of the block output, ``S = min(H, W)``, ``n`` the number of
+convolutions and ``K`` the classes::
+
+    coverage = 1 - exp(-2 R / S)
+    capacity = 1 - 0.5 exp(-n / 2)
+    accuracy = 1/K + (1 - 1/K) * 0.9 * coverage * capacity     (rounded to 6 digits)
+
+so the accuracy lies in ``[1/K, 0.9 + 0.1/K]`` within ``[0, 1]``, and only depends on the
+architecture and the input shape: two evaluations always agree (``seed`` is ignored).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import nasframe
+from nasframe import NSC, DatasetHandler, Evaluation, LayerType, PerformanceEstimator, Status
+
+__all__ = ["ProxyEstimator"]
+
+
+@dataclass(frozen=True)
+class _Node:
+    h: int
+    w: int
+    c: int
+    r: int
+    j: int
+
+
+class _InvalidError(Exception):
+    pass
+
+
+class ProxyEstimator(PerformanceEstimator):
+    """A deterministic, analytic score of an architecture for smoke runs and tests.
+
+    Args:
+        filters: convolution filters (NASGym: 32); changes params and FLOPs.
+        dense_units: units of the dense layer of the head (NASGym: 1024).
+
+    Raises:
+        ConfigError: a setting is below 1.
+    """
+
+    name = "proxy-v1"
+    version = "1"
+
+    def __init__(self, filters: int = 32, dense_units: int = 1024) -> None:
+        if filters < 1 or dense_units < 1:
+            raise nasframe.ConfigError(
+                f"proxy: filters ({filters}) and dense_units ({dense_units}) must be >= 1"
+            )
+        self.filters = int(filters)
+        self.dense_units = int(dense_units)
+
+    def fingerprint(self) -> str:
+        """``proxy-1-<hash of filters and dense_units>``."""
+        settings = {"filters": self.filters, "dense_units": self.dense_units}
+        return nasframe.fingerprint_of("proxy", self.version, settings)
+
+    def evaluate(
+        self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
+    ) -> Evaluation:
+        """Score ``architecture`` on the input shape and classes of ``dataset``."""
+        start = time.perf_counter()
+        height, width, channels = dataset.input_shape
+        classes = dataset.num_classes
+        network = architecture.without_terminal()
+        try:
+            params, flops, receptive, convs = self._walk(network, height, width, channels, classes)
+        except _InvalidError as exc:
+            return Evaluation.failed(
+                Status.INVALID,
+                str(exc),
+                density=network.density(),
+                seconds=time.perf_counter() - start,
+            )
+        coverage = 1.0 - math.exp(-2.0 * receptive / min(height, width))
+        capacity = 1.0 - 0.5 * math.exp(-convs / 2.0)
+        chance = 1.0 / classes
+        accuracy = round(chance + (1.0 - chance) * 0.9 * coverage * capacity, 6)
+        return Evaluation(
+            status=Status.OK,
+            accuracy=accuracy,
+            params=params,
+            flops=flops,
+            density=network.density(),
+            seconds=time.perf_counter() - start,
+        )
+
+    def _walk(
+        self, network: NSC, height: int, width: int, channels: int, classes: int
+    ) -> tuple[int, int, int, int]:
+        nodes = {0: _Node(height, width, channels, 1, 1)}
+        params = flops = convs = 0
+        for row in network:
+            a = nodes[row.pred1]
+            k = row.kernel
+            kind = row.type
+            if kind.has_kernel and (a.h < k or a.w < k):
+                raise _InvalidError(
+                    f"layer {row.index} ({kind.yaml_name} k={k}) gets a {a.h}x{a.w} input: "
+                    "the spatial size ran out"
+                )
+            if kind is LayerType.CONVOLUTION:
+                out = _Node(a.h - k + 1, a.w - k + 1, self.filters, a.r + (k - 1) * a.j, a.j)
+                params += k * k * a.c * self.filters + 5 * self.filters
+                flops += 2 * k * k * a.c * self.filters * out.h * out.w
+                convs += 1
+            elif kind in (LayerType.MAX_POOLING, LayerType.AVG_POOLING):
+                out = _Node(a.h // k, a.w // k, a.c, a.r + (k - 1) * a.j, a.j * k)
+                flops += k * k * a.c * out.h * out.w
+            elif kind in (LayerType.ADD, LayerType.CONCAT):
+                b = nodes[row.pred2]
+                c = max(a.c, b.c) if kind is LayerType.ADD else a.c + b.c
+                out = _Node(max(a.h, b.h), max(a.w, b.w), c, max(a.r, b.r), max(a.j, b.j))
+                if kind is LayerType.ADD:
+                    flops += out.h * out.w * out.c
+            else:  # identity
+                out = a
+            nodes[row.index] = out
+        leaves = [nodes[leaf] for leaf in network.leaves]
+        h, w = max(n.h for n in leaves), max(n.w for n in leaves)
+        flat = h * w * sum(n.c for n in leaves)
+        params += flat * self.dense_units + self.dense_units
+        params += self.dense_units * classes + classes
+        flops += 2 * (flat * self.dense_units + self.dense_units * classes)
+        return params, flops, max(n.r for n in leaves), convs
+
+
+@nasframe.hookimpl(trylast=True)
+def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+    """Register ``proxy-v1``."""
+    registry.add(
+        "proxy-v1",
+        ProxyEstimator,
+        summary="deterministic analytic score (params, FLOPs, receptive field); no training",
+        section="proxy",
+    )
+
+
+@nasframe.hookimpl(trylast=True)
+def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
+    """Declare the ``[proxy]`` section."""
+    section = schema.section("proxy", "The proxy estimator (no training; for smoke runs).")
+    section.add("filters", int, 32, "convolution filters (sizes params and FLOPs)", min=1)
+    section.add("dense_units", int, 1024, "units of the dense head layer", min=1)
