@@ -749,6 +749,8 @@ def make_parallel_env(
         "dataset": dataset,
         "database": database,
     }
+    if database is None and no_config:
+        parts["database"] = "memory"  # as make_env: a quick script writes no files
     evaluator: Any = None
     if workers > 1:
 
@@ -763,7 +765,7 @@ def make_parallel_env(
 
         if parts["database"] is None or isinstance(parts["database"], str):
             # The driver owns the database: build it here, as make_env would.
-            name = parts["database"] or ("memory" if no_config else config.get("env", "database"))
+            name = parts["database"] or config.get("env", "database")
             info = manager.registry("database").get(name)
             options = config.section(info.section) if info.section else {}
             settings = {key: value for key, value in options.items() if value is not None}

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,13 @@ from nasframe import (
     RegistryError,
     Status,
 )
-from nasframe.distributed import ComponentSpec, RayEvaluator, connect_ray
+from nasframe.distributed import (
+    ComponentSpec,
+    NASVectorEnv,
+    RayEvaluator,
+    connect_ray,
+    make_parallel_env,
+)
 from nasframe.evaluation import Evaluator
 
 ray = pytest.importorskip("ray")
@@ -296,3 +303,96 @@ def test_closed_evaluator_refuses_work(ray_cluster: None, tmp_path: Path) -> Non
     ev.close()  # idempotent
     with pytest.raises(NasframeError, match="the Ray evaluator is closed"):
         ev.evaluate(_networks(1)[0])
+
+
+# -- vector environments -------------------------------------------------------------------
+
+
+def _actions(env: NASVectorEnv, steps: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = env.single_action_space.n
+    return [rng.integers(0, n, env.num_envs) for _ in range(steps)]
+
+
+def _serial_run(actions: list[np.ndarray], num_envs: int, seed: int) -> tuple[list, set]:
+    """The reference: ``num_envs`` plain NASEnvs, stepped one after another."""
+    envs = [
+        nasframe.make_env(estimator="proxy", dataset=_dataset(), seed=seed + i, max_steps=4)
+        for i in range(num_envs)
+    ]
+    shared = envs[0].evaluator
+    database = envs[0].database
+    for i, env in enumerate(envs):
+        env.evaluator = shared
+        env.reset(seed=seed + i)
+    trace, done = [], [False] * num_envs
+    for step_actions in actions:
+        for i, (env, action) in enumerate(zip(envs, step_actions, strict=True)):
+            if done[i]:
+                obs, _ = env.reset()
+                trace.append((i, obs.tolist(), 0.0, False, False))
+                done[i] = False
+                continue
+            obs, reward, term, trunc, _ = env.step(int(action))
+            trace.append((i, obs.tolist(), float(reward), term, trunc))
+            done[i] = term or trunc
+    return trace, _evaluations(database)
+
+
+def _evaluations(database: ExperimentDB) -> set:
+    # Wall seconds differ between runs; everything else must agree.
+    return {(r.key, r.nsc, replace(r.evaluation, seconds=0.0)) for r in database}
+
+
+def _vector_run(env: NASVectorEnv, actions: list[np.ndarray], seed: int) -> list:
+    env.reset(seed=seed)
+    trace = []
+    for step_actions in actions:
+        obs, rewards, terms, truncs, _ = env.step(step_actions)
+        for i in range(env.num_envs):
+            trace.append((i, obs[i].tolist(), float(rewards[i]), bool(terms[i]), bool(truncs[i])))
+    return trace
+
+
+def test_in_process_vector_env_matches_serial_envs() -> None:
+    env = make_parallel_env(num_envs=3, estimator="proxy", dataset=_dataset(), seed=5, max_steps=4)
+    assert env.num_envs == 3 and env.observation_space.shape[0] == 3
+    assert all(e.evaluator is env.evaluator for e in env.envs)
+    assert not isinstance(env.evaluator, RayEvaluator)  # workers=1: no Ray
+    actions = _actions(env, 12, seed=1)
+    trace = _vector_run(env, actions, seed=5)
+    expected_trace, expected = _serial_run(actions, 3, seed=5)
+    assert trace == expected_trace
+    assert _evaluations(env.envs[0].database) == expected
+    assert env.evaluator.trainings == len(expected)
+    env.close()
+
+
+def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None) -> None:
+    env = make_parallel_env(workers=2, estimator="proxy", dataset=_dataset(), seed=5, max_steps=4)
+    try:
+        assert isinstance(env.evaluator, RayEvaluator) and env.num_envs == 2
+        actions = _actions(env, 14, seed=2)
+        trace = _vector_run(env, actions, seed=5)
+        expected_trace, expected = _serial_run(actions, 2, seed=5)
+        assert trace == expected_trace
+        assert _evaluations(env.envs[0].database) == expected
+        assert env.evaluator.trainings == len(expected)
+        assert len(expected) >= 5
+    finally:
+        env.close()
+
+
+def test_parallel_env_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="num_envs=0 is not valid; need an integer >= 1"):
+        make_parallel_env(num_envs=0, estimator="proxy", dataset=_dataset())
+    with pytest.raises(ConfigError, match="workers=0 is not valid; need an integer >= 1"):
+        make_parallel_env(workers=0, estimator="proxy", dataset=_dataset())
+    with pytest.raises(RegistryError, match="unknown estimator 'proxxy'; did you mean"):
+        make_parallel_env(workers=2, estimator="proxxy", dataset=_dataset())
+    env = make_parallel_env(num_envs=2, estimator="proxy", dataset=_dataset())
+    with pytest.raises(ConfigError, match="step got 3 actions for 2 envs"):
+        env.reset(seed=0)
+        env.step([0, 0, 0])
+    with pytest.raises(ConfigError, match="reset got 1 seeds for 2 envs"):
+        env.reset(seed=[1])
