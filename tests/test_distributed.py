@@ -41,6 +41,7 @@ from nasframe.distributed import (
     RayEvaluator,
     connect_ray,
     make_parallel_env,
+    to_sb3,
 )
 from nasframe.evaluation import Evaluator
 
@@ -396,3 +397,26 @@ def test_parallel_env_settings_are_checked() -> None:
         env.step([0, 0, 0])
     with pytest.raises(ConfigError, match="reset got 1 seeds for 2 envs"):
         env.reset(seed=[1])
+
+
+def test_sb3_adapter_resets_in_the_same_step_and_trains() -> None:
+    sb3 = pytest.importorskip("stable_baselines3")
+    vector_env = make_parallel_env(num_envs=2, estimator="proxy", dataset=_dataset(), max_steps=3)
+    venv = to_sb3(vector_env)
+    venv.seed(3)
+    obs = venv.reset()
+    assert obs.shape == (2, *vector_env.single_observation_space.shape)
+    ended = []
+    for _ in range(3):  # max_steps=3: every episode has ended by the third step
+        obs, rewards, dones, infos = venv.step(np.zeros(2, dtype=np.int64))
+        assert obs.shape[0] == 2 and rewards.dtype == np.float32
+        ended += [info for info, done in zip(infos, dones, strict=True) if done]
+    assert len(ended) >= 2
+    for info in ended:
+        assert "terminal_observation" in info and "TimeLimit.truncated" in info
+    assert venv.get_attr("max_steps") == [3, 3]
+    assert venv.env_is_wrapped(sb3.common.monitor.Monitor) == [False, False]
+    model = sb3.PPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=16)
+    assert vector_env.evaluator.trainings > 0
+    venv.close()
