@@ -346,8 +346,13 @@ class RayEvaluator(Evaluator):
             max_restarts=0,
             runtime_env={"env_vars": self._threads},
         )
-        slots = [self._new_slot() for _ in range(workers)]
-        self._await_ready(slots, start_timeout)
+        try:
+            slots = [self._new_slot() for _ in range(workers)]
+            self._await_ready(slots, start_timeout)
+        except BaseException:
+            if self._owns_ray:
+                ray.shutdown()
+            raise
         self._idle = slots
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="nasframe-ray-dispatcher", daemon=True
@@ -788,10 +793,29 @@ def make_parallel_env(
         )
         parts["estimator"], parts["dataset"] = evaluator.estimator, evaluator.dataset
     envs: list[Any] = []
+    try:
+        _make_envs(envs, count, nasframe.make_env, parts, config, manager, seed, env_settings)
+    except BaseException:
+        if evaluator is not None:
+            evaluator.close()  # do not leave the workers running
+        raise
+    return NASVectorEnv(envs, evaluator)
+
+
+def _make_envs(
+    envs: list[Any],
+    count: int,
+    make_env: Any,
+    parts: dict[str, Any],
+    config: Any,
+    manager: Any,
+    seed: int | None,
+    env_settings: Mapping[str, Any],
+) -> None:
     for i in range(count):
         # Env i starts from seed + i, so the envs do not all search the same episodes;
         # the evaluator (env 0's, or the Ray one) uses ``seed`` itself.
-        env = nasframe.make_env(
+        env = make_env(
             config=config,
             plugin_manager=manager,
             seed=None if seed is None else seed + i,
@@ -807,7 +831,6 @@ def make_parallel_env(
             database=env.database,
         )
         envs.append(env)
-    return NASVectorEnv(envs, evaluator)
 
 
 def to_sb3(vector_env: NASVectorEnv) -> Any:

@@ -420,3 +420,13 @@ def test_sb3_adapter_resets_in_the_same_step_and_trains() -> None:
     model.learn(total_timesteps=16)
     assert vector_env.evaluator.trainings > 0
     venv.close()
+
+
+def test_bad_env_setting_after_ray_started_stops_the_workers(ray_cluster: None) -> None:
+    before = ray.available_resources().get("CPU", 0)
+    with pytest.raises(ConfigError, match="unknown env setting 'max_stepz'"):
+        make_parallel_env(workers=2, estimator="proxy", dataset=_dataset(), max_stepz=3)
+    deadline = time.monotonic() + 30  # the killed actors give their CPUs back
+    while ray.available_resources().get("CPU", 0) < before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) >= before
