@@ -679,7 +679,7 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
 
 def make_parallel_env(
     *,
-    workers: int = 1,
+    workers: int | None = None,
     address: str | None = None,
     num_envs: int | None = None,
     num_cpus: float = 1.0,
@@ -701,6 +701,9 @@ def make_parallel_env(
 
         vector_env = make_parallel_env(config=config, workers=N, address=A or None, seed=s)
 
+    (``workers`` and ``address`` left out come from ``[run] workers`` and
+    ``[run] ray_address`` of the configuration.)
+
     Components and ``env_settings`` are those of :func:`nasframe.make_env` (names or
     instances; unnamed ones come from the configuration's ``[env]`` section), and every
     env shares one search space, encoder, estimator, dataset and database.
@@ -713,8 +716,9 @@ def make_parallel_env(
       per worker; one given as an *instance* is pickled to the workers.
 
     Args:
-        workers: parallel evaluations (more than 1 uses Ray).
-        address: an existing Ray cluster (``None``: start a local one when needed).
+        workers: parallel evaluations (more than 1 uses Ray); default ``[run] workers``.
+        address: an existing Ray cluster; default ``[run] ray_address``, where empty
+            starts a local one when needed.
         num_envs: environments stepped together (default: ``workers``).
         num_cpus: CPUs per evaluation (Ray).
         num_gpus: GPUs per evaluation, fractions allowed (Ray).
@@ -740,14 +744,18 @@ def make_parallel_env(
     from nasframe.config import Config, load_config
     from nasframe.plugins import get_plugin_manager
 
-    _check_settings(workers, num_cpus, num_gpus, max_retries)
-    count = workers if num_envs is None else num_envs
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ConfigError(f"num_envs={num_envs!r} is not valid; need an integer >= 1")
     manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
     no_config = config is None
     if not isinstance(config, Config):
         config = load_config(config, plugin_manager=manager)
+    if workers is None:
+        workers = int(config.get("run", "workers"))
+    if address is None:
+        address = str(config.get("run", "ray_address") or "") or None
+    _check_settings(workers, num_cpus, num_gpus, max_retries)
+    count = workers if num_envs is None else num_envs
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"num_envs={num_envs!r} is not valid; need an integer >= 1")
     parts: dict[str, Any] = {
         "search_space": search_space,
         "state_encoder": state_encoder,

@@ -34,6 +34,7 @@ from nasframe import (
     Record,
     RegistryError,
     Status,
+    load_config,
 )
 from nasframe.distributed import (
     ComponentSpec,
@@ -370,7 +371,15 @@ def test_in_process_vector_env_matches_serial_envs() -> None:
 
 
 def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None) -> None:
-    env = make_parallel_env(workers=2, estimator="proxy", dataset=_dataset(), seed=5, max_steps=4)
+    config = load_config(None, {"run": {"workers": 2}})  # workers from [run]
+    env = make_parallel_env(
+        config=config,
+        estimator="proxy",
+        dataset=_dataset(),
+        database="memory",
+        seed=5,
+        max_steps=4,
+    )
     try:
         assert isinstance(env.evaluator, RayEvaluator) and env.num_envs == 2
         actions = _actions(env, 14, seed=2)
