@@ -3,7 +3,7 @@
 Run::
 
     python benchmarks/scaling.py                 # keras on digits if installed, else burn
-    python benchmarks/scaling.py --estimator burn --networks 12
+    python benchmarks/scaling.py --estimator burn --networks 12 --repeats 3
     python benchmarks/scaling.py --estimator keras --set epochs=1
 
 Two figures, each side by side in one run:
@@ -122,37 +122,42 @@ def components(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """The estimator and dataset to scale, as specs (keras/digits) or instances (burn)."""
     from nasframe.distributed import ComponentSpec
 
-    registries = nasframe.get_plugin_manager().registries()
-    wanted = args.estimator
+    manager = nasframe.get_plugin_manager()
+    registries = manager.registries()
     keras_ready = (
         "keras" in registries["estimator"]
         and registries["estimator"].get("keras").available
         and "digits" in registries["dataset"]
     )
-    if wanted == "keras" or (wanted == "auto" and keras_ready):
-        settings = dict(item.split("=", 1) for item in args.set)
+    if args.estimator == "keras" or (args.estimator == "auto" and keras_ready):
+        info = registries["estimator"].get("keras")
+        section = info.section or "keras"
+        overrides = dict(item.split("=", 1) for item in args.set)
+        # Typed and checked like the configuration file would be.
+        config = nasframe.load_config(None, {section: overrides}, plugin_manager=manager)
+        settings = {k: v for k, v in config.section(section).items() if v is not None}
+        label = f"keras on digits ({', '.join(f'{k}={v}' for k, v in overrides.items())})"
         return (
-            ComponentSpec("estimator", "keras", settings),
+            ComponentSpec("estimator", info.name, settings),
             ComponentSpec("dataset", "digits"),
-            f"keras on digits {settings or ''}",
+            label,
         )
-    return BurnEstimator(args.rounds), tiny_dataset(), f"burn ({args.rounds} SHA-256 rounds)"
+    return BurnEstimator(args.hash_rounds), tiny_dataset(), f"burn ({args.hash_rounds} hashes)"
 
 
-def evaluations_per_minute(estimator, dataset, workers: int, batch: list[NSC]) -> float:
+def ray_run(estimator, dataset, workers: int, batch: list[NSC]) -> tuple[int, float]:
+    """Timed evaluations and seconds on a ``RayEvaluator`` (workers started and warm)."""
     from nasframe.distributed import RayEvaluator
 
     with RayEvaluator(estimator, dataset, DictDB(), workers=workers, num_cpus=1, seed=0) as ev:
-        ev.evaluate(batch[0])  # warm up every worker's imports before timing
-        if workers > 1:
-            ev.evaluate_many(batch[1:workers])
+        ev.evaluate_many(batch[:workers])  # one each: every worker's imports are warm
         start = time.perf_counter()
         outcomes = ev.evaluate_many(batch[workers:])
         elapsed = time.perf_counter() - start
         bad = [o.evaluation.message for o in outcomes if not o.evaluation.ok]
         if bad:
             raise SystemExit(f"evaluations failed: {bad[:3]}")
-    return 60 * len(outcomes) / elapsed
+    return len(outcomes), elapsed
 
 
 _POOL: dict[str, Any] = {}
@@ -172,7 +177,7 @@ def _pool_evaluate(nsc: str) -> bool:
     return bool(evaluation.ok)
 
 
-def processes_per_minute(estimator, dataset, workers: int, batch: list[NSC]) -> float:
+def process_run(estimator, dataset, workers: int, batch: list[NSC]) -> tuple[int, float]:
     """The baseline: the same evaluations on plain worker processes, no Ray, no cache."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -185,7 +190,9 @@ def processes_per_minute(estimator, dataset, workers: int, batch: list[NSC]) -> 
         start = time.perf_counter()
         results = list(pool.map(_pool_evaluate, [str(n) for n in batch[workers:]]))
         elapsed = time.perf_counter() - start
-    return 60 * len(results) / elapsed
+    if not all(results):
+        raise SystemExit("evaluations failed in the process pool")
+    return len(results), elapsed
 
 
 def overhead_ms(count: int) -> tuple[float, float]:
@@ -212,8 +219,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimator", choices=("auto", "keras", "burn"), default="auto")
     parser.add_argument("--networks", type=int, default=14, help="timed evaluations per run")
-    parser.add_argument("--rounds", type=int, default=1_500_000, help="burn: rounds per eval")
+    parser.add_argument("--hash-rounds", type=int, default=1_500_000, help="burn: per eval")
     parser.add_argument("--set", action="append", default=[], help="keras: KEY=VALUE")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds")
     parser.add_argument("--overhead-evals", type=int, default=200)
     args = parser.parse_args()
 
@@ -226,17 +234,27 @@ def main() -> None:
     estimator, dataset, label = components(args)
     batch = networks(args.networks + 2)
     print(f"estimator: {label}; {args.networks} timed evaluations per run; {os.cpu_count()} CPUs")
-    # Plain processes measure how parallel the machine is right now (it may be shared).
-    base_one = processes_per_minute(estimator, dataset, 1, batch[1:])
-    one = evaluations_per_minute(estimator, dataset, 1, batch[1:])
-    base_two = processes_per_minute(estimator, dataset, 2, batch)
-    two = evaluations_per_minute(estimator, dataset, 2, batch)
+    # Plain processes measure how parallel the machine is right now (it may be shared);
+    # the four set-ups alternate so that load changes hit all of them alike.
+    runs = {"ray": ray_run, "processes": process_run}
+    totals: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.repeats):
+        for workers in (1, 2):
+            for name, run in runs.items():
+                count, seconds = run(estimator, dataset, workers, batch[2 - workers :])
+                total = totals.setdefault((name, workers), [0.0, 0.0])
+                total[0] += count
+                total[1] += seconds
+    rate = {key: 60 * count / seconds for key, (count, seconds) in totals.items()}
     print(f"{'':10} {'RayEvaluator':>14} {'plain processes':>16}   (evaluations/min)")
-    print(f"{'1 worker':10} {one:14.1f} {base_one:16.1f}")
-    print(f"{'2 workers':10} {two:14.1f} {base_two:16.1f}")
+    for workers in (1, 2):
+        label = f"{workers} worker" + ("s" if workers > 1 else "")
+        print(f"{label:10} {rate['ray', workers]:14.1f} {rate['processes', workers]:16.1f}")
+    ray_up = rate["ray", 2] / rate["ray", 1]
+    base_up = rate["processes", 2] / rate["processes", 1]
     print(
-        f"speed-up : Ray {two / one:.2f}x (target >= 1.7x), plain processes "
-        f"{base_two / base_one:.2f}x; Ray 2 workers / processes 2 workers = {two / base_two:.2f}"
+        f"speed-up : Ray {ray_up:.2f}x (target >= 1.7x), plain processes {base_up:.2f}x; "
+        f"Ray / processes with 2 workers: {rate['ray', 2] / rate['processes', 2]:.2f}"
     )
     local_ms, ray_ms = overhead_ms(args.overhead_evals)
     print(
