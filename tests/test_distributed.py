@@ -439,3 +439,22 @@ def test_bad_env_setting_after_ray_started_stops_the_workers(ray_cluster: None) 
     while ray.available_resources().get("CPU", 0) < before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) >= before
+
+
+def test_workers_the_cluster_cannot_place_are_a_one_line_error(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    # The test cluster has no GPU: a worker asking for half of one never starts.
+    with pytest.raises(
+        NasframeError,
+        match=r"only 0 of 1 Ray workers started within 3 s; the cluster may lack "
+        r"num_cpus=1, num_gpus=0.5 per worker",
+    ):
+        RayEvaluator(
+            LoggingEstimator(tmp_path / "log"),
+            _dataset(),
+            DictDB(),
+            workers=1,
+            num_gpus=0.5,
+            start_timeout=3,
+        )
