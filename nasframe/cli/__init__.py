@@ -22,6 +22,7 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS = {
     "plugins": "nasframe.cli.plugins_cmd:plugins",
     "config": "nasframe.cli.config_cmd:config",
+    "spaces": "nasframe.cli.spaces_cmd:spaces",
     "hooks": "nasframe.cli.hooks_cmd:hooks",
 }
 
