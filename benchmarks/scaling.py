@@ -4,14 +4,19 @@ Run::
 
     python benchmarks/scaling.py                 # keras on digits if installed, else burn
     python benchmarks/scaling.py --estimator burn --networks 12 --repeats 3
-    python benchmarks/scaling.py --estimator keras --set epochs=1
+    python benchmarks/scaling.py --estimator keras --set epochs=2 --networks 8
 
 Two figures, each side by side in one run:
 
 1. **Speed-up.** The same distinct architectures evaluated by a
    :class:`~nasframe.distributed.RayEvaluator` with 1 worker and with 2 workers (one CPU
    each, TensorFlow limited to one intra-/inter-op thread per worker); evaluations per
-   minute and their ratio (target: >= 1.7x on 2 cores).
+   minute and their ratio (target: >= 1.7x on 2 cores). Beside them, the baseline: the
+   same evaluations on 1 and 2 plain worker processes (``ProcessPoolExecutor``, no Ray,
+   no cache), which shows how parallel the machine really is at that moment -- on a
+   shared machine that is what limits the speed-up. The set-ups alternate (and repeat
+   with ``--repeats``) so that load changes hit all of them alike; worker start-up and
+   the first evaluation of each worker (imports) are not timed.
 2. **Overhead.** A trivial estimator (returns at once) called one evaluation at a time
    by the in-process :class:`~nasframe.evaluation.Evaluator` and by a 1-worker
    ``RayEvaluator``; the difference per evaluation is what Ray adds (shipping the NSC,
@@ -132,7 +137,8 @@ def components(args: argparse.Namespace) -> tuple[Any, Any, str]:
     if args.estimator == "keras" or (args.estimator == "auto" and keras_ready):
         info = registries["estimator"].get("keras")
         section = info.section or "keras"
-        overrides = dict(item.split("=", 1) for item in args.set)
+        # One epoch by default: scaling is about throughput, not about good networks.
+        overrides = {"epochs": "1", **dict(item.split("=", 1) for item in args.set)}
         # Typed and checked like the configuration file would be.
         config = nasframe.load_config(None, {section: overrides}, plugin_manager=manager)
         settings = {k: v for k, v in config.section(section).items() if v is not None}
@@ -218,10 +224,10 @@ def overhead_ms(count: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimator", choices=("auto", "keras", "burn"), default="auto")
-    parser.add_argument("--networks", type=int, default=14, help="timed evaluations per run")
+    parser.add_argument("--networks", type=int, help="timed evaluations per run (14; keras 6)")
     parser.add_argument("--hash-rounds", type=int, default=1_500_000, help="burn: per eval")
     parser.add_argument("--set", action="append", default=[], help="keras: KEY=VALUE")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds")
+    parser.add_argument("--repeats", type=int, help="alternating rounds (2; keras 1)")
     parser.add_argument("--overhead-evals", type=int, default=200)
     args = parser.parse_args()
 
@@ -232,6 +238,9 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     connect_ray(num_cpus=2)
     estimator, dataset, label = components(args)
+    keras = not isinstance(estimator, BurnEstimator)
+    args.networks = args.networks or (6 if keras else 14)
+    args.repeats = args.repeats or (1 if keras else 2)
     batch = networks(args.networks + 2)
     print(f"estimator: {label}; {args.networks} timed evaluations per run; {os.cpu_count()} CPUs")
     # Plain processes measure how parallel the machine is right now (it may be shared);
