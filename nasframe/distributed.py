@@ -388,6 +388,10 @@ class RayEvaluator(Evaluator):
         outcomes = []
         for future, hit in requests:
             record = future.result()
+            if not hit and self.plugin_manager is not None:
+                # Once per stored record: only the request that started the training
+                # is not a hit. Observers run in the caller's thread, as in Evaluator.
+                self.plugin_manager.hook.nasframe_evaluation_stored(record=record)
             outcomes.append(Outcome(record, hit, time.perf_counter() - start))
         return outcomes
 
@@ -554,8 +558,7 @@ class RayEvaluator(Evaluator):
         with self._lock:
             self.database.put(record)
             self._inflight.pop(job.key, None)
-        if self.plugin_manager is not None:
-            self.plugin_manager.hook.nasframe_evaluation_stored(record=record)
+        # The hook fires in the caller's thread (evaluate_many), not in this one.
         job.future.set_result(record)
 
 

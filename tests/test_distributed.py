@@ -124,6 +124,17 @@ class DictDB(ExperimentDB):
         return iter(list(self.records.values()))
 
 
+class Observer:
+    """A plugin that records every ``nasframe_evaluation_stored`` and its thread."""
+
+    def __init__(self) -> None:
+        self.stored: list[tuple[Record, int]] = []
+
+    @nasframe.hookimpl
+    def nasframe_evaluation_stored(self, record: Record) -> None:
+        self.stored.append((record, threading.get_ident()))
+
+
 def _dataset() -> ArrayDataset:
     rng = np.random.default_rng(0)
     return ArrayDataset.from_arrays(
@@ -191,7 +202,11 @@ def test_parallel_gives_the_serial_evaluations(ray_cluster: None, tmp_path: Path
     serial = Evaluator(LoggingEstimator(tmp_path / "serial"), _dataset(), serial_db, seed=7)
     expected = [outcome.record for outcome in serial.evaluate_many(requests)]
     log = tmp_path / "parallel"
-    with RayEvaluator(LoggingEstimator(log), _dataset(), parallel_db, workers=2, seed=7) as ev:
+    observer = Observer()
+    manager = nasframe.get_plugin_manager(plugins=[("observer", observer)])
+    with RayEvaluator(
+        LoggingEstimator(log), _dataset(), parallel_db, workers=2, seed=7, plugin_manager=manager
+    ) as ev:
         outcomes = ev.evaluate_many(requests[:6]) + ev.evaluate_many(requests[6:])
         assert len({info.pid for info in ev.worker_info()}) == 2
         assert ev.trainings == serial.trainings == 8
@@ -203,6 +218,9 @@ def test_parallel_gives_the_serial_evaluations(ray_cluster: None, tmp_path: Path
     assert [o.cache_hit for o in outcomes] == [False] * 8 + [True] * 4
     assert set(parallel_db.records) == set(serial_db.records)
     assert parallel_db.puts == 8  # one writer, nothing written twice
+    # The hook fired once per stored record, in the calling thread.
+    assert [record for record, _ in observer.stored] == got[:8]
+    assert {thread for _, thread in observer.stored} == {threading.get_ident()}
     pids = {line.split()[0] for line in log.read_text().splitlines()}
     assert str(os.getpid()) not in pids  # the driver never trains
 
