@@ -451,7 +451,11 @@ class ExperimentDB(abc.ABC):
 
     @abc.abstractmethod
     def put(self, record: Record) -> None:
-        """Store ``record`` durably (replacing nothing that is already stored)."""
+        """Store ``record`` durably; a stored record of its key is kept.
+
+        The one exception: a stored record with a transient status (``out_of_memory``,
+        ``timeout``, ``error``) is superseded, so a retry (``retry_transient``) is cached.
+        """
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[Record]:

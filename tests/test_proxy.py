@@ -93,17 +93,17 @@ def test_registered_with_its_section(plugin_manager: nasframe.PluginManager) -> 
 
 
 # -- memory-v1 -----------------------------------------------------------------------------
-def _record(text: str, accuracy: float) -> Record:
+def _record(text: str, accuracy: float, status: Status = Status.OK) -> Record:
     return make_record(
         NSC.parse(text),
-        Evaluation(accuracy=accuracy),
+        Evaluation(status=status, accuracy=accuracy),
         estimator=ProxyEstimator(),
         dataset=_dataset(),
         seed=0,
     )
 
 
-def test_memory_db_stores_in_order_and_never_replaces() -> None:
+def test_memory_db_stores_in_order_and_keeps_the_first() -> None:
     db = MemoryDB(path="ignored.csv")
     first = _record("1,1,3,0,0", 0.5)
     db.put(first)
@@ -115,6 +115,20 @@ def test_memory_db_stores_in_order_and_never_replaces() -> None:
     frame = db.to_frame()
     assert list(frame["accuracy"]) == [0.5, 0.4]
     assert MemoryDB(db).get(first.key) == first
+
+
+def test_memory_db_replaces_only_transient_failures() -> None:
+    db = MemoryDB()
+    timed_out = _record("1,1,3,0,0", 0.2, status=Status.TIMEOUT)
+    db.put(timed_out)
+    retried = _record("1,1,3,0,0", 0.7)
+    db.put(retried)  # the retry of a transient failure supersedes it
+    assert db.get(timed_out.key) == retried
+    invalid = _record("1,2,3,0,0", 0.0, status=Status.INVALID)
+    db.put(invalid)
+    db.put(_record("1,2,3,0,0", 0.9))  # a permanent failure stays: first wins
+    assert db.get(invalid.key) == invalid
+    assert len(db) == 2
 
 
 def test_memory_db_is_registered(plugin_manager: nasframe.PluginManager) -> None:

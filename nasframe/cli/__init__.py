@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "plugins": "nasframe.cli.plugins_cmd:plugins",
     "config": "nasframe.cli.config_cmd:config",
     "spaces": "nasframe.cli.spaces_cmd:spaces",
+    "db": "nasframe.cli.db_cmd:db",
     "hooks": "nasframe.cli.hooks_cmd:hooks",
 }
 
