@@ -37,6 +37,7 @@ without it.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import threading
 import time
@@ -320,7 +321,7 @@ class RayEvaluator(Evaluator):
         self.joined = 0
         self.retries = 0
         self.worker_deaths = 0
-        threads = str(threads_per_worker or max(1, -int(-self.num_cpus // 1)))
+        threads = str(threads_per_worker or max(1, math.ceil(self.num_cpus)))
         self._threads = {
             name: threads
             for name in (

@@ -91,6 +91,7 @@ class LoggingEstimator(PerformanceEstimator):
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
         self._write(f"start {architecture}")
+        self._write(f"threads {os.environ.get('TF_NUM_INTRAOP_THREADS')}")
         if str(architecture) in self.crash_on:
             marker = self.log.with_suffix(f".crashed-{architecture.canonical_hash[:12]}")
             if not (self.crash_once and marker.exists()):
@@ -223,6 +224,7 @@ def test_parallel_gives_the_serial_evaluations(ray_cluster: None, tmp_path: Path
     assert {thread for _, thread in observer.stored} == {threading.get_ident()}
     pids = {line.split()[0] for line in log.read_text().splitlines()}
     assert str(os.getpid()) not in pids  # the driver never trains
+    assert set(_log_lines(log, "threads")) == {"1"}  # TF limited to the worker's one CPU
 
 
 def test_concurrent_requests_for_one_architecture_train_once(
