@@ -390,15 +390,12 @@ def test_in_process_vector_env_matches_serial_envs() -> None:
     env.close()
 
 
-def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None) -> None:
-    config = load_config(None, {"run": {"workers": 2}})  # workers from [run]
+def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None, tmp_path: Path) -> None:
+    # Workers from [run]; the configured database is the default CSV file.
+    path = tmp_path / "experiments.csv"
+    config = load_config(None, {"run": {"workers": 2}, "database": {"path": path}})
     env = make_parallel_env(
-        config=config,
-        estimator="proxy",
-        dataset=_dataset(),
-        database="memory",
-        seed=5,
-        max_steps=4,
+        config=config, estimator="proxy", dataset=_dataset(), seed=5, max_steps=4
     )
     try:
         assert isinstance(env.evaluator, RayEvaluator) and env.num_envs == 2
@@ -409,8 +406,11 @@ def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None) -> No
         assert _evaluations(env.envs[0].database) == expected
         assert env.evaluator.trainings == len(expected)
         assert len(expected) >= 5
+        assert env.envs[0].database.name.startswith("csv") and path.exists()
     finally:
         env.close()
+    reopened = nasframe.get_plugin_manager().registry("database").create("csv", path=path)
+    assert _evaluations(reopened) == expected  # every record on disk, once
 
 
 def test_parallel_env_settings_are_checked() -> None:
