@@ -92,6 +92,7 @@ class LoggingEstimator(PerformanceEstimator):
     ) -> Evaluation:
         self._write(f"start {architecture}")
         self._write(f"threads {os.environ.get('TF_NUM_INTRAOP_THREADS')}")
+        self._write(f"task {dataset.task}")
         if str(architecture) in self.crash_on:
             marker = self.log.with_suffix(f".crashed-{architecture.canonical_hash[:12]}")
             if not (self.crash_once and marker.exists()):
@@ -134,6 +135,33 @@ class Observer:
     @nasframe.hookimpl
     def nasframe_evaluation_stored(self, record: Record) -> None:
         self.stored.append((record, threading.get_ident()))
+
+
+class TwoTasks(ArrayDataset):
+    """The tiny dataset under two task names (a meta-dataset in miniature)."""
+
+    def __init__(self) -> None:
+        tiny = _dataset()
+        super().__init__(
+            "two", {split: tiny.arrays(split) for split in ("train", "validation", "test")}
+        )
+        self._task = "a"
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return ("a", "b")
+
+    @property
+    def task(self) -> str:
+        return self._task
+
+    def select_task(self, task: str) -> None:
+        super().select_task(task)
+        self._task = task
+
+    @property
+    def identity(self) -> str:
+        return f"two/{self._task}"
 
 
 def _dataset() -> ArrayDataset:
@@ -478,3 +506,19 @@ def test_workers_the_cluster_cannot_place_are_a_one_line_error(
             num_gpus=0.5,
             start_timeout=3,
         )
+
+
+def test_task_switch_reaches_the_workers_and_the_cache_key(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    network = _networks(1)[0]
+    dataset, db = TwoTasks(), DictDB()
+    with RayEvaluator(LoggingEstimator(log), dataset, db, workers=1) as ev:
+        first = ev.evaluate(network).record
+        dataset.select_task("b")  # as NASEnv.reset(options={"task": "b"}) does
+        second = ev.evaluate(network).record
+        assert ev.trainings == 2 and ev.hits == 0
+    assert (first.dataset, first.task) == ("two/a", "a")
+    assert (second.dataset, second.task) == ("two/b", "b")
+    assert _log_lines(log, "task") == ["a", "b"]
