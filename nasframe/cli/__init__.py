@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "spaces": "nasframe.cli.spaces_cmd:spaces",
     "db": "nasframe.cli.db_cmd:db",
     "hooks": "nasframe.cli.hooks_cmd:hooks",
+    "evaluate": "nasframe.cli.evaluate_cmd:evaluate",
 }
 
 

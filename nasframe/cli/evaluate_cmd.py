@@ -1,0 +1,71 @@
+"""``nasframe evaluate``: train one architecture and print its evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nasframe.cli.options import config_options, load_from_options
+from nasframe.config import Config
+
+__all__ = ["evaluate"]
+
+
+@click.command()
+@click.argument("nsc")
+@click.option("--dataset", "dataset_name", default=None, help="Dataset name (default: [env]).")
+@click.option(
+    "--estimator", "estimator_name", default=None, help="Estimator name (default: [env])."
+)
+@click.option("--seed", type=int, default=None, help="Seed (default: [run] seed).")
+@config_options
+def evaluate(
+    nsc: str,
+    dataset_name: str | None,
+    estimator_name: str | None,
+    seed: int | None,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Train the architecture NSC (e.g. "1,1,3,0,0;2,2,2,1,0") and print its evaluation.
+
+    The dataset and estimator are built through the plugins' registries with the
+    settings of their configuration sections (``--config``, ``--set keras.epochs=1``).
+    """
+    from nasframe.nsc import NSC
+    from nasframe.plugins import get_plugin_manager
+
+    architecture = NSC.parse(nsc)
+    manager = get_plugin_manager()
+    extra: dict[str, dict[str, Any]] = {
+        "env": {"dataset": dataset_name, "estimator": estimator_name},
+        "run": {"seed": seed},
+    }
+    config = load_from_options(config_path, overrides, extra, plugin_manager=manager)
+    dataset_info = manager.registry("dataset").get(config.get("env", "dataset"))
+    estimator_info = manager.registry("estimator").get(config.get("env", "estimator"))
+    dataset = manager.registry("dataset").create(
+        dataset_info.name, **_settings(config, dataset_info.section)
+    )
+    estimator = manager.registry("estimator").create(
+        estimator_info.name, **_settings(config, estimator_info.section)
+    )
+    run_seed = config.get("run", "seed")
+    try:
+        result = estimator.evaluate(architecture, dataset, seed=run_seed)
+    finally:
+        estimator.close()
+    click.echo(f"nsc: {architecture}")
+    click.echo(f"dataset: {dataset.identity}")
+    click.echo(f"estimator: {estimator_info.name} ({estimator.fingerprint()})")
+    click.echo(f"seed: {run_seed}")
+    for key, value in asdict(result).items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        click.echo(f"{key}: {shown}")
+
+
+def _settings(config: Config, section: str | None) -> dict[str, object]:
+    return config.section(section) if section else {}

@@ -1,0 +1,233 @@
+"""The Keras performance estimator ``keras-v1``: build, train early-stopped, report.
+
+Importing this module does not import TensorFlow; :meth:`KerasEstimator.evaluate` does.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any
+
+from nasframe import NSC, DatasetHandler, Evaluation, PerformanceEstimator, Status, fingerprint_of
+from nasframe_keras.settings import KerasSettings
+
+__all__ = ["KerasEstimator", "classify_error", "create_estimator"]
+
+log = logging.getLogger(__name__)
+
+
+def create_estimator(**settings: Any) -> KerasEstimator:
+    """The registry factory: an estimator from the ``[keras]`` section's values.
+
+    Raises:
+        ConfigError: a setting is unknown or out of range.
+    """
+    return KerasEstimator(KerasSettings.from_mapping(settings))
+
+
+class KerasEstimator(PerformanceEstimator):
+    """Trains the network of an NSC with Keras (TensorFlow backend) and reports it.
+
+    ``evaluate`` never raises: a failure is a status (``invalid``, ``diverged``,
+    ``out_of_memory``, ``timeout``, ``error``) with a one-line message.
+
+    Args:
+        settings: the estimator settings; defaults are NASGym's (see ``docs/estimator.md``).
+    """
+
+    name = "keras-v1"
+    version = "1"
+
+    def __init__(self, settings: KerasSettings | None = None) -> None:
+        self.settings = settings or KerasSettings()
+        #: the :class:`~nasframe_keras.trainer.TrainResult` of the last training, for
+        #: inspection (learning rates and accuracies per epoch)
+        self.last_train: Any = None
+        self._devices_configured = False
+
+    def fingerprint(self) -> str:
+        """Name, builder and trainer versions and every result-changing setting."""
+        return fingerprint_of("keras", self.version, self.settings.result_settings())
+
+    @property
+    def deterministic(self) -> bool:
+        """Seeded CPU runs repeat exactly when ``deterministic`` is on."""
+        return self.settings.deterministic
+
+    def evaluate(
+        self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
+    ) -> Evaluation:
+        """Build and train ``architecture`` on ``dataset``; accuracy on its validation split."""
+        start = time.perf_counter()
+        budget = self.settings.time_budget
+        deadline = start + budget if budget > 0 else None
+        network = architecture.without_terminal()
+        density = network.density()
+        params = flops = 0
+        gradients_before: set[str] | None = None
+        try:
+            from nasframe_keras.builder import BuildError, build_model
+            from nasframe_keras.flops import model_flops
+            from nasframe_keras.trainer import train
+
+            self._prepare(seed)
+            gradients_before = _custom_gradients()
+            try:
+                model = build_model(
+                    network, dataset.input_shape, dataset.num_classes, self.settings
+                )
+            except BuildError as exc:
+                return Evaluation.failed(
+                    Status.INVALID,
+                    f"{network or 'the empty network'}: {exc}",
+                    density=density,
+                    seconds=time.perf_counter() - start,
+                )
+            except ValueError as exc:  # Keras' own shape checks
+                return Evaluation.failed(
+                    Status.INVALID,
+                    f"{network}: cannot build: {exc}",
+                    density=density,
+                    seconds=time.perf_counter() - start,
+                )
+            params, flops = int(model.count_params()), model_flops(model)
+            result = train(model, dataset, self.settings, seed=seed, deadline=deadline)
+            self.last_train = result
+            return Evaluation(
+                status=result.status,
+                accuracy=float(result.accuracy),
+                params=params,
+                flops=flops,
+                density=density,
+                seconds=time.perf_counter() - start,
+                epochs=result.epochs,
+                message=" ".join(result.message.split()),
+            )
+        except Exception as exc:  # the env must never see an exception
+            status, message = classify_error(exc)
+            return Evaluation.failed(
+                status,
+                message,
+                params=params,
+                flops=flops,
+                density=density,
+                seconds=time.perf_counter() - start,
+            )
+        finally:
+            self._release()
+            if gradients_before is not None:
+                _forget_custom_gradients(gradients_before)
+
+    def _prepare(self, seed: int | None) -> None:
+        import keras
+        import tensorflow as tf
+
+        if not self._devices_configured:
+            self._devices_configured = True
+            _once_per_process()
+            if self.settings.memory_growth:
+                for gpu in tf.config.list_physical_devices("GPU"):
+                    try:
+                        tf.config.experimental.set_memory_growth(gpu, True)
+                    except RuntimeError as exc:  # GPUs already initialised in this process
+                        log.warning("memory_growth not applied: %s", exc)
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if self.settings.mixed_precision else "float32"
+        )
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+            if self.settings.deterministic:
+                # Process-wide and irreversible in TensorFlow; documented in docs/estimator.md.
+                tf.config.experimental.enable_op_determinism()
+
+    def _release(self) -> None:
+        # clear_session drops the graph, the traced functions and Keras' name counters,
+        # so memory stays flat over thousands of candidates (benchmarks/estimator_memory.py).
+        import keras
+
+        keras.backend.clear_session()
+        if self.settings.mixed_precision:
+            keras.mixed_precision.set_global_policy("float32")
+
+    def close(self) -> None:
+        """Free TensorFlow's session state."""
+        self._release()
+
+
+_frozen = False
+
+
+def _gradient_registry() -> dict[str, Any] | None:
+    # TensorFlow-private: the global name -> gradient function table of graph mode.
+    try:
+        from tensorflow.python.framework import ops
+
+        table = ops._gradient_registry._registry
+    except (ImportError, AttributeError):  # a TensorFlow without it: nothing to clean
+        return None
+    return table if isinstance(table, dict) else None
+
+
+def _custom_gradients() -> set[str]:
+    """The names of the ``tf.custom_gradient`` functions registered so far."""
+    table = _gradient_registry()
+    return {name for name in table if name.startswith("CustomGradient-")} if table else set()
+
+
+def _forget_custom_gradients(keep: set[str]) -> None:
+    """Drop the custom gradients registered since ``keep`` was taken.
+
+    Keras' optimizer, traced in graph mode, all-reduces the gradients through a
+    ``tf.custom_gradient`` (even with one replica); each trace registers a gradient
+    function in TensorFlow's global registry that is never removed and holds the whole
+    traced train step: about 4 MiB per candidate, growing without bound. The graph that
+    needed it is gone once the evaluation ends, so its entry can go too.
+    """
+    table = _gradient_registry()
+    if table:
+        for name in _custom_gradients() - keep:
+            table.pop(name, None)
+
+
+class _NoRetracingWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _once_per_process() -> None:
+    """Freeze TensorFlow's objects out of the GC's reach; quiet the retracing warning.
+
+    Every candidate traces fresh functions by design, so TensorFlow's retracing warning
+    would fire for each one and say nothing useful.
+
+    Freezing moves every object alive now (TensorFlow's and Keras' modules) out of the
+    garbage collector's reach. ``clear_session`` runs a full garbage collection, and
+    tracing triggers many more; each walked the millions of objects TensorFlow creates at
+    import, about 0.7 s per candidate here. Frozen objects are never collected, which is
+    right for module state that lives as long as the process; everything a candidate
+    creates later is collected as before.
+    """
+    global _frozen
+    if not _frozen:
+        import tensorflow as tf
+
+        _frozen = True
+        tf.get_logger().addFilter(_NoRetracingWarning())
+        gc.collect()
+        gc.freeze()
+
+
+def classify_error(exc: BaseException) -> tuple[Status, str]:
+    """The status and one-line message of an exception raised while training.
+
+    ``ResourceExhaustedError`` and ``MemoryError`` are ``out_of_memory``; anything else is
+    ``error`` with the exception's type and message.
+    """
+    import tensorflow as tf
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, tf.errors.ResourceExhaustedError | MemoryError):
+        return Status.OUT_OF_MEMORY, f"out of memory: {type(exc).__name__}: {text}"[:500]
+    return Status.ERROR, f"{type(exc).__name__}: {text}"[:500]

@@ -1,0 +1,179 @@
+"""The early-stop trainer: a compiled train step of our own over ``tf.data``.
+
+Why not ``model.fit``: on the 2-core development machine ``fit`` on a small CNN ran whole
+epochs at half speed at random (issue 4; ``benchmarks/estimator_throughput.py`` compares
+the two), and its callbacks, metrics and per-epoch setup add to the fixed cost of every
+candidate. One ``tf.function`` train step with a fixed input signature is traced once per
+model; the epoch loop is plain Python, which also lets the wall-clock budget be checked
+after every step.
+
+Semantics (docs/estimator.md):
+
+* Adam(learning_rate, beta1, beta2, epsilon), sparse softmax cross-entropy on logits;
+* the learning rate of epoch ``e`` (from 0) is
+  ``learning_rate * lr_decay ** (e // lr_decay_epochs)`` and is written into the
+  optimizer before the epoch (NASGym's decay never fired);
+* accuracy is measured on the validation split only: after every epoch when early
+  stopping or a time budget is on (so the best accuracy so far is known), else after the
+  last epoch; the reported accuracy is the best measured one;
+* a NaN or infinite mean training loss of an epoch stops training with ``diverged``;
+* the wall-clock budget is checked after every step; running out stops with ``timeout``
+  and keeps the best accuracy so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nasframe import DatasetHandler, Status
+from nasframe_keras.settings import KerasSettings
+
+__all__ = ["TrainResult", "learning_rate_at", "train"]
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced.
+
+    Attributes:
+        status: ``ok``, ``diverged`` or ``timeout``.
+        accuracy: the best validation accuracy measured (0 if none was).
+        epochs: epochs completed.
+        message: why the status is not ``ok``.
+        learning_rates: the optimizer's learning rate read back at the start of each epoch.
+        accuracies: the validation accuracy of each epoch it was measured after
+            (``(epoch, accuracy)``, epochs from 1).
+        losses: the mean training loss of each completed epoch.
+        epoch_seconds: wall seconds of the training pass of each completed epoch
+            (validation excluded), for throughput measurements.
+    """
+
+    status: Status = Status.OK
+    accuracy: float = 0.0
+    epochs: int = 0
+    message: str = ""
+    learning_rates: list[float] = field(default_factory=list)
+    accuracies: list[tuple[int, float]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+
+def learning_rate_at(epoch: int, settings: KerasSettings) -> float:
+    """The scheduled learning rate of ``epoch`` (counted from 0)."""
+    if settings.lr_decay_epochs <= 0:
+        return settings.learning_rate
+    return float(settings.learning_rate * settings.lr_decay ** (epoch // settings.lr_decay_epochs))
+
+
+def train(
+    model: Any,
+    dataset: DatasetHandler,
+    settings: KerasSettings,
+    *,
+    seed: int | None = None,
+    deadline: float | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``dataset``'s train split; measure accuracy on its validation split.
+
+    Args:
+        model: a built Keras model that outputs logits.
+        dataset: the data.
+        settings: the estimator settings (epochs, optimizer, schedule, patience, ...).
+        seed: the seed of the shuffle order (``None``: unseeded).
+        deadline: a ``time.perf_counter()`` value after which training stops (timeout).
+
+    Returns:
+        The result; failures of the run itself (NaN loss, time) are statuses. Errors
+        TensorFlow raises (out of memory, ...) propagate to the caller.
+    """
+    import keras
+    import tensorflow as tf
+
+    train_data = dataset.tf_dataset(
+        "train", batch_size=settings.batch_size, shuffle=True, seed=seed
+    )
+    validation_data = dataset.tf_dataset("validation", batch_size=settings.batch_size)
+    optimizer: Any = keras.optimizers.Adam(
+        learning_rate=settings.learning_rate,
+        beta_1=settings.beta1,
+        beta_2=settings.beta2,
+        epsilon=settings.epsilon,
+    )
+    if settings.mixed_precision:
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+    steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+    x_spec = tf.TensorSpec((None, *dataset.input_shape), tf.float32)
+    y_spec = tf.TensorSpec((None,), tf.int64)
+    jit = True if settings.jit_compile else None
+
+    # One trace per model: the fixed signature keeps the last, smaller batch from
+    # tracing a second graph. No autograph: the steps have no tensor-dependent Python
+    # control flow, and skipping the source conversion shortens every candidate's trace.
+    @tf.function(input_signature=[x_spec, y_spec], jit_compile=jit, autograph=False)
+    def train_step(images: Any, labels: Any) -> None:
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(images, training=True), tf.float32)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            )
+            scaled = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, variables)
+        optimizer.apply(gradients, variables)
+        loss_sum.assign_add(loss)
+        steps.assign_add(1)
+
+    @tf.function(input_signature=[x_spec, y_spec], jit_compile=jit, autograph=False)
+    def correct(images: Any, labels: Any) -> Any:
+        predicted = tf.argmax(model(images, training=False), axis=-1)
+        return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
+
+    def validate() -> float:
+        right = sum(int(correct(x, y)) for x, y in validation_data)
+        return right / max(1, dataset.num_examples("validation"))
+
+    result = TrainResult()
+    every_epoch = settings.patience > 0 or deadline is not None
+    best_epoch = 0
+    for epoch in range(settings.epochs):
+        optimizer.learning_rate.assign(learning_rate_at(epoch, settings))
+        result.learning_rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        loss_sum.assign(0.0)
+        steps.assign(0)
+        timed_out = False
+        epoch_start = time.perf_counter()
+        for images, labels in train_data:
+            train_step(images, labels)
+            if deadline is not None and time.perf_counter() > deadline:
+                timed_out = True
+                break
+        mean_loss = float(loss_sum.numpy()) / max(1, int(steps.numpy()))
+        epoch_seconds = time.perf_counter() - epoch_start
+        if not math.isfinite(mean_loss):
+            result.status = Status.DIVERGED
+            result.message = (
+                f"the training loss became {mean_loss} in epoch {epoch + 1} "
+                f"(learning rate {result.learning_rates[-1]:g})"
+            )
+            return result
+        if timed_out:
+            result.status = Status.TIMEOUT
+            done = f"{result.epochs} epoch(s) finished" if result.epochs else "no epoch finished"
+            result.message = f"time budget of {settings.time_budget:g} s ran out; {done}"
+            return result
+        result.losses.append(mean_loss)
+        result.epoch_seconds.append(epoch_seconds)
+        result.epochs = epoch + 1
+        if every_epoch or epoch + 1 == settings.epochs:
+            accuracy = validate()
+            result.accuracies.append((epoch + 1, accuracy))
+            if accuracy > result.accuracy or not best_epoch:
+                result.accuracy, best_epoch = accuracy, epoch + 1
+            elif settings.patience and epoch + 1 - best_epoch >= settings.patience:
+                break
+    return result
