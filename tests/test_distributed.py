@@ -522,3 +522,21 @@ def test_task_switch_reaches_the_workers_and_the_cache_key(
     assert (first.dataset, first.task) == ("two/a", "a")
     assert (second.dataset, second.task) == ("two/b", "b")
     assert _log_lines(log, "task") == ["a", "b"]
+
+
+def test_keras_on_digits_trains_on_the_workers_from_specs(ray_cluster: None) -> None:
+    pytest.importorskip("tensorflow")
+    estimator = ComponentSpec("estimator", "keras", {"epochs": 1})
+    dataset = ComponentSpec("dataset", "digits")
+    networks = [NSC.parse("1,1,3,0,0;2,2,2,1,0"), NSC.parse("1,1,3,0,0;2,1,3,1,0;3,5,0,1,2")]
+    with RayEvaluator(estimator, dataset, DictDB(), workers=2, seed=0) as ev:
+        outcomes = ev.evaluate_many(networks)
+        assert ev.trainings == 2
+    for outcome in outcomes:
+        evaluation = outcome.evaluation
+        assert evaluation.ok, evaluation.message
+        assert 0.2 < evaluation.accuracy <= 1 and evaluation.params > 0
+        assert evaluation.epochs == 1
+        assert outcome.record.estimator == "keras-v1" and outcome.record.dataset.startswith(
+            "digits"
+        )
