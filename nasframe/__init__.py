@@ -36,7 +36,7 @@ from nasframe.contracts import (
     Transition,
     fingerprint_of,
 )
-from nasframe.datasets import ArrayDataset, split_indices
+from nasframe.datasets import ArrayDataset, default_data_dir, split_indices
 from nasframe.errors import (
     ConfigError,
     DatabaseError,
@@ -95,6 +95,7 @@ __all__ = [
     "__version__",
     "check_components",
     "closest",
+    "default_data_dir",
     "fingerprint_of",
     "get_plugin_manager",
     "hookimpl",
