@@ -23,6 +23,9 @@ def _isolated_environment(
     for name in ("NASFRAME_DISABLE_PLUGINS", "NASFRAME_DISABLE_PLUGIN_AUTOLOAD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NASFRAME_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    # Stable-Baselines3 models built by tests without a logger of their own write
+    # SB3-<time> folders; keep them in pytest's temporary tree, not the system's.
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3")))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ A user's error (:class:`~nasframe.errors.NasframeError`) prints one line,
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -65,3 +66,6 @@ def _version() -> str:
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 def main(debug: bool) -> None:
     """nasframe: neural architecture search by reinforcement learning, with plugins."""
+    # Quiets TensorFlow's C++ info/warning logging (the CPU-feature banner); the oneDNN
+    # lines absl prints before its logging starts still show. A user's setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

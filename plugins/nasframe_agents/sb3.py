@@ -212,6 +212,14 @@ class SB3Agent(nasframe.Agent):
             raise nasframe.ConfigError(
                 f"[{self.spec.section}]: {self.spec.cls} rejected the settings: {message}"
             ) from None
+        self._quiet_logger()
+
+    def _quiet_logger(self) -> None:
+        # Without a logger of its own, SB3 makes a new /tmp/SB3-<time> folder on every
+        # learn() call; nasframe logs steps itself (steps.csv, search.log, TensorBoard).
+        from stable_baselines3.common.logger import Logger
+
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
 
     @property
     def num_timesteps(self) -> int:
@@ -256,6 +264,7 @@ class SB3Agent(nasframe.Agent):
             raise nasframe.NasframeError(f"{path}: agent checkpoint does not exist")
         try:
             self.model = self._cls.load(path, env=self.env, device=self.device)
+            self._quiet_logger()
             if _replay_path(path).is_file() and hasattr(self.model, "load_replay_buffer"):
                 self.model.load_replay_buffer(_replay_path(path))
         except Exception as exc:  # SB3 raises many kinds for a foreign or corrupt file
