@@ -18,7 +18,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from nasframe.config import Config, ConfigSchema, Key, Section, load_config
+from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
     ActionInfo,
@@ -93,6 +93,7 @@ __all__ = [
     "Status",
     "Transition",
     "__version__",
+    "check_components",
     "closest",
     "fingerprint_of",
     "get_plugin_manager",

@@ -388,15 +388,61 @@ class DatasetHandler(abc.ABC):
         """``split`` as a batched, prefetched ``tf.data`` pipeline of ``(images, labels)``.
 
         With ``shuffle`` the order changes every epoch (iteration), reproducibly from
-        ``seed``. The default builds the pipeline from :meth:`arrays`.
+        ``seed``: the same seed gives the same sequence of epoch orders. The default builds
+        the pipeline from :meth:`arrays`, which are already in memory (decoded once); the
+        tensors copied from them are kept while :meth:`arrays` returns the same arrays, so
+        building a pipeline per evaluation does not copy the split every time.
         """
         import tensorflow as tf
 
         images, labels = self.arrays(split)
-        data = tf.data.Dataset.from_tensor_slices((images, labels))
+        images_t, labels_t = self._tensors(split, images, labels)
+        if images.nbytes <= _SLICE_LIMIT:
+            # Small splits: the textbook pipeline. Its shuffle buffer copies the split,
+            # which is cheap here, and a new epoch starts faster than the gather below.
+            data = tf.data.Dataset.from_tensor_slices((images_t, labels_t))
+            if shuffle:
+                data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+            return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        # Large splits: shuffle and batch *indices*, then gather whole batches. The shuffle
+        # buffer holds integers instead of a second copy of the split, and one gather per
+        # batch replaces slicing and re-batching single images.
+        order = tf.data.Dataset.range(len(labels))
         if shuffle:
-            data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+            order = order.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        data = order.batch(batch_size).map(
+            lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    def _tensors(self, split: str, images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
+        # Keyed by the arrays' identity, not by name: a handler whose arrays change (a
+        # new task, new data) gets new tensors, whatever its identity says.
+        import tensorflow as tf
+
+        cache = self.__dict__.setdefault(_TENSOR_CACHE, {})
+        hit = cache.get(split)
+        if hit is not None and hit[0] is images and hit[1] is labels:
+            return hit[2], hit[3]
+        tensors = (tf.constant(images), tf.constant(labels))
+        cache[split] = (images, labels, *tensors)
+        return tensors
+
+    def __getstate__(self) -> dict[str, Any]:
+        # TensorFlow tensors stay in their process; a copy rebuilds them on first use.
+        state = self.__dict__.copy()
+        state.pop(_TENSOR_CACHE, None)
+        return state
+
+
+#: The attribute where :meth:`DatasetHandler.tf_dataset` keeps its tensors.
+_TENSOR_CACHE = "_nasframe_tf_tensors"
+
+#: Splits up to this many bytes of images use the slice-shuffle-batch pipeline; larger
+#: ones shuffle indices and gather batches (see :meth:`DatasetHandler.tf_dataset`).
+_SLICE_LIMIT = 64 * 2**20
 
 
 class PerformanceEstimator(abc.ABC):
@@ -451,7 +497,11 @@ class ExperimentDB(abc.ABC):
 
     @abc.abstractmethod
     def put(self, record: Record) -> None:
-        """Store ``record`` durably (replacing nothing that is already stored)."""
+        """Store ``record`` durably; a stored record of its key is kept.
+
+        The one exception: a stored record with a transient status (``out_of_memory``,
+        ``timeout``, ``error``) is superseded, so a retry (``retry_transient``) is cached.
+        """
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[Record]:

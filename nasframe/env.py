@@ -156,12 +156,14 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         evaluator: the cache-aware evaluation service; replaceable by one with the same
             ``evaluate(nsc) -> Outcome`` (a parallel back end).
         state: the current :class:`~nasframe.contracts.SearchState`.
+        last_episode: the :class:`Episode` that ended last, or ``None``.
 
     Raises:
         ConfigError: a setting is out of range.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}  # noqa: RUF012
+    # render_fps only tells recorders how fast to replay the text frames
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,
@@ -223,6 +225,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._pending: StepPlan | None = None
         self._log = _EpisodeLog()
         self._episodes = 0
+        self.last_episode: Episode | None = None
 
     # -- Gymnasium API --------------------------------------------------------------------
     def reset(

@@ -11,6 +11,12 @@ Phases:
 2. **Configuration** -- called once when a configuration is loaded: plugins declare their
    configuration keys so the core can validate them.
 3. **Events** -- called while a search runs; observers only, return values are ignored.
+
+Order: every implementation of a hook is called (no hook is ``firstresult``); installed
+plugins run before the default plugins, whose implementations are ``trylast=True``.
+Within the registration hooks that order decides nothing by itself -- two plugins
+registering one name is an error unless one passes ``replace=True`` (see
+:class:`~nasframe.registry.Registry`).
 """
 
 from __future__ import annotations

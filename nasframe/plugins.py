@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from nasframe import hookspecs
-from nasframe.errors import PluginError
+from nasframe.errors import NasframeError, PluginError, closest
 from nasframe.registry import COMPONENT_KINDS, ComponentInfo, Registry
 
 __all__ = [
@@ -130,23 +130,54 @@ class PluginManager(pluggy.PluginManager):
             return status
         except Exception as exc:  # a plugin may fail in any way; the others keep working
             status.status = "failed"
-            status.reason = f"import of {module_name} raised {type(exc).__name__}: {exc}"
+            message = " ".join(str(exc).split())  # one line, whatever the plugin raised
+            status.reason = f"import of {module_name} raised {type(exc).__name__}: {message}"
             return status
         self.register_module(name, module, status)
         return status
 
     def register_module(self, name: str, module: ModuleType | object, status: PluginStatus) -> None:
-        """Register an imported plugin object and note its hooks in ``status``."""
-        self.register(module, name=name)
+        """Register an imported plugin object and note its hooks in ``status``.
+
+        Raises:
+            PluginError: a hook implementation does not fit its spec (an argument the
+                spec does not have, a generator where none is allowed); names the plugin.
+        """
+        if self.is_blocked(name):
+            status.status, status.reason = "blocked", "disabled by NASFRAME_DISABLE_PLUGINS"
+            return
+        other = self.get_name(module) if self.is_registered(module) else None
+        if other is not None or self.has_plugin(name):
+            # pluggy would raise a bare ValueError; say which plugins collide instead
+            taken = f"the module is already plugin {other!r}" if other else "the name is taken"
+            raise PluginError(f"plugin {name!r} cannot be registered: {taken}")
+        try:
+            self.register(module, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"plugin {name!r}: {' '.join(str(exc).split())}; fix the plugin or block it "
+                f"with NASFRAME_DISABLE_PLUGINS={name}"
+            ) from None
         status.hooks = sorted(caller.name for caller in self.get_hookcallers(module) or [])
 
     def check(self) -> None:
-        """Run ``check_pending()``; an unknown hook is a :class:`PluginError` naming the plugin."""
-        try:
-            self.check_pending()
-        except pluggy.PluginValidationError as exc:
-            plugin = self.get_name(exc.plugin) or repr(exc.plugin)
-            raise PluginError(f"plugin {plugin!r}: {' '.join(str(exc).split())}") from None
+        """Reject hooks no spec declares (a typo in a plugin) with a :class:`PluginError`.
+
+        The message names the plugin, the unknown hook and the closest real hook.
+        """
+        known = sorted(name for name in vars(self.hook) if not name.startswith("_"))
+        known = [name for name in known if getattr(self.hook, name).has_spec()]
+        for name, caller in sorted(vars(self.hook).items()):
+            if name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} implements unknown hook {name!r}"
+                        f"{closest(name, known)}; fix the plugin or block it with "
+                        f"NASFRAME_DISABLE_PLUGINS={impl.plugin_name}"
+                    )
+        self.check_pending()  # pluggy's own check, for anything the loop above missed
 
     # -- registries ------------------------------------------------------------------------
     def registry(self, kind: str) -> Registry:
@@ -174,8 +205,11 @@ class PluginManager(pluggy.PluginManager):
             registry.current_plugin = impl.plugin_name
             try:
                 impl.function(**{arg: registry for arg in impl.argnames})
-            except PluginError:
-                raise
+            except NasframeError as exc:
+                # Already one line saying what is wrong; make sure it names the plugin.
+                if repr(impl.plugin_name) in str(exc):
+                    raise
+                raise type(exc)(f"plugin {impl.plugin_name!r}: {exc}") from None
             except Exception as exc:
                 raise PluginError(
                     f"plugin {impl.plugin_name!r} failed in {hook_name}: "
@@ -200,9 +234,19 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
-def _distribution_version(entry_point: importlib.metadata.EntryPoint) -> str:
+def _distribution_version(
+    entry_point: importlib.metadata.EntryPoint, cache: dict[int, str] | None = None
+) -> str:
     dist = getattr(entry_point, "dist", None)
-    return str(dist.version) if dist is not None else ""
+    if dist is None:
+        return ""
+    # Reading a version parses the distribution's METADATA file; the entry points of one
+    # distribution share one dist object, so parse it once per manager, not per plugin.
+    if cache is None:
+        return str(dist.version)
+    if id(dist) not in cache:
+        cache[id(dist)] = str(dist.version)
+    return cache[id(dist)]
 
 
 def get_plugin_manager(
@@ -237,9 +281,10 @@ def get_plugin_manager(
             "yes",
         )
     entry_points = {ep.name: ep for ep in _entry_points()}
+    versions: dict[int, str] = {}
     for name, module_name in DEFAULT_PLUGINS:
         ep = entry_points.get(name)
-        version = _distribution_version(ep) if ep is not None else ""
+        version = _distribution_version(ep, versions) if ep is not None else ""
         manager.load_plugin(name, module_name, version=version or _own_version(), default=True)
     for name, plugin in plugins:
         status = PluginStatus(name=name, module=getattr(plugin, "__name__", repr(plugin)))
@@ -249,7 +294,8 @@ def get_plugin_manager(
         for name, ep in sorted(entry_points.items()):
             if name in manager.statuses:
                 continue
-            manager.load_plugin(name, ep.value.split(":")[0], version=_distribution_version(ep))
+            version = _distribution_version(ep, versions)
+            manager.load_plugin(name, ep.value.split(":")[0], version=version)
     manager.check()
     return manager
 

@@ -12,8 +12,9 @@ highest version (``"chained"`` -> ``"chained-v2"`` if both ``v1`` and ``v2`` exi
 
 **Two plugins registering one name** is an error naming both plugins, unless one of them
 registers with ``replace=True``: then that one wins, whichever plugin's hook runs first.
-Default plugins never pass ``replace``, so an installed plugin can replace a default by
-name on purpose but never by accident.
+Both passing ``replace=True`` is an error naming both, and so is one plugin registering
+a name twice. Default plugins never pass ``replace``, so an installed plugin can replace a
+default by name on purpose but never by accident.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ class ComponentInfo:
         return _split(self.name)[1]
 
 
+def _who(plugin: str) -> str:
+    return f"plugin {plugin!r}" if plugin else "code outside a plugin"
+
+
 def _split(name: str) -> tuple[str, int]:
     match = _VERSIONED.match(name)
     if match is None:
@@ -167,12 +172,22 @@ class Registry:
         )
         existing = self._entries.get(name)
         if existing is not None:
-            if existing.replace and not replace:
+            if existing.plugin == info.plugin:
+                raise RegistryError(
+                    f"{self.label} {name!r} is registered twice by {_who(info.plugin)}"
+                )
+            if existing.replace and replace:
+                # Two overrides of one name: neither may silently win.
+                raise RegistryError(
+                    f"{self.label} {name!r} is replaced by both {_who(existing.plugin)} and "
+                    f"{_who(info.plugin)}; block one with NASFRAME_DISABLE_PLUGINS"
+                )
+            if existing.replace:
                 return existing
             if not replace:
                 raise RegistryError(
-                    f"{self.label} {name!r} is registered by both plugin {existing.plugin!r} "
-                    f"and plugin {info.plugin!r}; pass replace=True in one to override"
+                    f"{self.label} {name!r} is registered by both {_who(existing.plugin)} "
+                    f"and {_who(info.plugin)}; pass replace=True in one to override"
                 )
         self._entries[name] = info
         return info

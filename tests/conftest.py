@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 import nasframe
+import nasframe.plugins
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +29,61 @@ def _isolated_environment(
 def plugin_manager() -> nasframe.PluginManager:
     """A fresh plugin manager with the default and installed plugins."""
     return nasframe.get_plugin_manager()
+
+
+class PluginSandbox:
+    """Writes real plugin modules to a temporary folder and fakes their entry points.
+
+    Unit tests use it instead of installing distributions: ``module()`` writes an
+    importable module, ``entry_points()`` makes ``importlib.metadata.entry_points`` (as
+    :mod:`nasframe.plugins` calls it) return the given group ``nasframe`` entries, and
+    ``defaults()`` replaces the default plugins, so a test does not depend on which
+    default plugins exist yet.
+    """
+
+    _counter = 0
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.monkeypatch = monkeypatch
+        self.modules: list[str] = []
+        monkeypatch.syspath_prepend(str(root))
+
+    def module(self, stem: str, source: str) -> str:
+        """Write ``source`` as a fresh module; returns its (unique) import name."""
+        PluginSandbox._counter += 1
+        name = f"{stem}_{PluginSandbox._counter}"
+        (self.root / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        self.modules.append(name)
+        return name
+
+    def entry_points(self, **targets: str) -> None:
+        """Fake the installed entry points of group ``nasframe``: ``name=module``."""
+        eps = importlib.metadata.EntryPoints(
+            importlib.metadata.EntryPoint(name, value, "nasframe")
+            for name, value in targets.items()
+        )
+
+        def entry_points(**params: Any) -> importlib.metadata.EntryPoints:
+            return eps.select(**params)
+
+        self.monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+    def defaults(self, **targets: str) -> None:
+        """Replace the default plugins with ``name=module`` (in this order)."""
+        self.monkeypatch.setattr(nasframe.plugins, "DEFAULT_PLUGINS", tuple(targets.items()))
+
+    def cleanup(self) -> None:
+        for name in self.modules:
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginSandbox]:
+    """A :class:`PluginSandbox` with no default plugins and no entry points to start with."""
+    box = PluginSandbox(tmp_path / "plugins", monkeypatch)
+    box.root.mkdir()
+    box.defaults()
+    box.entry_points()
+    yield box
+    box.cleanup()

@@ -22,6 +22,9 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS = {
     "plugins": "nasframe.cli.plugins_cmd:plugins",
     "config": "nasframe.cli.config_cmd:config",
+    "spaces": "nasframe.cli.spaces_cmd:spaces",
+    "db": "nasframe.cli.db_cmd:db",
+    "hooks": "nasframe.cli.hooks_cmd:hooks",
     "evaluate": "nasframe.cli.evaluate_cmd:evaluate",
 }
 

@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import click
 
 from nasframe.config import Config, load_config, parse_override
+from nasframe.errors import NasframeError
 
-__all__ = ["config_options", "load_from_options"]
+__all__ = ["config_options", "load_from_options", "write_text"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,3 +51,16 @@ def load_from_options(
         section, key, value = parse_override(text)
         merged.setdefault(section, {})[key] = value
     return load_config(config_path, merged, plugin_manager=plugin_manager)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` for an ``--output`` option and say so on stderr.
+
+    Raises:
+        NasframeError: the file cannot be written (a missing folder, no permission).
+    """
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise NasframeError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"wrote {path}", err=True)

@@ -10,7 +10,13 @@ __all__ = ["plugins"]
 @click.command()
 @click.option("--hooks", "show_hooks", is_flag=True, help="Also list each plugin's hooks.")
 def plugins(show_hooks: bool) -> None:
-    """List the plugins: name, version, status and the components each registered."""
+    """List the plugins: name, version, status and the components each registered.
+
+    Below the table, one line per plugin that failed to load or was blocked says why
+    (and the pip command that fixes a missing extra), and one line per component whose
+    dependencies are missing gives its pip command. Those lines are never wrapped, so
+    they can be copied.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -18,18 +24,29 @@ def plugins(show_hooks: bool) -> None:
 
     manager = get_plugin_manager()
     by_plugin: dict[str, list[str]] = {}
+    plugin_notes: list[str] = []
+    component_notes: list[str] = []
     for info in manager.components():
-        mark = "" if info.available else f" (needs {info.install_hint()})"
+        mark = "" if info.available else " (unavailable)"
         by_plugin.setdefault(info.plugin, []).append(f"{info.kind}: {info.name}{mark}")
+        if not info.available:
+            component_notes.append(
+                f"{info.kind} {info.name} needs {', '.join(info.missing)}; "
+                f"run: {info.install_hint()}"
+            )
     table = Table(title="nasframe plugins", show_lines=True)
     for column in ("plugin", "version", "status", "components"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     if show_hooks:
         table.add_column("hooks")
-    for name, status in sorted(manager.statuses.items(), key=lambda kv: (not kv[1].default, kv[0])):
-        state = status.status if not status.reason else f"{status.status}: {status.reason}"
-        row = [name, status.version, state, "\n".join(by_plugin.get(name, [])) or "-"]
+    ordered = sorted(manager.statuses.items(), key=lambda kv: (not kv[1].default, kv[0]))
+    for name, status in ordered:
+        row = [name, status.version, status.status, "\n".join(by_plugin.get(name, [])) or "-"]
         if show_hooks:
             row.append("\n".join(status.hooks))
         table.add_row(*row)
-    Console(width=160).print(table)
+        if status.reason:
+            plugin_notes.append(f"{name} {status.status}: {status.reason}")
+    Console().print(table)
+    for note in plugin_notes + component_notes:
+        click.echo(note)

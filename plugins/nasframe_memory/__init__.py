@@ -38,8 +38,14 @@ class MemoryDB(nasframe.ExperimentDB):
         return self._records.get(key)
 
     def put(self, record: nasframe.Record) -> None:
-        """Store ``record`` unless a record with its key is already stored (first wins)."""
-        self._records.setdefault(record.key, record)
+        """Store ``record`` unless its key is stored already (first wins).
+
+        A stored transient failure (``out_of_memory``, ``timeout``, ``error``) is replaced,
+        as in the file backends, so ``retry_transient`` caches the retried result.
+        """
+        stored = self._records.get(record.key)
+        if stored is None or stored.evaluation.status.transient:
+            self._records[record.key] = record
 
     def __iter__(self) -> Iterator[nasframe.Record]:
         return iter(list(self._records.values()))

@@ -13,8 +13,6 @@ State encoders: ``onehot-v1`` (NASGym's one-hot, 10x25 chained / 10x36 pointer) 
 
 from __future__ import annotations
 
-from typing import Any
-
 import nasframe
 from nasframe_spaces.encoders import MatrixEncoder, OneHotEncoder
 from nasframe_spaces.spaces import (
@@ -43,6 +41,8 @@ __all__ = [
 
 #: The configuration section of the search spaces.
 SECTION = "search_space"
+#: The configuration section of the state encoders.
+ENCODER_SECTION = "state_encoder"
 
 
 @nasframe.hookimpl(trylast=True)
@@ -71,13 +71,23 @@ def nasframe_register_search_spaces(registry: nasframe.Registry) -> None:
 @nasframe.hookimpl(trylast=True)
 def nasframe_register_state_encoders(registry: nasframe.Registry) -> None:
     """Register ``onehot-v1`` and ``matrix-v1``."""
-    registry.add("onehot-v1", OneHotEncoder, summary="NASGym's one-hot encoding of the NSC rows")
-    registry.add("matrix-v1", MatrixEncoder, summary="the plain int32 NSC matrix (d x 5)")
+    registry.add(
+        "onehot-v1",
+        OneHotEncoder,
+        summary="NASGym's one-hot encoding of the NSC rows",
+        section=ENCODER_SECTION,
+    )
+    registry.add(
+        "matrix-v1",
+        MatrixEncoder,
+        summary="the plain int32 NSC matrix (d x 5)",
+        section=ENCODER_SECTION,
+    )
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_add_config(schema: Any) -> None:
-    """Declare ``[search_space] file``."""
+def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
+    """Declare ``[search_space] file`` and ``[state_encoder] flatten``."""
     section = schema.section(SECTION, "The search-space YAML file of the search space.")
     section.add(
         "file",
@@ -86,4 +96,11 @@ def nasframe_add_config(schema: Any) -> None:
         "a built-in space (nasenv, chain, multibranch) or a .yml path; empty: the mode's "
         "default (absolute: nasenv, chained: chain, pointer: multibranch)",
         optional=True,
+    )
+    encoder = schema.section(ENCODER_SECTION, "The state encoder's options.")
+    encoder.add(
+        "flatten",
+        bool,
+        False,
+        "observations as one vector instead of NASGym's rows x columns matrix",
     )

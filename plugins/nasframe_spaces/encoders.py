@@ -10,6 +10,10 @@ the NSC rows sorted by index, padding rows (all zeros) on top, the current layer
   pointer, exactly NASGym's. The space is ``Box(0, 1, int32)`` and observations are int32
   (NASGym declared int32 but returned float64).
 * ``matrix-v1``: the ``d x 5`` int32 NSC matrix itself, ``Box(0, max(d, 7, max_kernel))``.
+
+Both take ``flatten=True`` (config ``[state_encoder] flatten``) to return the same values
+as one vector (``d*width``): Stable-Baselines3's checker recommends 1-D observations and
+its MLP policies flatten anyway; the 2-D default keeps NASGym's shapes.
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ class OneHotEncoder(StateEncoder):
 
     Args:
         space: the search space (its depth, largest kernel and branching set the shape).
+        flatten: return a 1-D vector of ``d * width`` values instead of ``d x width``.
     """
 
     name = "onehot-v1"
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, *, flatten: bool = False) -> None:
         import gymnasium
 
         self.depth = int(space.max_depth)
@@ -53,11 +58,13 @@ class OneHotEncoder(StateEncoder):
             + ([self.depth + 1] if self.pred2 else [])
         )
         self.width = int(self._offsets[-1])
-        self._space = gymnasium.spaces.Box(0, 1, shape=(self.depth, self.width), dtype=np.int32)
+        self.flatten = bool(flatten)
+        shape = (self.depth * self.width,) if self.flatten else (self.depth, self.width)
+        self._space = gymnasium.spaces.Box(0, 1, shape=shape, dtype=np.int32)
 
     @property
     def observation_space(self) -> Any:
-        """``Box(0, 1, (d, width), int32)``."""
+        """``Box(0, 1, (d, width), int32)`` (``(d * width,)`` flattened)."""
         return self._space
 
     def encode(self, state: SearchState) -> np.ndarray:
@@ -71,7 +78,7 @@ class OneHotEncoder(StateEncoder):
             size = self._offsets[block + 1] - self._offsets[block]
             ok = column < size
             out[rows[ok], self._offsets[block] + column[ok]] = 1
-        return out
+        return out.reshape(-1) if self.flatten else out
 
 
 class MatrixEncoder(StateEncoder):
@@ -79,22 +86,26 @@ class MatrixEncoder(StateEncoder):
 
     Args:
         space: the search space (its depth sets the rows).
+        flatten: return a 1-D vector of ``d * 5`` values instead of ``d x 5``.
     """
 
     name = "matrix-v1"
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, *, flatten: bool = False) -> None:
         import gymnasium
 
         self.depth = int(space.max_depth)
+        self.flatten = bool(flatten)
         high = max(self.depth, int(max(LayerType)), int(space.max_kernel))
-        self._space = gymnasium.spaces.Box(0, high, shape=(self.depth, 5), dtype=np.int32)
+        shape = (self.depth * 5,) if self.flatten else (self.depth, 5)
+        self._space = gymnasium.spaces.Box(0, high, shape=shape, dtype=np.int32)
 
     @property
     def observation_space(self) -> Any:
-        """``Box(0, max(d, 7, max_kernel), (d, 5), int32)``."""
+        """``Box(0, max(d, 7, max_kernel), (d, 5), int32)`` (``(d * 5,)`` flattened)."""
         return self._space
 
     def encode(self, state: SearchState) -> np.ndarray:
         """The padded NSC matrix of ``state`` (a new array every call)."""
-        return state.nsc.to_matrix(self.depth)
+        matrix = state.nsc.to_matrix(self.depth)
+        return matrix.reshape(-1) if self.flatten else matrix

@@ -1,0 +1,157 @@
+"""Images per second of each dataset handler's training pipeline vs a bare tf.data pipeline.
+
+Run: ``python benchmarks/input_pipeline.py`` (offline; about a minute on 2 cores).
+
+For every handler the baseline is the textbook tf.data pipeline over the *same* in-memory
+arrays (``handler.arrays("train")``)::
+
+    from_tensor_slices((x, y)).shuffle(n, seed, reshuffle_each_iteration=True)
+                              .batch(b).prefetch(AUTOTUNE)
+
+and "ours" is ``handler.tf_dataset("train", batch_size=b, shuffle=True, seed=0)``, the
+pipeline an estimator trains on. Both are warmed up by one epoch (meta-dataset decodes and
+caches its JPEGs then), then timed over several epochs, alternating, best of the rounds.
+The printed ratio is ours / bare (target: >= 0.9). CIFAR-10 and meta-dataset run on data
+generated in their real formats (an official-format archive, TFRecord shards of JPEGs);
+pass ``--cifar-dir`` to use the real CIFAR-10 archive instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import tensorflow as tf
+from nasframe_cifar10 import ARCHIVE_NAME, Cifar10Dataset, md5_of
+from nasframe_cifar10.testing import write_archive
+from nasframe_digits import DigitsDataset
+from nasframe_metadataset import MetaDatasetHandler
+from nasframe_metadataset.testing import write_shards
+
+
+def bare_pipeline(handler, batch_size):
+    images, labels = handler.arrays("train")
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    data = data.shuffle(len(labels), seed=0, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def images_per_second(pipeline, epochs):
+    count = 0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for _images, labels in pipeline:
+            count += int(labels.shape[0])
+    return count / (time.perf_counter() - start)
+
+
+def compare(name, handler, *, batch_size, epochs, rounds, min_images):
+    ours = handler.tf_dataset("train", batch_size=batch_size, shuffle=True, seed=0)
+    bare = bare_pipeline(handler, batch_size)
+    images_per_second(ours, 1)  # warm-up: decoding and caching, graph tracing
+    images_per_second(bare, 1)
+    # Small splits get more epochs per round, so a round is long enough to time.
+    epochs = max(epochs, -(-min_images // handler.num_examples("train")))
+    best = {"ours": 0.0, "bare": 0.0}
+    for _ in range(rounds):
+        best["ours"] = max(best["ours"], images_per_second(ours, epochs))
+        best["bare"] = max(best["bare"], images_per_second(bare, epochs))
+    ratio = best["ours"] / best["bare"]
+    print(
+        f"{name:<30} {handler.num_examples('train'):>7} {epochs:>6} {best['ours']:>12,.0f} "
+        f"{best['bare']:>12,.0f} {ratio:>7.2f}",
+        flush=True,
+    )
+    return ratio
+
+
+def make_cifar(folder, n_train):
+    rng = np.random.default_rng(0)
+    train = (rng.integers(0, 256, (n_train, 32, 32, 3), np.uint8), rng.integers(0, 10, n_train))
+    test = (rng.integers(0, 256, (1000, 32, 32, 3), np.uint8), rng.integers(0, 10, 1000))
+    path = write_archive(folder / ARCHIVE_NAME, train, test)
+    return Cifar10Dataset(data_dir=folder, md5=md5_of(path))
+
+
+def make_metadataset(root, n_images, cache_mb):
+    folder = root / "vgg_flower"
+    if not folder.exists():
+        rng = np.random.default_rng(0)
+        images = []
+        for _ in range(n_images):
+            h, w = (int(v) for v in rng.integers(90, 160, 2))
+            # smooth images (gradients plus noise) compress like photographs, not like noise
+            base = np.linspace(0, 255, w)[None, :, None] * rng.random(3)
+            noise = rng.normal(0, 12, (h, w, 3))
+            images.append(np.clip(base + noise, 0, 255).astype(np.uint8))
+        write_shards(folder, images, rng.integers(0, 102, n_images).tolist(), shards=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return MetaDatasetHandler(root=root, tasks="vgg_flower", cache_mb=cache_mb)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--min-images", type=int, default=60_000, help="images per timed round, at least"
+    )
+    parser.add_argument("--cifar-images", type=int, default=20_000)
+    parser.add_argument("--meta-images", type=int, default=3_000)
+    parser.add_argument("--cifar-dir", type=Path, help="folder of the real CIFAR-10 archive")
+    args = parser.parse_args()
+    kwargs = {
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "rounds": args.rounds,
+        "min_images": args.min_images,
+    }
+    print(
+        f"tensorflow {tf.__version__}, batch {args.batch_size}, best of {args.rounds} "
+        f"alternating rounds; images/s of the train split"
+    )
+    print(
+        f"{'handler':<30} {'images':>7} {'epochs':>6} {'ours img/s':>12} {'bare img/s':>12} "
+        f"{'ratio':>7}"
+    )
+    ratios = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ratios["digits-v1"] = compare("digits-v1 (16x16x1)", DigitsDataset(), **kwargs)
+        if args.cifar_dir:
+            cifar = Cifar10Dataset(data_dir=args.cifar_dir)
+        else:
+            cifar = make_cifar(Path(tmp), args.cifar_images)
+        ratios["cifar10-v1"] = compare("cifar10-v1 (32x32x3)", cifar, **kwargs)
+        root = Path(tmp) / "metadataset"
+        meta = make_metadataset(root, args.meta_images, cache_mb=2048)
+        ratios["metadataset-v1"] = compare("metadataset-v1 cached (84x84)", meta, **kwargs)
+        streamed = make_metadataset(root, args.meta_images, cache_mb=0)
+        ratios["streamed"] = compare(
+            "metadataset-v1 streamed", streamed, **{**kwargs, "min_images": 0, "rounds": 2}
+        )
+    in_memory = {k: v for k, v in ratios.items() if k != "streamed"}
+    below = [k for k, v in in_memory.items() if v < 0.9]
+    print(
+        "target ratio >= 0.9 for in-memory pipelines: "
+        + ("met by all" if not below else "NOT met by " + ", ".join(below))
+        + " ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in in_memory.items())
+        + ")"
+    )
+    print(
+        f"streamed meta-dataset (split larger than cache_mb: JPEG decoding every epoch) "
+        f"vs in-memory bare pipeline: {ratios['streamed']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

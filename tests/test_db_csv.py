@@ -1,0 +1,203 @@
+"""The CSV experiment database: its file format, torn and corrupt lines, schema checks."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from nasframe_csv import CorruptLineWarning, CsvExperimentDB
+from test_db_backends import make_record
+
+from nasframe import DatabaseError
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_file_format_header_and_one_line_per_record(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put(make_record(1, message="two\nlines, with a comma"))
+        db.put(make_record(2))
+    text = lines(path)
+    assert text[0] == "# nasframe experiments schema_version=1"
+    assert text[1].startswith("dataset,task,arch_hash,nsc,estimator,")
+    assert len(text) == 4  # a line break inside a value never splits a record
+    assert '"two lines, with a comma"' in text[2]
+    with CsvExperimentDB(path) as db:
+        assert db.get(make_record(1).key).evaluation.message == "two lines, with a comma"
+
+
+def test_put_appends_and_never_rewrites(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put(make_record(1))
+        before = path.read_bytes()
+        inode = path.stat().st_ino
+        db.put(make_record(2))
+    after = path.read_bytes()
+    assert after.startswith(before)  # the old bytes are untouched
+    assert path.stat().st_ino == inode  # the same file, not a replaced one
+
+
+def test_a_torn_last_line_is_ignored_with_a_warning_then_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(i) for i in range(3)])
+    full = CsvExperimentDB._encode(make_record(3))
+    with path.open("ab") as handle:
+        handle.write(full[: len(full) // 2])  # a crash mid-write
+    with pytest.warns(CorruptLineWarning, match=r"e.csv: line 6 is incomplete .* ignored"):
+        db = CsvExperimentDB(path)
+    assert [r.arch_hash for r in db] == ["hash00000", "hash00001", "hash00002"]
+    db.put(make_record(4))  # cuts the torn tail off, then appends on a line of its own
+    db.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reopened = CsvExperimentDB(path)
+    assert [r.arch_hash for r in reopened] == ["hash00000", "hash00001", "hash00002", "hash00004"]
+    assert len(lines(path)) == 6
+    reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        ('digits,"unterminated quote,3', "unexpected end of data"),
+        ("digits,too,few,fields", "4 fields, expected 18"),
+        (None, "'exploded' is not a valid Status"),
+        ("", "0 fields"),
+        ("inf-params", "cannot convert float infinity to integer"),
+        ("no-hash", "arch_hash empty"),
+    ],
+    ids=["quote", "fields", "status", "blank", "inf", "key"],
+)
+def test_a_corrupt_middle_line_is_skipped_with_its_number(
+    tmp_path: Path, bad_line: str | None, reason: str
+) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(i) for i in range(5)])
+    text = lines(path)
+    good = text[4]
+    if bad_line == "inf-params":
+        bad_line = good.replace(",1002,", ",inf,")
+    elif bad_line == "no-hash":
+        bad_line = good.replace(",hash00002,", ",,")
+    text[4] = bad_line if bad_line is not None else good.replace(",ok,", ",exploded,")
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.warns(
+        CorruptLineWarning, match=rf"e.csv: line 5 is corrupt and ignored \(.*{reason}"
+    ):
+        db = CsvExperimentDB(path)
+    assert [r.arch_hash for r in db] == ["hash00000", "hash00001", "hash00003", "hash00004"]
+    db.put(make_record(2))  # the skipped key can be stored again
+    assert len(db) == 5
+    db.close()
+
+
+def test_a_line_appended_by_another_program_later_is_checked_too(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    db = CsvExperimentDB(path)
+    db.put(make_record(1))
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("garbage\n")
+    with pytest.warns(CorruptLineWarning, match=r"line 4 is corrupt"):
+        assert db.get(make_record(2).key) is None
+    db.close()
+
+
+def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.csv"
+    with CsvExperimentDB(path) as db:
+        db.put(make_record(1))
+    path.write_text(path.read_text().replace("schema_version=1", "schema_version=2"))
+    with pytest.raises(
+        DatabaseError,
+        match=r"future.csv: written with record schema version 2, but nasframe .* reads "
+        r"version 1 at most; upgrade nasframe$",
+    ):
+        CsvExperimentDB(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name,age\nann,3\n", r"not a nasframe experiment database \(line 1 is 'name,age'"),
+        ("# nasframe experiments schema_version=0\n", r"schema version 0 does not exist"),
+        ("# nasframe experiments schema_version=1\n", r"line 2 \(the column names\) is missing"),
+        (
+            "# nasframe experiments schema_version=1\ndataset,arch_hash\n",
+            r"line 2 lacks the columns task, nsc, estimator",
+        ),
+    ],
+    ids=["foreign", "version0", "no-columns", "few-columns"],
+)
+def test_files_that_are_not_databases_are_refused(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(content)
+    with pytest.raises(DatabaseError, match=message):
+        CsvExperimentDB(path)
+
+
+def test_columns_may_come_in_any_order(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put(make_record(1))
+    import pandas as pd
+
+    frame = pd.read_csv(path, skiprows=1, dtype=str, keep_default_na=False)
+    header = "# nasframe experiments schema_version=1\n"
+    path.write_text(header + frame[frame.columns[::-1]].to_csv(index=False))
+    with CsvExperimentDB(path) as db:
+        assert list(db) == [make_record(1)]
+
+
+def test_a_file_rewritten_while_open_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    db = CsvExperimentDB(path)
+    db.put_many([make_record(i) for i in range(3)])
+    with path.open("r+b") as handle:
+        handle.truncate(200)
+    with pytest.raises(DatabaseError, match=r"the file shrank from \d+ to 200 bytes while open"):
+        db.get(make_record(9).key)
+    db.close()
+    with pytest.raises(DatabaseError, match=r"the database is closed"):
+        db.get(make_record(9).key)
+
+
+def test_a_file_deleted_while_open_is_reported_not_written_into_the_void(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    db = CsvExperimentDB(path)
+    db.put(make_record(1))
+    path.unlink()
+    with pytest.raises(DatabaseError, match=r"e.csv: the file was deleted or replaced while open"):
+        db.put(make_record(2))
+    db.close()
+    with pytest.raises(DatabaseError, match=r"e.csv: the database is closed"):
+        db.put(make_record(3))
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [(b'digits,"open quote to the end\n', "unexpected end of data"), (b"\xff\xfe,x\n", "utf-8")],
+    ids=["quote-last", "not-utf8"],
+)
+def test_a_bad_last_complete_line_or_bad_bytes(tmp_path: Path, bad: bytes, reason: str) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(i) for i in range(3)])
+    text = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*text[:3], bad, *text[3:]]))  # as line 4 of 6
+    with pytest.warns(CorruptLineWarning, match=rf"line 4 is corrupt and ignored \(.*{reason}"):
+        db = CsvExperimentDB(path)
+    assert [r.arch_hash for r in db] == ["hash00000", "hash00001", "hash00002"]
+    with path.open("ab") as handle:
+        handle.write(bad)
+    with pytest.warns(CorruptLineWarning, match=rf"line 7 is corrupt and ignored \(.*{reason}"):
+        assert len(db) == 3
+    db.close()
