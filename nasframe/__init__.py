@@ -18,6 +18,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from nasframe.agents import Agent, StepCallback, make_agent
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
@@ -36,7 +37,7 @@ from nasframe.contracts import (
     Transition,
     fingerprint_of,
 )
-from nasframe.datasets import ArrayDataset, split_indices
+from nasframe.datasets import ArrayDataset, default_data_dir, split_indices
 from nasframe.errors import (
     ConfigError,
     DatabaseError,
@@ -61,6 +62,7 @@ __all__ = [
     "NSC",
     "RECORD_SCHEMA_VERSION",
     "ActionInfo",
+    "Agent",
     "ArrayDataset",
     "CacheKey",
     "ComponentInfo",
@@ -91,14 +93,17 @@ __all__ = [
     "Split",
     "StateEncoder",
     "Status",
+    "StepCallback",
     "Transition",
     "__version__",
     "check_components",
     "closest",
+    "default_data_dir",
     "fingerprint_of",
     "get_plugin_manager",
     "hookimpl",
     "load_config",
+    "make_agent",
     "make_env",
     "split_indices",
 ]

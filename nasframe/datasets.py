@@ -7,17 +7,32 @@ it; a user can also pass one straight to :func:`nasframe.make_env`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
 from nasframe.contracts import DatasetHandler, Split
 from nasframe.errors import DatasetError
 
-__all__ = ["SPLITS", "ArrayDataset", "split_indices"]
+__all__ = ["SPLITS", "ArrayDataset", "default_data_dir", "split_indices"]
 
 #: The split names, in order.
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+
+
+def default_data_dir() -> Path:
+    """The folder datasets live in: ``$NASFRAME_DATA_DIR``, else ``~/.cache/nasframe/data``.
+
+    ``$XDG_CACHE_HOME`` replaces ``~/.cache`` where it is set. Dataset plugins that read
+    or download files default to a folder below this one.
+    """
+    explicit = os.environ.get("NASFRAME_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "nasframe" / "data"
 
 
 def split_indices(n: int, *, validation: float, test: float, seed: int) -> dict[Split, np.ndarray]:

@@ -149,7 +149,7 @@ def test_unknown_key_with_close_match(tmp_path: Path) -> None:
     assert message.startswith(
         f"{path}: unknown key 'stesp' in section [run]; did you mean 'steps'? (known: agent, "
     )
-    assert message.endswith("steps, workers)")
+    assert message.endswith("steps, tasks, tensorboard, top, verbosity, workers)")
 
 
 @pytest.mark.parametrize(

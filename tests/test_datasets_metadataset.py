@@ -211,10 +211,7 @@ def test_index_falls_back_to_the_data_folder(root: Path, monkeypatch: pytest.Mon
     )
     MetaDatasetHandler(root=root, tasks="dtd")
     assert not (root / "dtd" / ".nasframe-index.json").exists()
-    assert (
-        len(list((nasframe_metadataset.default_data_dir() / "metadataset-index").glob("*.json")))
-        == 1
-    )
+    assert len(list((nasframe.default_data_dir() / "metadataset-index").glob("*.json"))) == 1
 
 
 def test_truncated_shard_is_named(root: Path) -> None:
@@ -308,3 +305,16 @@ def test_pickled_handler_leaves_decoded_images_behind(root: Path) -> None:
     assert len(payload) < decoded.nbytes / 10
     clone = pickle.loads(payload)
     np.testing.assert_array_equal(clone.arrays("train")[0], decoded)
+
+
+def test_env_reset_switches_the_task(root: Path) -> None:
+    handler = MetaDatasetHandler(root=root, tasks="dtd,vgg_flower", image_size=16)
+    env = nasframe.make_env(dataset=handler, estimator="proxy", search_space="chained")
+    env.reset(seed=0, options={"task": "vgg_flower"})
+    _obs, _reward, _term, _trunc, info = env.step(0)
+    assert handler.task == "vgg_flower" and handler.num_classes == 102
+    assert info["dataset"] == handler.identity
+    assert info["dataset"].startswith("metadataset/vgg_flower[")
+    with pytest.raises(DatasetError, match="unknown task 'omniglot'"):
+        env.reset(options={"task": "omniglot"})
+    env.close()

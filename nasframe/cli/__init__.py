@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "db": "nasframe.cli.db_cmd:db",
     "hooks": "nasframe.cli.hooks_cmd:hooks",
     "evaluate": "nasframe.cli.evaluate_cmd:evaluate",
+    "search": "nasframe.cli.search_cmd:search",
 }
 
 

@@ -44,7 +44,6 @@ __all__ = [
     "BatchUnpickler",
     "Cifar10Dataset",
     "channel_statistics",
-    "default_data_dir",
     "download_archive",
     "make_cifar10",
     "read_archive",
@@ -58,18 +57,6 @@ ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 
 _PIXELS = 32 * 32 * 3
 _CHUNK = 1 << 20
-
-
-def default_data_dir() -> Path:
-    """The folder datasets live in: ``$NASFRAME_DATA_DIR``, else ``~/.cache/nasframe/data``.
-
-    ``$XDG_CACHE_HOME`` replaces ``~/.cache`` where it is set.
-    """
-    explicit = os.environ.get("NASFRAME_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "nasframe" / "data"
 
 
 # -- safe unpickling -------------------------------------------------------------------------
@@ -361,7 +348,7 @@ class Cifar10Dataset(ArrayDataset):
     """CIFAR-10: 45,000 train / 5,000 validation by seed, the official 10,000 test images.
 
     Args:
-        data_dir: the folder holding the archive (default: :func:`default_data_dir`).
+        data_dir: the folder holding the archive (default: :func:`nasframe.default_data_dir`).
         download: download the archive into ``data_dir`` when it is missing.
         validation: the fraction of the training batches held out for validation.
         seed: the seed of the train/validation split.
@@ -371,6 +358,11 @@ class Cifar10Dataset(ArrayDataset):
         md5: the expected MD5 of the archive (empty: the published checksum).
         verify: check the MD5; without it a python archive is still read with the
             restricted unpickler.
+
+    Attributes:
+        path: the archive read.
+        mean: per-channel mean of the train split, on the [0, 1] scale.
+        std: per-channel standard deviation of the train split, on the [0, 1] scale.
 
     Raises:
         DatasetError: the archive is missing, corrupt, fails the checksum or holds
@@ -389,7 +381,7 @@ class Cifar10Dataset(ArrayDataset):
         md5: str = "",
         verify: bool = True,
     ) -> None:
-        folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        folder = Path(data_dir).expanduser() if data_dir else nasframe.default_data_dir()
         path = locate_archive(
             folder, download=download, archive=archive, url=url, md5=md5, verify=verify
         )

@@ -47,7 +47,6 @@ __all__ = [
     "CLASS_COUNTS",
     "MetaDatasetHandler",
     "UndecodableImagesWarning",
-    "default_data_dir",
     "make_metadataset",
 ]
 
@@ -71,18 +70,6 @@ _SKIPPED = -1
 
 class UndecodableImagesWarning(UserWarning):
     """Some records of a dataset hold image bytes that cannot be decoded; they are skipped."""
-
-
-def default_data_dir() -> Path:
-    """The folder datasets live in: ``$NASFRAME_DATA_DIR``, else ``~/.cache/nasframe/data``.
-
-    ``$XDG_CACHE_HOME`` replaces ``~/.cache`` where it is set.
-    """
-    explicit = os.environ.get("NASFRAME_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "nasframe" / "data"
 
 
 # -- the index: counts computed once -----------------------------------------------------------
@@ -124,7 +111,10 @@ def _stamps(files: list[Path]) -> list[list[int]]:
 def _index_paths(folder: Path) -> list[Path]:
     # Next to the shards first; a read-only dataset folder falls back to the data folder.
     digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    return [folder / _INDEX_NAME, default_data_dir() / "metadataset-index" / f"{digest}.json"]
+    return [
+        folder / _INDEX_NAME,
+        nasframe.default_data_dir() / "metadataset-index" / f"{digest}.json",
+    ]
 
 
 def _read_index(folder: Path, files: list[Path]) -> ShardIndex | None:
@@ -302,7 +292,7 @@ class MetaDatasetHandler(DatasetHandler):
             )
         if image_size < 1:
             raise DatasetError(f"[metadataset] image_size = {image_size} must be at least 1")
-        self.root = Path(root).expanduser() if root else default_data_dir() / "metadataset"
+        self.root = Path(root).expanduser() if root else nasframe.default_data_dir() / "metadataset"
         self._tasks = parse_tasks(tasks)
         self.image_size, self.train_fraction, self.test_fraction = image_size, train, test
         self.seed, self.cache_mb = seed, cache_mb

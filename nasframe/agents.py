@@ -1,0 +1,169 @@
+"""The search-agent contract: what drives a search environment.
+
+An agent is whatever chooses the actions -- uniform random search, a Stable-Baselines3
+algorithm, a hand-written Q-learner. Agents are plugins: a plugin adds a factory in its
+``nasframe_register_agents`` hook, and the core builds the agent by name::
+
+    @nasframe.hookimpl
+    def nasframe_register_agents(registry):
+        registry.add("qlearning-v1", QLearningAgent, summary="tabular Q-learning",
+                     section="qlearning")
+
+The factory is called as ``factory(env, *, seed=seed, **settings)``, where ``settings``
+are the values of the component's configuration section, and returns an :class:`Agent`.
+
+The contract is small on purpose, so that any learner fits:
+
+* :meth:`Agent.learn` runs the agent in its environment for at most ``total_steps``
+  environment steps and calls ``callback()`` after *every* step; a ``False`` return
+  stops it right there. The search loop uses this to stop on a budget, on Ctrl-C or on
+  a number of episodes -- the agent does not need to know why.
+* :meth:`Agent.save` writes a checkpoint file and :meth:`Agent.load` restores one into an
+  agent built for the same environment, so a stopped search resumes where it stopped.
+
+What happened in each step is recorded by the search loop with a Gymnasium wrapper
+around the environment, not by the agent, so every agent is observed the same way.
+
+**Parallel evaluation.** With ``[run] workers`` > 1 the environment is a vector env that
+steps several episodes at once (``nasframe.distributed``). An agent then gets a
+``gymnasium.vector.VectorEnv`` -- or, if its registration ``requires``
+``stable_baselines3``, that env's Stable-Baselines3 ``VecEnv`` view -- and a step of it
+counts as one step per sub-environment. An agent that only handles single
+environments should raise :class:`~nasframe.errors.ConfigError` for a vector env.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasframe.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    import gymnasium
+
+    from nasframe.config import Config
+
+__all__ = ["Agent", "StepCallback", "make_agent"]
+
+#: Called after every environment step; returning ``False`` stops :meth:`Agent.learn`.
+StepCallback = Callable[[], bool]
+
+
+class Agent(abc.ABC):
+    """A search agent: chooses actions in an environment and learns from the rewards.
+
+    Args:
+        env: the Gymnasium environment to search (possibly wrapped).
+        seed: seeds every random choice of the agent; ``None`` for unseeded.
+
+    Attributes:
+        name: the registered component name, set by :func:`make_agent`.
+        checkpoint_suffix: the file suffix of :meth:`save`'s checkpoint.
+    """
+
+    name: str = ""
+    checkpoint_suffix: str = ".zip"
+
+    def __init__(self, env: gymnasium.Env[Any, Any], *, seed: int | None = None) -> None:
+        self.env = env
+        self.seed = seed
+
+    @abc.abstractmethod
+    def learn(self, total_steps: int, callback: StepCallback | None = None) -> int:
+        """Act and learn for at most ``total_steps`` environment steps.
+
+        Calling ``learn`` again continues where the last call stopped (a new episode may
+        start).
+
+        Args:
+            total_steps: the most environment steps to take in this call (>= 1).
+            callback: called after every step; ``False`` stops learning at once.
+
+        Returns:
+            The environment steps actually taken in this call.
+        """
+
+    @abc.abstractmethod
+    def save(self, path: Path) -> Path:
+        """Write a checkpoint of everything :meth:`load` needs to continue.
+
+        Args:
+            path: the checkpoint file (its suffix should be :attr:`checkpoint_suffix`).
+
+        Returns:
+            The file written.
+        """
+
+    @abc.abstractmethod
+    def load(self, path: Path) -> None:
+        """Restore the checkpoint at ``path`` into this agent (same environment spaces).
+
+        Raises:
+            NasframeError: the file is missing, corrupt or from another kind of agent.
+        """
+
+    @property
+    @abc.abstractmethod
+    def num_timesteps(self) -> int:
+        """Environment steps taken over the agent's whole life, checkpoints included."""
+
+    def close(self) -> None:  # noqa: B027 -- optional hook, empty by design
+        """Free what the agent holds (threads, files)."""
+
+
+def make_agent(
+    name: str,
+    env: gymnasium.Env[Any, Any],
+    *,
+    seed: int | None = None,
+    config: Config | None = None,
+    plugin_manager: Any = None,
+    **settings: Any,
+) -> Agent:
+    """Build the agent registered as ``name`` (with or without its ``-vN`` suffix).
+
+    Args:
+        name: the agent's registered name, e.g. ``"random"`` or ``"ppo-v1"``.
+        env: the environment it searches.
+        seed: the agent's seed.
+        config: a configuration holding the agent's section (its settings); the
+            section's declared defaults are used when it is ``None``.
+        plugin_manager: the plugin manager whose agents are known; a fresh one by default.
+        settings: values that win over the configuration section.
+
+    Raises:
+        RegistryError: no agent has that name; the message lists the known ones.
+        PluginError: the agent needs an extra that is not installed; the message gives
+            the pip command.
+        ConfigError: the factory rejects a setting.
+        PluginError: the factory built something that is not an :class:`Agent`.
+    """
+    if plugin_manager is None:
+        from nasframe.plugins import get_plugin_manager
+
+        plugin_manager = get_plugin_manager()
+    registry = plugin_manager.registry("agent")
+    info = registry.get(name)
+    values: dict[str, Any] = {}
+    if info.section:
+        if config is None:
+            from nasframe.config import load_config
+
+            config = load_config(plugin_manager=plugin_manager)
+        if info.section in config.schema.sections:
+            values = config.section(info.section)
+    values.update(settings)
+    try:
+        agent = registry.create(info.name, env, seed=seed, **values)
+    except TypeError as exc:
+        raise ConfigError(f"agent {info.name!r} rejected its settings: {exc}") from None
+    if not isinstance(agent, Agent):
+        raise PluginError(
+            f"agent {info.name!r} of plugin {info.plugin!r} built a "
+            f"{type(agent).__name__}, not a nasframe Agent"
+        )
+    agent.name = info.name
+    return agent

@@ -1,0 +1,280 @@
+"""Stable-Baselines3 (and sb3-contrib) algorithms as nasframe agents.
+
+Stable-Baselines3 and torch are imported inside :class:`SB3Agent`, never at module
+level: ``nasframe plugins`` lists these agents without importing them, and a missing
+``rl`` extra is reported (with its pip command) only when such an agent is asked for.
+
+The defaults are sized for NAS, where one environment step trains a network and costs
+seconds: short rollouts so the policy updates within a few hundred steps, and the
+discount of the L2RL-NAS paper (0.9).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+
+import nasframe
+
+__all__ = ["ALGORITHMS", "SB3Agent", "declare_sb3_config", "sb3_factory"]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """How to build one algorithm.
+
+    Attributes:
+        module: the module holding the algorithm class.
+        cls: the class name.
+        policy: the policy for Box observations.
+        dict_policy: the policy for Dict observations.
+        section: the configuration section of its settings.
+        summary: one line for ``nasframe plugins``.
+        contrib: whether it comes from sb3-contrib.
+    """
+
+    module: str
+    cls: str
+    policy: str
+    dict_policy: str
+    section: str
+    summary: str
+    contrib: bool = False
+
+    def load(self) -> Any:
+        """The algorithm class (imports Stable-Baselines3)."""
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+#: The algorithms, by agent base name.
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    "ppo": AlgorithmSpec(
+        "stable_baselines3",
+        "PPO",
+        "MlpPolicy",
+        "MultiInputPolicy",
+        "ppo",
+        "Stable-Baselines3 PPO (proximal policy optimisation)",
+    ),
+    "a2c": AlgorithmSpec(
+        "stable_baselines3",
+        "A2C",
+        "MlpPolicy",
+        "MultiInputPolicy",
+        "a2c",
+        "Stable-Baselines3 A2C (advantage actor-critic, the L2RL-NAS learner without memory)",
+    ),
+    "dqn": AlgorithmSpec(
+        "stable_baselines3",
+        "DQN",
+        "MlpPolicy",
+        "MultiInputPolicy",
+        "dqn",
+        "Stable-Baselines3 DQN (the L2RL-NAS baseline)",
+    ),
+    "recurrent-ppo": AlgorithmSpec(
+        "sb3_contrib",
+        "RecurrentPPO",
+        "MlpLstmPolicy",
+        "MultiInputLstmPolicy",
+        "recurrent_ppo",
+        "sb3-contrib recurrent PPO with an LSTM policy (the meta-RL learner)",
+        contrib=True,
+    ),
+}
+
+# Settings that are not keyword arguments of the algorithm class.
+_OWN_KEYS = ("policy", "device", "lstm_hidden_size", "net_arch")
+
+
+def declare_sb3_config(schema: nasframe.ConfigSchema) -> None:
+    """Declare ``[ppo]``, ``[a2c]``, ``[dqn]`` and ``[recurrent_ppo]`` on ``schema``."""
+
+    def common(section: nasframe.Section, learning_rate: float, gamma: float) -> None:
+        section.add("learning_rate", float, learning_rate, "optimizer learning rate", min=0)
+        section.add("gamma", float, gamma, "discount factor", min=0, max=1)
+        section.add("policy", str, "auto", "policy class name ('auto': Mlp or MultiInput)")
+        section.add("net_arch", str, "64,64", "hidden layer sizes of the policy network")
+        section.add("device", str, "cpu", "torch device: cpu, cuda or auto")
+
+    ppo = schema.section("ppo", "Stable-Baselines3 PPO agent (extra: rl).")
+    common(ppo, 3e-4, 0.9)
+    ppo.add("n_steps", int, 64, "steps per rollout before each update", min=2)
+    ppo.add("batch_size", int, 32, "minibatch size", min=2)
+    ppo.add("n_epochs", int, 4, "optimisation epochs per update", min=1)
+    ppo.add("ent_coef", float, 0.01, "entropy bonus weight", min=0)
+
+    a2c = schema.section("a2c", "Stable-Baselines3 A2C agent (extra: rl).")
+    common(a2c, 1e-3, 0.9)
+    a2c.add("n_steps", int, 5, "steps per update (the paper's j)", min=1)
+    a2c.add("ent_coef", float, 0.01, "entropy bonus weight (the paper's eta)", min=0)
+    a2c.add("vf_coef", float, 0.5, "value loss weight", min=0)
+
+    dqn = schema.section("dqn", "Stable-Baselines3 DQN agent (extra: rl).")
+    common(dqn, 5e-4, 1.0)
+    dqn.add("buffer_size", int, 5000, "replay buffer size", min=1)
+    dqn.add("learning_starts", int, 50, "steps of pure exploration before learning", min=0)
+    dqn.add("batch_size", int, 20, "minibatch size", min=1)
+    dqn.add("train_freq", int, 1, "update the network every this many steps", min=1)
+    dqn.add("target_update_interval", int, 100, "steps between target updates", min=1)
+    dqn.add("exploration_fraction", float, 0.5, "share of the budget epsilon decays", min=0)
+    dqn.add("exploration_final_eps", float, 0.1, "final epsilon", min=0, max=1)
+
+    rppo = schema.section(
+        "recurrent_ppo", "sb3-contrib recurrent PPO, the meta-RL learner (extra: rl)."
+    )
+    common(rppo, 1e-3, 0.9)
+    rppo.add("n_steps", int, 32, "steps per rollout before each update", min=2)
+    rppo.add("batch_size", int, 32, "minibatch size", min=2)
+    rppo.add("n_epochs", int, 4, "optimisation epochs per update", min=1)
+    rppo.add("ent_coef", float, 0.01, "entropy bonus weight", min=0)
+    rppo.add("lstm_hidden_size", int, 128, "LSTM units (the paper's 128)", min=1)
+
+
+def sb3_factory(name: str) -> Callable[..., SB3Agent]:
+    """The registry factory of algorithm ``name``: ``factory(env, *, seed, **settings)``."""
+
+    def factory(
+        env: gymnasium.Env[Any, Any], *, seed: int | None = None, **settings: Any
+    ) -> SB3Agent:
+        return SB3Agent(name, env, seed=seed, **settings)
+
+    factory.__name__ = f"{name.replace('-', '_')}_factory"
+    factory.__doc__ = f"Build the {ALGORITHMS[name].summary} agent."
+    return factory
+
+
+def _net_arch(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in str(text).replace(" ", "").split(",") if part]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise nasframe.ConfigError(
+            f"net_arch {text!r} must be comma-separated positive layer sizes, like 64,64"
+        )
+    return sizes
+
+
+class SB3Agent(nasframe.Agent):
+    """A Stable-Baselines3 algorithm driving a nasframe environment.
+
+    Args:
+        algorithm: a key of :data:`ALGORITHMS`.
+        env: the environment (SB3 wraps it in a ``DummyVecEnv`` with a ``Monitor``).
+        seed: the algorithm's seed (torch, numpy, the env's first reset).
+        settings: the values of the algorithm's configuration section; ``policy``
+            (``auto`` picks the Mlp or MultiInput policy for the observation space),
+            ``device``, ``net_arch`` and ``lstm_hidden_size`` are handled here, the rest
+            are keyword arguments of the algorithm class.
+
+    Raises:
+        ConfigError: the algorithm rejects a setting (the message quotes it).
+    """
+
+    def __init__(
+        self,
+        algorithm: str,
+        env: gymnasium.Env[Any, Any],
+        *,
+        seed: int | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(env, seed=seed)
+        self.spec = ALGORITHMS[algorithm]
+        self.algorithm = algorithm
+        self._cls = self.spec.load()
+        policy = str(settings.pop("policy", "auto"))
+        if policy == "auto":
+            is_dict = isinstance(env.observation_space, gymnasium.spaces.Dict)
+            policy = self.spec.dict_policy if is_dict else self.spec.policy
+        self.device = str(settings.pop("device", "cpu"))
+        policy_kwargs: dict[str, Any] = {"net_arch": _net_arch(settings.pop("net_arch", "64,64"))}
+        if "lstm_hidden_size" in settings:
+            policy_kwargs["lstm_hidden_size"] = int(settings.pop("lstm_hidden_size"))
+        try:
+            self.model = self._cls(
+                policy,
+                env,
+                seed=seed,
+                device=self.device,
+                policy_kwargs=policy_kwargs,
+                verbose=0,
+                **settings,
+            )
+        except (ValueError, AssertionError, TypeError, KeyError) as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise nasframe.ConfigError(
+                f"[{self.spec.section}]: {self.spec.cls} rejected the settings: {message}"
+            ) from None
+
+    @property
+    def num_timesteps(self) -> int:
+        """Steps the algorithm has taken, checkpoints included."""
+        return int(self.model.num_timesteps)
+
+    def learn(self, total_steps: int, callback: nasframe.StepCallback | None = None) -> int:
+        """Run ``model.learn`` for up to ``total_steps`` more steps, stopping on ``callback``."""
+        before = self.num_timesteps
+
+        def step_callback() -> bool:
+            # SB3 finishes a whole rollout before it checks its budget; stopping here
+            # keeps every call to exactly the steps asked for.
+            if callback is not None and not callback():
+                return False
+            return self.num_timesteps - before < total_steps
+
+        self.model.learn(
+            total_timesteps=total_steps,
+            callback=_sb3_callback(step_callback),
+            reset_num_timesteps=False,
+            progress_bar=False,
+        )
+        return self.num_timesteps - before
+
+    def save(self, path: Path) -> Path:
+        """Save the model (policy, optimizer, step count) as SB3's zip file.
+
+        An off-policy algorithm's replay buffer goes beside it (``<name>.replay.pkl``),
+        so a resumed DQN learns from the transitions it had collected.
+        """
+        path = Path(path)
+        self.model.save(path)
+        if getattr(self.model, "replay_buffer", None) is not None:
+            self.model.save_replay_buffer(_replay_path(path))
+        return path
+
+    def load(self, path: Path) -> None:
+        """Load a model saved by :meth:`save` for this environment."""
+        path = Path(path)
+        if not path.is_file():
+            raise nasframe.NasframeError(f"{path}: agent checkpoint does not exist")
+        try:
+            self.model = self._cls.load(path, env=self.env, device=self.device)
+            if _replay_path(path).is_file() and hasattr(self.model, "load_replay_buffer"):
+                self.model.load_replay_buffer(_replay_path(path))
+        except Exception as exc:  # SB3 raises many kinds for a foreign or corrupt file
+            message = " ".join(str(exc).split())
+            raise nasframe.NasframeError(
+                f"{path}: cannot load the {self.algorithm} checkpoint ({message})"
+            ) from None
+
+
+def _replay_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".replay.pkl")
+
+
+def _sb3_callback(callback: nasframe.StepCallback) -> Any:
+    """Wrap a :data:`nasframe.StepCallback` as an SB3 ``BaseCallback``."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _StepCallback(BaseCallback):
+        def _on_step(self) -> bool:
+            return bool(callback())
+
+    return _StepCallback()

@@ -1,0 +1,232 @@
+"""The agent contract and the default agents, on a small Gymnasium environment of our own."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pytest
+
+import nasframe
+
+
+class GuessEnv(gymnasium.Env[np.ndarray, int]):
+    """Guess the hidden action: reward 1 for the target action, episodes of 4 steps."""
+
+    def __init__(self, n_actions: int = 3, target: int = 1, dict_obs: bool = False) -> None:
+        self.action_space = gymnasium.spaces.Discrete(n_actions)
+        box = gymnasium.spaces.Box(0.0, 1.0, shape=(n_actions,), dtype=np.float32)
+        self.observation_space: Any = gymnasium.spaces.Dict({"x": box}) if dict_obs else box
+        self.dict_obs = dict_obs
+        self.target = target
+        self.actions: list[int] = []
+        self.resets = 0
+        self._t = 0
+        self._last = np.zeros(n_actions, dtype=np.float32)
+
+    def _obs(self) -> Any:
+        return {"x": self._last.copy()} if self.dict_obs else self._last.copy()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        super().reset(seed=seed)
+        self.resets += 1
+        self._t = 0
+        self._last = np.zeros(self.action_space.n, dtype=np.float32)
+        return self._obs(), {}
+
+    def step(self, action: int) -> Any:
+        action = int(action)
+        self.actions.append(action)
+        self._t += 1
+        self._last = np.zeros(self.action_space.n, dtype=np.float32)
+        self._last[action] = 1.0
+        reward = 1.0 if action == self.target else 0.0
+        return self._obs(), reward, False, self._t >= 4, {}
+
+
+AGENTS = ["random", "ppo", "a2c", "dqn", "recurrent-ppo"]
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_agent_learns_exactly_the_steps_asked_and_round_trips(name: str, tmp_path: Path) -> None:
+    env = GuessEnv()
+    agent = nasframe.make_agent(name, env, seed=3)
+    assert isinstance(agent, nasframe.Agent)
+    assert agent.name.startswith(name) and agent.name.endswith("-v1")
+    taken = agent.learn(10)
+    assert taken == 10 == len(env.actions) == agent.num_timesteps
+    assert set(env.actions) <= {0, 1, 2}
+    checkpoint = agent.save(tmp_path / f"agent{agent.checkpoint_suffix}")
+    assert checkpoint.is_file()
+
+    restored = nasframe.make_agent(name, GuessEnv(), seed=3)
+    restored.load(checkpoint)
+    assert restored.num_timesteps == 10
+    assert restored.learn(5) == 5
+    assert restored.num_timesteps == 15
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_callback_false_stops_after_that_step(name: str) -> None:
+    env = GuessEnv()
+    agent = nasframe.make_agent(name, env, seed=0)
+    calls: list[int] = []
+
+    def callback() -> bool:
+        calls.append(len(env.actions))
+        return len(calls) < 7
+
+    assert agent.learn(100, callback) == 7
+    assert calls == [1, 2, 3, 4, 5, 6, 7]
+    assert len(env.actions) == 7
+
+
+def test_random_agent_resumed_draws_what_an_uninterrupted_one_draws(tmp_path: Path) -> None:
+    whole = GuessEnv(n_actions=14)
+    nasframe.make_agent("random", whole, seed=1024).learn(30)
+
+    first = GuessEnv(n_actions=14)
+    agent = nasframe.make_agent("random", first, seed=1024)
+    agent.learn(12)
+    agent.save(tmp_path / "agent.json")
+    second = GuessEnv(n_actions=14)
+    resumed = nasframe.make_agent("random", second, seed=1024)
+    resumed.load(tmp_path / "agent.json")
+    resumed.learn(18)
+    assert first.actions + second.actions == whole.actions
+    assert len(set(whole.actions)) > 5  # uniform over 14 actions, not stuck
+
+
+def test_random_agent_is_seeded() -> None:
+    a, b, c = GuessEnv(8), GuessEnv(8), GuessEnv(8)
+    nasframe.make_agent("random", a, seed=5).learn(20)
+    nasframe.make_agent("random", b, seed=5).learn(20)
+    nasframe.make_agent("random", c, seed=6).learn(20)
+    assert a.actions == b.actions != c.actions
+
+
+def test_ppo_learns_the_target_action() -> None:
+    # A real learning signal: after training, PPO picks the rewarded action mostly.
+    env = GuessEnv(n_actions=3, target=2)
+    agent = nasframe.make_agent("ppo", env, seed=0, learning_rate=3e-3)
+    agent.learn(1500)
+    late = env.actions[-200:]
+    assert late.count(2) / len(late) > 0.8
+
+
+def test_sb3_picks_the_multi_input_policy_for_dict_observations() -> None:
+    env = GuessEnv(dict_obs=True)
+    agent = nasframe.make_agent("a2c", env, seed=0)
+    assert type(agent.model.policy).__name__ == "MultiInputActorCriticPolicy"  # type: ignore[attr-defined]
+    assert agent.learn(6) == 6
+
+
+def test_settings_come_from_the_config_section(tmp_path: Path) -> None:
+    ini = tmp_path / "c.ini"
+    ini.write_text("[ppo]\nn_steps = 16\nbatch_size = 8\ngamma = 0.5\n")
+    config = nasframe.load_config(ini)
+    agent = nasframe.make_agent("ppo", GuessEnv(), seed=0, config=config)
+    assert agent.model.n_steps == 16  # type: ignore[attr-defined]
+    assert agent.model.gamma == 0.5  # type: ignore[attr-defined]
+
+
+def test_unknown_agent_lists_the_known_ones() -> None:
+    with pytest.raises(nasframe.RegistryError) as info:
+        nasframe.make_agent("ppp", GuessEnv())
+    message = str(info.value)
+    assert "\n" not in message
+    assert "unknown agent 'ppp'" in message
+    assert "did you mean 'ppo'?" in message
+    for name in ("random-v1", "ppo-v1", "a2c-v1", "dqn-v1", "recurrent-ppo-v1"):
+        assert name in message
+
+
+def test_missing_rl_extra_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any, **kwargs: Any) -> Any:
+        return None if name == "stable_baselines3" else real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(nasframe.PluginError) as info:
+        nasframe.make_agent("dqn", GuessEnv())
+    assert str(info.value) == (
+        "agent 'dqn-v1' needs stable_baselines3, which is not installed; "
+        "run: pip install 'nasframe[rl]'"
+    )
+    # random search needs no extra
+    assert nasframe.make_agent("random", GuessEnv()).learn(2) == 2
+
+
+def test_bad_settings_are_a_config_error() -> None:
+    with pytest.raises(nasframe.ConfigError, match=r"net_arch 'x' must be comma-separated"):
+        nasframe.make_agent("ppo", GuessEnv(), net_arch="x")
+    with pytest.raises(nasframe.ConfigError) as info:
+        nasframe.make_agent("ppo", GuessEnv(), no_such_setting=1)
+    assert str(info.value) == (
+        "[ppo]: PPO rejected the settings: PPO.__init__() got an unexpected keyword "
+        "argument 'no_such_setting'"
+    )
+    with pytest.raises(nasframe.ConfigError, match=r"agent 'random-v1' rejected its settings"):
+        nasframe.make_agent("random", GuessEnv(), epsilon=0.1)
+
+
+def test_random_agent_needs_a_discrete_action_space() -> None:
+    env = GuessEnv()
+    env.action_space = gymnasium.spaces.Box(0, 1, shape=(2,))  # type: ignore[assignment]
+    with pytest.raises(nasframe.ConfigError, match="needs a Discrete action space, got Box"):
+        nasframe.make_agent("random", env)
+
+
+def test_loading_a_bad_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.json"
+    bad.write_text("{not json")
+    agent = nasframe.make_agent("random", GuessEnv())
+    with pytest.raises(nasframe.NasframeError, match="cannot load the random agent's checkpoint"):
+        agent.load(bad)
+    sb3 = nasframe.make_agent("a2c", GuessEnv())
+    with pytest.raises(nasframe.NasframeError, match="agent checkpoint does not exist"):
+        sb3.load(tmp_path / "missing.zip")
+    (tmp_path / "junk.zip").write_bytes(b"junk")
+    with pytest.raises(nasframe.NasframeError, match="cannot load the a2c checkpoint"):
+        sb3.load(tmp_path / "junk.zip")
+
+
+def test_random_agent_drives_a_vector_env() -> None:
+    envs = [GuessEnv(n_actions=5) for _ in range(3)]
+    vector = gymnasium.vector.SyncVectorEnv([lambda e=e: e for e in envs])  # type: ignore[misc]
+    agent = nasframe.make_agent("random", vector, seed=2)
+    calls: list[int] = []
+
+    def callback() -> bool:
+        calls.append(1)
+        return len(calls) < 4
+
+    assert agent.learn(100, callback) == 12  # 4 vector steps of 3 envs, no episode ended
+    assert agent.num_timesteps == 12
+    assert all(len(env.actions) >= 3 for env in envs)  # next-step autoreset eats a step
+
+
+def test_sb3_agent_accepts_an_sb3_vec_env() -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    envs = [GuessEnv(), GuessEnv()]
+    vec = DummyVecEnv([lambda e=e: e for e in envs])  # type: ignore[misc]
+    agent = nasframe.make_agent("a2c", vec, seed=0)
+    assert agent.learn(10) == 10  # 5 vector steps of 2 envs
+    assert len(envs[0].actions) == len(envs[1].actions) == 5
+
+
+def test_dqn_checkpoint_keeps_its_replay_buffer(tmp_path: Path) -> None:
+    agent = nasframe.make_agent("dqn", GuessEnv(), seed=0)
+    agent.learn(30)
+    agent.save(tmp_path / "agent.zip")
+    assert (tmp_path / "agent.replay.pkl").is_file()
+    restored = nasframe.make_agent("dqn", GuessEnv(), seed=0)
+    restored.load(tmp_path / "agent.zip")
+    # SB3 asks the callback before it stores a step's transition: stopping loses the last
+    size = restored.model.replay_buffer.size()  # type: ignore[attr-defined]
+    assert size == 29
