@@ -313,6 +313,16 @@ def test_cli_evaluate_prints_the_evaluation() -> None:
     assert lines["estimator"].startswith("keras-v1 (keras-1-")
 
 
+def test_cli_evaluate_on_the_bundled_digits() -> None:
+    from nasframe.cli import main
+
+    args = ["evaluate", "1,1,3,0,0;2,2,2,1,0", "--dataset", "digits", "--set", "keras.epochs=1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "status: ok" in result.output
+    assert "dataset: digits" in result.output
+
+
 @pytest.mark.usefixtures("cli_manager")
 def test_cli_evaluate_user_errors_are_one_line() -> None:
     from nasframe.cli import main
@@ -333,15 +343,14 @@ def test_cli_evaluate_user_errors_are_one_line() -> None:
 # -- in the environment -----------------------------------------------------------------
 
 
-def test_environment_step_returns_a_real_accuracy(
-    plugin_manager: nasframe.PluginManager, data: ArrayDataset
-) -> None:
-    settings = {"epochs": 1, "batch_size": 32, "filters": 4, "fc_units": 16}
+def test_environment_step_returns_a_real_accuracy(plugin_manager: nasframe.PluginManager) -> None:
+    # the bundled digits dataset, through the registries, as a search builds it
+    settings = {"epochs": 1, "filters": 4, "fc_units": 32}
     config = nasframe.load_config(overrides={"keras": settings}, plugin_manager=plugin_manager)
     env = nasframe.make_env(
         search_space="chained",
         estimator="keras",
-        dataset=data,
+        dataset="digits",
         database="memory",
         config=config,
         plugin_manager=plugin_manager,

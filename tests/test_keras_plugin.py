@@ -103,3 +103,10 @@ def test_fingerprint_ignores_what_cannot_change_a_result() -> None:
     assert KerasEstimator(KerasSettings(stages=5)).fingerprint() == base
     assert base == KerasEstimator(KerasSettings()).fingerprint()
     assert base.startswith("keras-1-")
+
+
+def test_deterministic_unless_xla() -> None:
+    assert KerasEstimator().deterministic
+    assert not KerasEstimator(KerasSettings(deterministic=False)).deterministic
+    # XLA has no deterministic max-pooling gradient: no op determinism with jit_compile
+    assert not KerasEstimator(KerasSettings(jit_compile=True)).deterministic

@@ -53,8 +53,12 @@ class KerasEstimator(PerformanceEstimator):
 
     @property
     def deterministic(self) -> bool:
-        """Seeded CPU runs repeat exactly when ``deterministic`` is on."""
-        return self.settings.deterministic
+        """Seeded CPU runs repeat exactly when ``deterministic`` is on.
+
+        Not with ``jit_compile``: XLA has no deterministic gradient of max pooling, so
+        the estimator does not switch op determinism on for it.
+        """
+        return self.settings.deterministic and not self.settings.jit_compile
 
     def evaluate(
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
@@ -138,7 +142,7 @@ class KerasEstimator(PerformanceEstimator):
         )
         if seed is not None:
             keras.utils.set_random_seed(seed)
-            if self.settings.deterministic:
+            if self.deterministic:
                 # Process-wide and irreversible in TensorFlow; documented in docs/estimator.md.
                 tf.config.experimental.enable_op_determinism()
 

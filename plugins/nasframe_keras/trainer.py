@@ -3,12 +3,15 @@
 Why not ``model.fit``: on the 2-core development machine ``fit`` on a small CNN ran whole
 epochs at half speed at random (issue 4; ``benchmarks/estimator_throughput.py`` compares
 the two), and its callbacks, metrics and per-epoch setup add to the fixed cost of every
-candidate. One ``tf.function`` train step with a fixed input signature is traced once per
-model; the epoch loop is plain Python, which also lets the wall-clock budget be checked
-after every step.
+candidate. One ``tf.function`` train step with a fixed, full-batch input signature is
+traced once per model; the epoch loop is plain Python, which also lets the wall-clock
+budget be checked after every step.
 
 Semantics (docs/estimator.md):
 
+* the train split, shuffled every pass from the seed, is repeated without end and cut
+  into full batches (NASGym's input function did the same); an epoch is
+  ``ceil(n_train / batch_size)`` steps;
 * Adam(learning_rate, beta1, beta2, epsilon), sparse softmax cross-entropy on logits;
 * the learning rate of epoch ``e`` (from 0) is
   ``learning_rate * lr_decay ** (e // lr_decay_epochs)`` and is written into the
@@ -92,8 +95,17 @@ def train(
     import keras
     import tensorflow as tf
 
-    train_data = dataset.tf_dataset(
-        "train", batch_size=settings.batch_size, shuffle=True, seed=seed
+    batch = settings.batch_size
+    # NASGym's input: the shuffled train split repeated without end, cut into full
+    # batches; an epoch is ceil(n / batch) steps. Full batches give the train step a
+    # static shape -- one trace, and CPU kernels picked for the real batch size, which
+    # ran faster here than a step traced for any batch size.
+    steps_per_epoch = -(-dataset.num_examples("train") // batch)
+    train_data = (
+        dataset.tf_dataset("train", batch_size=batch, shuffle=True, seed=seed)
+        .repeat()
+        .rebatch(batch, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
     )
     validation_data = dataset.tf_dataset("validation", batch_size=settings.batch_size)
     optimizer: Any = keras.optimizers.Adam(
@@ -110,12 +122,13 @@ def train(
     steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     x_spec = tf.TensorSpec((None, *dataset.input_shape), tf.float32)
     y_spec = tf.TensorSpec((None,), tf.int64)
+    x_batch = tf.TensorSpec((batch, *dataset.input_shape), tf.float32)
+    y_batch = tf.TensorSpec((batch,), tf.int64)
     jit = True if settings.jit_compile else None
 
-    # One trace per model: the fixed signature keeps the last, smaller batch from
-    # tracing a second graph. No autograph: the steps have no tensor-dependent Python
+    # One trace per model. No autograph: the steps have no tensor-dependent Python
     # control flow, and skipping the source conversion shortens every candidate's trace.
-    @tf.function(input_signature=[x_spec, y_spec], jit_compile=jit, autograph=False)
+    @tf.function(input_signature=[x_batch, y_batch], jit_compile=jit, autograph=False)
     def train_step(images: Any, labels: Any) -> None:
         with tf.GradientTape() as tape:
             logits = tf.cast(model(images, training=True), tf.float32)
@@ -139,6 +152,7 @@ def train(
 
     result = TrainResult()
     every_epoch = settings.patience > 0 or deadline is not None
+    batches = iter(train_data)
     best_epoch = 0
     for epoch in range(settings.epochs):
         optimizer.learning_rate.assign(learning_rate_at(epoch, settings))
@@ -147,7 +161,8 @@ def train(
         steps.assign(0)
         timed_out = False
         epoch_start = time.perf_counter()
-        for images, labels in train_data:
+        for _ in range(steps_per_epoch):
+            images, labels = next(batches)
             train_step(images, labels)
             if deadline is not None and time.perf_counter() > deadline:
                 timed_out = True
