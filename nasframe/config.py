@@ -279,6 +279,32 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     env.add("sigma", float, 0.5, "reward factor of pointer moves (NASGym's σ)", min=0, max=1)
     env.add("invalid_reward", float, 0.0, "reward of an invalid architecture")
     env.add("retry_transient", bool, False, "retrain cached out_of_memory/timeout/error results")
+    # One section every file-backed database reads; the core declares it because the search
+    # command places the file (an empty path means "in the output folder").
+    database = schema.section(
+        "database", "The experiment database: where evaluations are stored and cached."
+    )
+    database.add(
+        "path",
+        Path,
+        None,
+        "database file, .csv or .sqlite (empty: in the search's output folder; "
+        "relative: to the current directory)",
+        optional=True,
+    )
+    database.add(
+        "lock_timeout",
+        float,
+        60.0,
+        "seconds to wait for another process holding the database before giving up",
+        min=0,
+    )
+    database.add(
+        "fsync",
+        bool,
+        True,
+        "fsync each record (off: a power cut may lose the last ones, a crash never does)",
+    )
     return schema
 
 
