@@ -74,8 +74,10 @@ __all__ = [
     "to_sb3",
 ]
 
-#: Seconds the dispatcher waits for a result before it looks for new work.
+#: Seconds the dispatcher waits for a result before it looks for new work that an idle
+#: worker could take; with every worker busy it only needs to wake for results.
 _POLL_SECONDS = 0.01
+_BUSY_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -510,7 +512,8 @@ class RayEvaluator(Evaluator):
                     ref = slot.actor.evaluate.remote(str(job.network), job.task, self.seed)
                     self._running[ref] = (job, slot)
                 refs = list(self._running)
-            done, _ = ray.wait(refs, num_returns=1, timeout=_POLL_SECONDS)
+                timeout = _POLL_SECONDS if self._idle else _BUSY_POLL_SECONDS
+            done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
             for ref in done:
                 self._finish(ref)
 
