@@ -261,7 +261,7 @@ def test_concurrent_requests_for_one_architecture_train_once(
     log = tmp_path / "log"
     target, other = _networks(2)
     db = DictDB()
-    with RayEvaluator(LoggingEstimator(log, sleep=1.0), _dataset(), db, workers=2) as ev:
+    with RayEvaluator(LoggingEstimator(log, sleep=2.0), _dataset(), db, workers=2) as ev:
         results: list[Record] = []
 
         def ask() -> None:
@@ -278,6 +278,11 @@ def test_concurrent_requests_for_one_architecture_train_once(
     assert _log_lines(log, "start").count(str(target.without_terminal())) == 1
     assert len({id(r) for r in results} | {id(batch[0].record), id(batch[2].record)}) == 1
     assert db.puts == 2
+    # The two trainings ran at once, on two processes: both started before either ended.
+    kinds = [line.split()[1] for line in log.read_text().splitlines() if " threads " not in line]
+    kinds = [kind for kind in kinds if kind in ("start", "end")]
+    assert kinds == ["start", "start", "end", "end"]
+    assert len({line.split()[0] for line in log.read_text().splitlines()}) == 2
 
 
 def test_worker_that_exits_is_retried_and_the_search_goes_on(
