@@ -281,14 +281,29 @@ def test_missing_rl_extra_names_the_pip_command(
     )
 
 
-def test_workers_without_the_ray_back_end(tmp_path: Path) -> None:
-    import importlib.util
+def test_workers_without_the_ray_back_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
 
-    if importlib.util.find_spec("nasframe.distributed") is not None:
-        pytest.skip("the Ray back end is installed")
+    monkeypatch.setitem(sys.modules, "nasframe.distributed", None)  # its import fails
     config, manager, _ = setup(tmp_path, workers=2)
-    with pytest.raises(nasframe.PluginError, match=r"\[run\] workers = 2 needs the Ray back end"):
+    with pytest.raises(nasframe.PluginError) as info:
         run_search(config, plugin_manager=manager, console=quiet())
+    assert str(info.value) == (
+        "[run] workers = 2 needs the Ray back end (the nasframe.distributed module and the "
+        "ray extra), which is not available; run: pip install 'nasframe[ray]' (or set "
+        "workers = 1)"
+    )
+
+
+def test_meta_rl_needs_one_worker(tmp_path: Path) -> None:
+    pytest.importorskip("nasframe.distributed")
+    config, manager, _ = setup(tmp_path, workers=2, meta_rl=True)
+    with pytest.raises(nasframe.ConfigError) as info:
+        run_search(config, plugin_manager=manager, console=quiet())
+    assert str(info.value) == (
+        "[run] meta_rl needs [run] workers = 1 (the meta-RL wrappers work on one "
+        "environment), got workers = 2"
+    )
 
 
 def test_meta_rl_run_with_the_recurrent_learner(tmp_path: Path) -> None:
