@@ -74,8 +74,10 @@ __all__ = [
     "to_sb3",
 ]
 
-#: Seconds the dispatcher waits for a result before it looks for new work.
+#: Seconds the dispatcher waits for a result before it looks for new work that an idle
+#: worker could take; with every worker busy it only needs to wake for results.
 _POLL_SECONDS = 0.01
+_BUSY_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,10 @@ class RayEvaluator(Evaluator):
         address: the Ray cluster to use if Ray is not initialised yet (``None``: start a
             local one, which :meth:`close` shuts down again).
         start_timeout: seconds to wait for all workers to start.
+        timeout: seconds an evaluation may take on a worker (``None``: no limit). A
+            worker still busy after that is stopped and replaced, and the evaluation is
+            stored with status ``timeout`` (not retried: it would most likely hang
+            again). A guard against hung workers; estimators have their own budgets.
 
     Attributes:
         trainings: evaluations sent to workers (cache misses; a retry is not counted).
@@ -304,8 +310,11 @@ class RayEvaluator(Evaluator):
         plugin_manager: Any = None,
         address: str | None = None,
         start_timeout: float = 120.0,
+        timeout: float | None = None,
     ) -> None:
         _check_settings(workers, num_cpus, num_gpus, max_retries)
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"timeout={timeout!r} is not valid; need seconds > 0 or None")
         super().__init__(
             _build(estimator, plugin_manager),
             _build(dataset, plugin_manager),
@@ -318,6 +327,7 @@ class RayEvaluator(Evaluator):
         self.num_cpus = float(num_cpus)
         self.num_gpus = float(num_gpus)
         self.max_retries = max_retries
+        self.timeout = timeout
         self.joined = 0
         self.retries = 0
         self.worker_deaths = 0
@@ -338,6 +348,7 @@ class RayEvaluator(Evaluator):
         self._inflight: dict[CacheKey, Future[Record]] = {}
         self._idle: list[_Slot] = []
         self._running: dict[Any, tuple[_Job, _Slot]] = {}
+        self._deadlines: dict[Any, float] = {}
         self._closed = False
         # Put once, shared by every worker (and every replacement) by reference.
         self._shipped = (ray.put(estimator), ray.put(dataset))
@@ -425,6 +436,7 @@ class RayEvaluator(Evaluator):
             slots = self._idle + [slot for _, slot in self._running.values()]
             self._queue.clear()
             self._running.clear()
+            self._deadlines.clear()
             self._idle = []
             self._inflight.clear()
         for slot in slots:
@@ -509,10 +521,36 @@ class RayEvaluator(Evaluator):
                     job, slot = self._queue.popleft(), self._idle.pop()
                     ref = slot.actor.evaluate.remote(str(job.network), job.task, self.seed)
                     self._running[ref] = (job, slot)
+                    if self.timeout is not None:
+                        self._deadlines[ref] = time.monotonic() + self.timeout
                 refs = list(self._running)
-            done, _ = ray.wait(refs, num_returns=1, timeout=_POLL_SECONDS)
+                timeout = _POLL_SECONDS if self._idle else _BUSY_POLL_SECONDS
+            done, _ = ray.wait(refs, num_returns=1, timeout=timeout)
             for ref in done:
                 self._finish(ref)
+            if self._deadlines:
+                self._stop_overdue()
+
+    def _stop_overdue(self) -> None:
+        ray = _ray()
+        now = time.monotonic()
+        with self._lock:
+            overdue = [ref for ref, deadline in self._deadlines.items() if deadline < now]
+            stopped = [(self._running.pop(ref), self._deadlines.pop(ref)) for ref in overdue]
+        for (job, slot), _ in stopped:
+            ray.kill(slot.actor, no_restart=True)
+            replacement = self._new_slot()
+            with self._lock:
+                self._idle.append(replacement)
+            self._complete(
+                job,
+                Evaluation.failed(
+                    Status.TIMEOUT,
+                    f"no result from the Ray worker within timeout={self.timeout:g} s; "
+                    "the worker was stopped and replaced",
+                    seconds=float(self.timeout or 0),
+                ),
+            )
 
     def _finish(self, ref: Any) -> None:
         ray = _ray()
@@ -520,6 +558,7 @@ class RayEvaluator(Evaluator):
 
         with self._lock:
             job, slot = self._running.pop(ref)
+            self._deadlines.pop(ref, None)
         try:
             evaluation = ray.get(ref)
         except (RayActorError, WorkerCrashedError) as exc:
@@ -689,6 +728,7 @@ def make_parallel_env(
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
     max_retries: int = 2,
+    timeout: float | None = None,
     config: Any = None,
     plugin_manager: Any = None,
     seed: int | None = None,
@@ -727,6 +767,8 @@ def make_parallel_env(
         num_cpus: CPUs per evaluation (Ray).
         num_gpus: GPUs per evaluation, fractions allowed (Ray).
         max_retries: retries of an evaluation whose worker died (Ray).
+        timeout: seconds before a busy worker is stopped and the evaluation stored as
+            ``timeout`` (Ray; ``None``: no limit).
         config: a :class:`~nasframe.Config` or the path of an INI file.
         plugin_manager: builds the components (default: a fresh one).
         seed: the estimator's seed; env ``i`` is first reset with ``seed + i`` (as
@@ -796,6 +838,7 @@ def make_parallel_env(
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             max_retries=max_retries,
+            timeout=timeout,
             seed=seed,
             retry_transient=bool(
                 env_settings.get("retry_transient", config.get("env", "retry_transient"))

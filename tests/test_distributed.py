@@ -62,6 +62,7 @@ class LoggingEstimator(PerformanceEstimator):
         sleep: seconds each evaluation takes.
         crash_on: NSC strings whose evaluation kills the worker process (``os._exit``).
         crash_once: kill only the first time (a marker file beside ``log`` remembers).
+        hang_on: NSC strings whose evaluation hangs (sleeps ten minutes).
     """
 
     name = "logging"
@@ -74,11 +75,13 @@ class LoggingEstimator(PerformanceEstimator):
         sleep: float = 0.0,
         crash_on: tuple[str, ...] = (),
         crash_once: bool = True,
+        hang_on: tuple[str, ...] = (),
     ) -> None:
         self.log = Path(log)
         self.sleep = sleep
         self.crash_on = crash_on
         self.crash_once = crash_once
+        self.hang_on = hang_on
 
     def fingerprint(self) -> str:
         return nasframe.fingerprint_of(self.name, self.version, {})
@@ -98,7 +101,7 @@ class LoggingEstimator(PerformanceEstimator):
             if not (self.crash_once and marker.exists()):
                 marker.touch()
                 os._exit(3)
-        time.sleep(self.sleep)
+        time.sleep(600 if str(architecture) in self.hang_on else self.sleep)
         digest = hashlib.sha256(f"{architecture.canonical_hash}/{seed}".encode()).digest()
         self._write(f"end {architecture}")
         return Evaluation(
@@ -207,6 +210,7 @@ def test_settings_are_checked_before_ray_starts(tmp_path: Path) -> None:
         "num_gpus=-1 per evaluation is not valid": {"num_gpus": -1},
         "num_gpus=1.5 is not valid; above 1 it must be a whole number": {"num_gpus": 1.5},
         "max_retries=-2 is not valid; need an integer >= 0": {"max_retries": -2},
+        "timeout=0 is not valid; need seconds > 0 or None": {"timeout": 0},
     }
     for message, settings in cases.items():
         with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -261,7 +265,7 @@ def test_concurrent_requests_for_one_architecture_train_once(
     log = tmp_path / "log"
     target, other = _networks(2)
     db = DictDB()
-    with RayEvaluator(LoggingEstimator(log, sleep=1.0), _dataset(), db, workers=2) as ev:
+    with RayEvaluator(LoggingEstimator(log, sleep=2.0), _dataset(), db, workers=2) as ev:
         results: list[Record] = []
 
         def ask() -> None:
@@ -278,6 +282,11 @@ def test_concurrent_requests_for_one_architecture_train_once(
     assert _log_lines(log, "start").count(str(target.without_terminal())) == 1
     assert len({id(r) for r in results} | {id(batch[0].record), id(batch[2].record)}) == 1
     assert db.puts == 2
+    # The two trainings ran at once, on two processes: both started before either ended.
+    kinds = [line.split()[1] for line in log.read_text().splitlines() if " threads " not in line]
+    kinds = [kind for kind in kinds if kind in ("start", "end")]
+    assert kinds == ["start", "start", "end", "end"]
+    assert len({line.split()[0] for line in log.read_text().splitlines()}) == 2
 
 
 def test_worker_that_exits_is_retried_and_the_search_goes_on(
@@ -540,3 +549,22 @@ def test_keras_on_digits_trains_on_the_workers_from_specs(ray_cluster: None) -> 
         assert outcome.record.estimator == "keras-v1" and outcome.record.dataset.startswith(
             "digits"
         )
+
+
+def test_hung_evaluation_is_stopped_and_stored_as_timeout(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    slow, fast = (n.without_terminal() for n in _networks(2))
+    estimator = LoggingEstimator(log, hang_on=(str(slow),))
+    db = DictDB()
+    with RayEvaluator(estimator, _dataset(), db, workers=1, timeout=2) as ev:
+        (victim,) = ev.worker_info()
+        outcome = ev.evaluate(slow)
+        assert ev.worker_info() != [victim]  # replaced
+        assert ev.evaluate(fast).evaluation.ok  # the search goes on
+    evaluation = outcome.evaluation
+    assert evaluation.status is Status.TIMEOUT
+    assert "no result from the Ray worker within timeout=2 s" in evaluation.message
+    assert db.get(outcome.record.key) == outcome.record
+    assert _log_lines(log, "start") == [str(slow), str(fast)]  # not retried
