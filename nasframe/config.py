@@ -281,6 +281,11 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     env.add("retry_transient", bool, False, "retrain cached out_of_memory/timeout/error results")
     # One section every file-backed database reads; the core declares it because the search
     # command places the file (an empty path means "in the output folder").
+    ray = schema.section("ray", "Parallel evaluation on Ray (used when [run] workers > 1).")
+    ray.add("num_cpus", float, 1.0, "CPUs each evaluation reserves on the cluster", min=0.01)
+    ray.add("num_gpus", float, 0.0, "GPUs each evaluation reserves (0.5 shares one GPU)", min=0)
+    ray.add("max_retries", int, 2, "retries of an evaluation whose worker died", min=0)
+    ray.add("timeout", float, 0.0, "seconds before a busy worker is stopped (0: no limit)", min=0)
     database = schema.section(
         "database", "The experiment database: where evaluations are stored and cached."
     )

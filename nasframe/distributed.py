@@ -725,9 +725,9 @@ def make_parallel_env(
     workers: int | None = None,
     address: str | None = None,
     num_envs: int | None = None,
-    num_cpus: float = 1.0,
-    num_gpus: float = 0.0,
-    max_retries: int = 2,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    max_retries: int | None = None,
     timeout: float | None = None,
     config: Any = None,
     plugin_manager: Any = None,
@@ -764,11 +764,12 @@ def make_parallel_env(
         address: an existing Ray cluster; default ``[run] ray_address``, where empty
             starts a local one when needed.
         num_envs: environments stepped together (default: ``workers``).
-        num_cpus: CPUs per evaluation (Ray).
-        num_gpus: GPUs per evaluation, fractions allowed (Ray).
-        max_retries: retries of an evaluation whose worker died (Ray).
+        num_cpus: CPUs per evaluation (Ray); default ``[ray] num_cpus``.
+        num_gpus: GPUs per evaluation, fractions allowed (Ray); default ``[ray] num_gpus``.
+        max_retries: retries of an evaluation whose worker died (Ray); default
+            ``[ray] max_retries``.
         timeout: seconds before a busy worker is stopped and the evaluation stored as
-            ``timeout`` (Ray; ``None``: no limit).
+            ``timeout`` (Ray; ``0``: no limit); default ``[ray] timeout``.
         config: a :class:`~nasframe.Config` or the path of an INI file.
         plugin_manager: builds the components (default: a fresh one).
         seed: the estimator's seed; env ``i`` is first reset with ``seed + i`` (as
@@ -798,6 +799,11 @@ def make_parallel_env(
         workers = int(config.get("run", "workers"))
     if address is None:
         address = str(config.get("run", "ray_address") or "") or None
+    ray_settings = config.section("ray")
+    num_cpus = ray_settings["num_cpus"] if num_cpus is None else num_cpus
+    num_gpus = ray_settings["num_gpus"] if num_gpus is None else num_gpus
+    max_retries = ray_settings["max_retries"] if max_retries is None else max_retries
+    timeout = (ray_settings["timeout"] if timeout is None else timeout) or None
     _check_settings(workers, num_cpus, num_gpus, max_retries)
     count = workers if num_envs is None else num_envs
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:

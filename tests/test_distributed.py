@@ -430,12 +430,18 @@ def test_in_process_vector_env_matches_serial_envs() -> None:
 def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None, tmp_path: Path) -> None:
     # Workers from [run]; the configured database is the default CSV file.
     path = tmp_path / "experiments.csv"
-    config = load_config(None, {"run": {"workers": 2}, "database": {"path": path}})
+    config = load_config(
+        None,
+        {"run": {"workers": 2}, "database": {"path": path}, "ray": {"max_retries": 1}},
+    )
     env = make_parallel_env(
         config=config, estimator="proxy", dataset=_dataset(), seed=5, max_steps=4
     )
     try:
         assert isinstance(env.evaluator, RayEvaluator) and env.num_envs == 2
+        # [ray] settings reach the evaluator; the defaults fill the rest.
+        assert env.evaluator.max_retries == 1 and env.evaluator.num_cpus == 1.0
+        assert env.evaluator.timeout is None
         actions = _actions(env, 14, seed=2)
         trace = _vector_run(env, actions, seed=5)
         expected_trace, expected = _serial_run(actions, 2, seed=5)
@@ -451,6 +457,8 @@ def test_parallel_env_steps_give_the_serial_evaluations(ray_cluster: None, tmp_p
 
 
 def test_parallel_env_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"\[ray\] num_gpus: -1.0 is below the minimum 0"):
+        make_parallel_env(config=load_config(None, {"ray": {"num_gpus": -1}}), estimator="proxy")
     with pytest.raises(ConfigError, match="num_envs=0 is not valid; need an integer >= 1"):
         make_parallel_env(num_envs=0, estimator="proxy", dataset=_dataset())
     with pytest.raises(ConfigError, match="workers=0 is not valid; need an integer >= 1"):
