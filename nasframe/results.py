@@ -207,17 +207,13 @@ class StepLog:
 def best_architectures(rows: Iterable[StepRow], top: int = 10) -> list[dict[str, Any]]:
     """The ``top`` distinct networks with the highest accuracy (status ``ok`` only).
 
-    The empty network (no layer) is left out: it is where every episode starts, not a
-    found architecture. Ties keep the network found first.
+    The empty network (the input straight into the classifier head) counts like any
+    other: an agent reaches it by ending an episode first, and the table must agree with
+    the run's best accuracy. Ties keep the network found first.
     """
     best: dict[tuple[str, str], dict[str, Any]] = {}
-    empty: dict[str, bool] = {}
     for row in rows:
-        if row.status != "ok" or not row.nsc:
-            continue
-        if row.nsc not in empty:
-            empty[row.nsc] = NSC.parse(row.nsc).depth == 0
-        if empty[row.nsc]:
+        if row.status != "ok":
             continue
         key = (row.task, row.arch_hash)
         if key not in best:
@@ -294,7 +290,7 @@ def best_table(best: Sequence[dict[str, Any]], *, title: str = "Best architectur
     for rank, entry in enumerate(best, start=1):
         table.add_row(
             str(rank),
-            entry["nsc"],
+            entry["nsc"] or "(empty: input -> head)",
             f"{entry['accuracy']:.4f}",
             f"{entry['params']:,}",
             entry["task"],

@@ -88,7 +88,8 @@ def test_step_log_refuses_other_files(tmp_path: Path) -> None:
 
 def test_best_architectures_are_distinct_ok_and_ranked() -> None:
     best = best_architectures(ROWS)
-    assert [b["nsc"] for b in best] == ["1,1,5,0,0", "1,1,3,0,0;2,2,2,1,0", "1,1,3,0,0"]
+    # The empty network counts like any other, so the table agrees with best_accuracy.
+    assert [b["nsc"] for b in best] == ["1,1,5,0,0", "1,1,3,0,0;2,2,2,1,0", "1,1,3,0,0", ""]
     assert best[0]["task"] == "other" and best[0]["accuracy"] == 0.9
     assert best[2]["visits"] == 2 and best[2]["first_step"] == 1
     assert best_architectures(ROWS, top=1) == best[:1]
@@ -113,6 +114,7 @@ def test_best_table_lists_nsc_accuracy_params() -> None:
     console = Console(width=120, record=True)
     console.print(best_table(best_architectures(ROWS)))
     text = console.export_text()
+    assert "(empty: input -> head)" in text
     assert "1,1,3,0,0;2,2,2,1,0" in text
     assert "0.9000" in text
     assert "1,005" in text  # params of step 5
