@@ -346,6 +346,18 @@ class Config:
         _check_section(self.schema, name, "")
         return dict(self.values[name.lower()])
 
+    def component_settings(self, info: Any) -> dict[str, Any]:
+        """The keyword settings of the component ``info`` (a registry ``ComponentInfo``).
+
+        The values of its configuration section, without the unset (``None``) ones, so the
+        factory's own defaults apply to them; ``{}`` for a component without a section.
+        """
+        if not info.section:
+            return {}
+        return {
+            key: value for key, value in self.section(info.section).items() if value is not None
+        }
+
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Config:
         """A new configuration with ``overrides`` applied on top (source ``override``)."""
         values = {name: dict(keys) for name, keys in self.values.items()}

@@ -825,16 +825,13 @@ def make_parallel_env(
             if given is not None and not isinstance(given, str):
                 return given  # an instance: pickled to the workers
             info = manager.registry(kind).get(given or config.get("env", kind))
-            options = config.section(info.section) if info.section else {}
-            settings = {key: value for key, value in options.items() if value is not None}
-            return ComponentSpec(kind, info.name, settings)
+            return ComponentSpec(kind, info.name, config.component_settings(info))
 
         if parts["database"] is None or isinstance(parts["database"], str):
             # The driver owns the database: build it here, as make_env would.
             name = parts["database"] or config.get("env", "database")
             info = manager.registry("database").get(name)
-            options = config.section(info.section) if info.section else {}
-            settings = {key: value for key, value in options.items() if value is not None}
+            settings = config.component_settings(info)
             parts["database"] = manager.registry("database").create(info.name, **settings)
         evaluator = RayEvaluator(
             spec("estimator"),

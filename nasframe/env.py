@@ -514,9 +514,7 @@ def make_env(
         if kind == "database" and given is None and no_config:
             name = "memory"
         info = registries[kind].get(name)
-        options = config.section(info.section) if info.section else {}
-        options = {key: value for key, value in options.items() if value is not None}
-        return registries[kind].create(info.name, *args, **options)
+        return registries[kind].create(info.name, *args, **config.component_settings(info))
 
     space = build("search_space", search_space)
     encoder = build("state_encoder", state_encoder, space)

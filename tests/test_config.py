@@ -319,3 +319,14 @@ def test_load_config_builds_its_own_manager_by_default(sandbox: PluginSandbox) -
     sandbox.entry_points(blobs=sandbox.module("blobs", PLUGIN_SOURCE))
     assert "blobs" in load_config().values
     assert isinstance(load_config().schema, nasframe.ConfigSchema)
+
+
+def test_component_settings_drop_unset_values() -> None:
+    manager = nasframe.get_plugin_manager()
+    config = nasframe.load_config(None, {"database": {"fsync": "no"}}, plugin_manager=manager)
+    csv = manager.registry("database").get("csv")
+    # path is unset (None): left out so the factory's own default applies.
+    assert config.component_settings(csv) == {"lock_timeout": 60.0, "fsync": False}
+    assert config.component_settings(manager.registry("state_encoder").get("matrix")) == {
+        "flatten": False
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -58,8 +57,7 @@ def show(
     )
     registry = manager.registry("search_space")
     info = registry.get(space_name or config.get("env", "search_space"))
-    settings: dict[str, Any] = config.section(info.section) if info.section else {}
-    space = registry.create(info.name, **{k: v for k, v in settings.items() if v is not None})
+    space = registry.create(info.name, **config.component_settings(info))
     spec = getattr(space, "spec", None)
     source = f" from {spec.source}" if spec is not None else ""
     console = Console(width=120)
