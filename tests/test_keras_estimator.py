@@ -150,6 +150,21 @@ def test_empty_network_and_blockqnn_builder_train(data: ArrayDataset) -> None:
     assert result.status is Status.OK, result.message
 
 
+def test_input_pipelines_full_batches_and_no_autotuner(data: ArrayDataset) -> None:
+    from nasframe_keras.trainer import input_pipelines
+
+    train, validation, steps = input_pipelines(data, 32, seed=1)
+    n_train, n_val = data.num_examples("train"), data.num_examples("validation")
+    assert steps == -(-n_train // 32)
+    shapes = [tuple(x.shape) for x, _ in train.take(steps + 2)]  # repeats past one epoch
+    assert shapes == [(32, 8, 8, 1)] * (steps + 2)
+    assert sum(int(y.shape[0]) for _, y in validation) == n_val
+    # The autotuner left a training limited to one CPU idle a third of the time (the
+    # comment in trainer.input_pipelines); both pipelines must keep it off.
+    assert train.options().autotune.enabled is False
+    assert validation.options().autotune.enabled is False
+
+
 def test_learning_rate_schedule_is_applied(data: ArrayDataset) -> None:
     estimator = _estimator(epochs=5, learning_rate=0.01, lr_decay=0.5, lr_decay_epochs=2)
     assert estimator.evaluate(NSC.parse("1,1,1,0,0"), data, seed=0).ok

@@ -34,7 +34,7 @@ from typing import Any
 from nasframe import DatasetHandler, Status
 from nasframe_keras.settings import KerasSettings
 
-__all__ = ["TrainResult", "learning_rate_at", "train"]
+__all__ = ["TrainResult", "input_pipelines", "learning_rate_at", "train"]
 
 
 @dataclass
@@ -71,6 +71,40 @@ def learning_rate_at(epoch: int, settings: KerasSettings) -> float:
     return float(settings.learning_rate * settings.lr_decay ** (epoch // settings.lr_decay_epochs))
 
 
+def input_pipelines(
+    dataset: DatasetHandler, batch_size: int, *, seed: int | None = None
+) -> tuple[Any, Any, int]:
+    """The train and validation ``tf.data`` pipelines and the steps of one epoch.
+
+    The train pipeline is NASGym's input: the train split, shuffled every pass from
+    ``seed``, repeated without end and cut into full batches; an epoch is
+    ``ceil(n_train / batch_size)`` steps. Full batches give the train step a static
+    shape -- one trace, and CPU kernels picked for the real batch size, which ran faster
+    here than a step traced for any batch size. The validation pipeline is the
+    validation split in order, the last batch possibly short.
+    """
+    import tensorflow as tf
+
+    steps_per_epoch = -(-dataset.num_examples("train") // batch_size)
+    # tf.data's autotuner off. Measured on 2 cores (benchmarks/scaling.py): with it on, a
+    # training given one CPU -- a Ray worker with num_cpus=1 -- sat idle for 25-35 % of
+    # its wall time waiting on the pipeline, and two such trainings side by side ran 1.5x
+    # as fast as one instead of 2x. With it off each keeps its CPU busy, and a training
+    # that has every core is as fast as before. Parallel maps (AUTOTUNE) then run as wide
+    # as tf.data's thread pool.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    train_data = (
+        dataset.tf_dataset("train", batch_size=batch_size, shuffle=True, seed=seed)
+        .repeat()
+        .rebatch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )
+    validation = dataset.tf_dataset("validation", batch_size=batch_size).with_options(options)
+    return train_data, validation, steps_per_epoch
+
+
 def train(
     model: Any,
     dataset: DatasetHandler,
@@ -96,18 +130,7 @@ def train(
     import tensorflow as tf
 
     batch = settings.batch_size
-    # NASGym's input: the shuffled train split repeated without end, cut into full
-    # batches; an epoch is ceil(n / batch) steps. Full batches give the train step a
-    # static shape -- one trace, and CPU kernels picked for the real batch size, which
-    # ran faster here than a step traced for any batch size.
-    steps_per_epoch = -(-dataset.num_examples("train") // batch)
-    train_data = (
-        dataset.tf_dataset("train", batch_size=batch, shuffle=True, seed=seed)
-        .repeat()
-        .rebatch(batch, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    validation_data = dataset.tf_dataset("validation", batch_size=settings.batch_size)
+    train_data, validation_data, steps_per_epoch = input_pipelines(dataset, batch, seed=seed)
     optimizer: Any = keras.optimizers.Adam(
         learning_rate=settings.learning_rate,
         beta_1=settings.beta1,
