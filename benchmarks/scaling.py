@@ -224,7 +224,7 @@ def overhead_ms(count: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimator", choices=("auto", "keras", "burn"), default="auto")
-    parser.add_argument("--networks", type=int, help="timed evaluations per run (14; keras 6)")
+    parser.add_argument("--networks", type=int, help="timed evaluations per run (14; keras 12)")
     parser.add_argument("--hash-rounds", type=int, default=1_500_000, help="burn: per eval")
     parser.add_argument("--set", action="append", default=[], help="keras: KEY=VALUE")
     parser.add_argument("--repeats", type=int, help="alternating rounds (2; keras 1)")
@@ -239,7 +239,7 @@ def main() -> None:
     connect_ray(num_cpus=2)
     estimator, dataset, label = components(args)
     keras = not isinstance(estimator, BurnEstimator)
-    args.networks = args.networks or (6 if keras else 14)
+    args.networks = args.networks or (12 if keras else 14)
     args.repeats = args.repeats or (1 if keras else 2)
     batch = networks(args.networks + 2)
     print(f"estimator: {label}; {args.networks} timed evaluations per run; {os.cpu_count()} CPUs")

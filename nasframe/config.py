@@ -255,7 +255,12 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     run.add("seed", int, 0, "seed of the agent, the environment and the estimator", min=0)
     run.add("output", Path, Path("runs/search"), "output folder (database, logs, results)")
     run.add("workers", int, 1, "parallel evaluation workers (more than 1 uses Ray)", min=1)
-    run.add("ray_address", str, "", "address of an existing Ray cluster ('' starts one)")
+    run.add(
+        "ray_address",
+        str,
+        "",
+        "address of an existing Ray cluster, or auto ('': $RAY_ADDRESS, else a new local one)",
+    )
     run.add("resume", bool, True, "resume the run in the output folder (false: start over)")
     run.add("verbosity", int, 1, "0 quiet, 1 progress bar and table, 2 every step", min=0, max=2)
     run.add("checkpoint_every", int, 50, "save the agent every this many steps (0: at end)", min=0)

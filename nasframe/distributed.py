@@ -37,8 +37,10 @@ without it.
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -78,6 +80,8 @@ __all__ = [
 #: worker could take; with every worker busy it only needs to wake for results.
 _POLL_SECONDS = 0.01
 _BUSY_POLL_SECONDS = 0.5
+
+log = logging.getLogger("nasframe.distributed")
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,10 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> b
 
     Args:
         address: an existing cluster (``"auto"``, ``"10.0.0.1:6379"``, ``"ray://..."``);
-            ``None`` or ``""`` starts a local Ray instance in this process.
+            ``None`` or ``""``: the ``RAY_ADDRESS`` environment variable if set, else a
+            new local Ray instance in this process -- never a cluster Ray finds on its
+            own (a ``ray start`` on this machine, or the stale address file of one that
+            has ended); pass ``"auto"`` for that.
         num_cpus: CPUs of a locally started instance (default: all).
 
     Raises:
@@ -143,21 +150,60 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> b
     ray = _ray()
     if ray.is_initialized():
         return False
+    target = _address(address)
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
-    if address:
-        options["address"] = address
-    elif num_cpus is not None:
-        options["num_cpus"] = num_cpus
+    local = target == "local"
+    if local:
+        # Ray's own default would join a cluster it finds in its address file, which
+        # outlives the cluster if it crashed; "local" always starts a fresh instance.
+        options["address"] = "local"
+        if num_cpus is not None:
+            options["num_cpus"] = num_cpus
+    else:
+        options["address"] = target
+    # Ray retries an address where nothing listens for many minutes; a host:port that
+    # refuses a plain TCP connection is reported at once instead.
+    refused = None if local else _unreachable(target)
     try:
+        if refused:
+            raise ConnectionError(f"nothing answers there ({refused})")
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"at {address!r}" if address else "locally"
+        where = "locally" if local else f"at {target!r}"
         reason = " ".join(str(exc).split())[:300]
+        if local:
+            hint = "start one with 'ray start --head' and pass its address"
+        elif refused:
+            hint = "is the cluster up? 'ray start --head' starts one; 'ray status' checks it"
+        else:
+            hint = (
+                "a cluster that uses token authentication also needs RAY_AUTH_MODE=token "
+                "and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here"
+            )
         raise NasframeError(
-            f"could not start or reach the Ray cluster {where}: {reason} "
-            "(start one with 'ray start --head' and pass its address)"
+            f"could not start or reach the Ray cluster {where}: {reason} ({hint})"
         ) from None
-    return not address
+    return local
+
+
+def _address(address: str | None) -> str:
+    """The cluster address a driver given ``address`` connects to (see connect_ray)."""
+    return address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def _unreachable(address: str, timeout: float = 10.0) -> str | None:
+    """Why a TCP connection to the ``host:port`` of ``address`` fails, or ``None``.
+
+    ``None`` too for addresses without a port (``"auto"``), which Ray resolves itself.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def _check_settings(workers: int, num_cpus: float, num_gpus: float, max_retries: int) -> None:
@@ -366,6 +412,17 @@ class RayEvaluator(Evaluator):
                 ray.shutdown()
             raise
         self._idle = slots
+        nodes = {slot.info.node for slot in slots if slot.info}
+        log.info(
+            "evaluating on %d Ray worker(s) of %s, on %d node(s); each reserves "
+            "num_cpus=%g, num_gpus=%g and runs %s thread(s)",
+            workers,
+            "a local Ray instance" if self._owns_ray else f"the cluster at {_address(address)}",
+            len(nodes),
+            self.num_cpus,
+            self.num_gpus,
+            threads,
+        )
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="nasframe-ray-dispatcher", daemon=True
         )
