@@ -243,11 +243,12 @@ class _Worker:
         except Exception as exc:  # reported to the driver by ready()
             self.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
-    def ready(self) -> tuple[int, str, str]:
-        """``(pid, node address, build error or "")``."""
+    def ready(self) -> tuple[WorkerInfo, str]:
+        """Where this worker runs, and its build error (``""`` if none)."""
         import ray
 
-        return os.getpid(), ray.util.get_node_ip_address(), self.error
+        gpus = tuple(str(gpu) for gpu in ray.get_gpu_ids())
+        return WorkerInfo(os.getpid(), ray.util.get_node_ip_address(), gpus), self.error
 
     def evaluate(self, nsc: str, task: str, seed: int | None) -> Evaluation:
         """Evaluate the network ``nsc`` (its string form) on ``task`` of the dataset."""
@@ -273,10 +274,13 @@ class WorkerInfo:
     Attributes:
         pid: the process id of the actor.
         node: the address of the node it runs on.
+        gpus: the ids of the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``); workers with
+            fractional ``num_gpus`` share ids.
     """
 
     pid: int
     node: str
+    gpus: tuple[str, ...] = ()
 
 
 @dataclass
@@ -423,6 +427,9 @@ class RayEvaluator(Evaluator):
             self.num_gpus,
             threads,
         )
+        if self.num_gpus:
+            gpus = ["+".join(slot.info.gpus) or "none" for slot in slots if slot.info]
+            log.info("GPU ids of the workers: %s", ", ".join(gpus))
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="nasframe-ray-dispatcher", daemon=True
         )
@@ -466,14 +473,13 @@ class RayEvaluator(Evaluator):
 
     # -- workers --------------------------------------------------------------------------
     def worker_info(self) -> list[WorkerInfo]:
-        """The workers alive now (process id and node); waits for replacements to start."""
+        """The workers alive now (process, node, GPUs); waits for replacements to start."""
         ray = _ray()
         with self._lock:
             slots = self._idle + [slot for _, slot in self._running.values()]
         for slot in slots:
             if slot.info is None:
-                pid, node, _ = ray.get(slot.ready, timeout=120)
-                slot.info = WorkerInfo(pid, node)
+                slot.info, _ = ray.get(slot.ready, timeout=120)
         return [slot.info for slot in slots if slot.info is not None]
 
     def close(self) -> None:
@@ -526,8 +532,7 @@ class RayEvaluator(Evaluator):
                 f"num_gpus={self.num_gpus:g} per worker (see 'ray status')"
             )
         for slot, ref in zip(slots, refs, strict=True):
-            pid, node, error = ray.get(ref)
-            slot.info = WorkerInfo(pid, node)
+            slot.info, error = ray.get(ref)
             if error:
                 for other in slots:
                     ray.kill(other.actor, no_restart=True)

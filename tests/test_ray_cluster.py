@@ -42,12 +42,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def head_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 2-CPU Ray head node in its own process; its address. Stopped afterwards."""
+    """A Ray head node (2 CPUs, 1 GPU) in its own process; its address. Stopped afterwards.
+
+    Ray's resources are logical: the GPU is declared, not detected, so fractional GPU
+    placement is tested on a machine without one (nothing here uses CUDA).
+    """
     port = _free_port()
     log = tmp_path_factory.mktemp("ray") / "head.log"
     command = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-        f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+        f"--port={port}", "--num-cpus=2", "--num-gpus=1", "--include-dashboard=false",
         "--disable-usage-stats",
     ]  # fmt: skip
     with log.open("w") as out:
@@ -84,12 +88,12 @@ def _address_file() -> Path:
 
 
 def _search(
-    address: str, out: Path, steps: int, timeout: float = 300
+    address: str, out: Path, steps: int, *extra: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable, "-m", "nasframe", "search", "--estimator", "proxy",
         "--workers", "2", "--ray-address", address, "--steps", str(steps),
-        "--output", str(out), "--seed", "5", "-q", "--set", "run.plots=false",
+        "--output", str(out), "--seed", "5", "-q", "--set", "run.plots=false", *extra,
     ]  # fmt: skip
     return subprocess.run(
         command,
@@ -132,6 +136,15 @@ def test_search_on_an_existing_cluster_and_resume_there(head_node: str, tmp_path
     stored = _records(out / "experiments.csv")
     assert {r.arch_hash for r in before} <= {r.arch_hash for r in stored}
     assert len(stored) == len({r.arch_hash for r in stored})  # none trained twice
+
+
+def test_two_workers_share_one_gpu_with_fractions(head_node: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _search(head_node, out, 10, "--set", "ray.num_gpus=0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (out / "search.log").read_text()
+    assert "each reserves num_cpus=1, num_gpus=0.5" in log
+    assert "GPU ids of the workers: 0, 0" in log  # both on the cluster's one GPU
 
 
 def test_unreachable_address_is_a_one_line_error_at_once(tmp_path: Path) -> None:
