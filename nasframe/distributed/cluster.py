@@ -1,0 +1,95 @@
+"""Connecting to Ray: a fresh local instance or an existing cluster, with clear errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from nasframe.errors import NasframeError, PluginError
+
+
+def import_ray() -> Any:
+    """Import Ray, or say how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise PluginError(
+            "parallel evaluation (workers > 1) needs ray, which is not installed; "
+            "run: pip install 'nasframe[ray]'"
+        ) from None
+    return ray
+
+
+def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> bool:
+    """Connect to Ray unless this process already is; return whether a cluster was started.
+
+    Args:
+        address: an existing cluster (``"auto"``, ``"10.0.0.1:6379"``, ``"ray://..."``);
+            ``None`` or ``""``: the ``RAY_ADDRESS`` environment variable if set, else a
+            new local Ray instance in this process -- never a cluster Ray finds on its
+            own (a ``ray start`` on this machine, or the stale address file of one that
+            has ended); pass ``"auto"`` for that.
+        num_cpus: CPUs of a locally started instance (default: all).
+
+    Raises:
+        PluginError: Ray is not installed.
+        NasframeError: the cluster at ``address`` cannot be reached.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    target = resolve_address(address)
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    local = target == "local"
+    if local:
+        # Ray's own default would join a cluster it finds in its address file, which
+        # outlives the cluster if it crashed; "local" always starts a fresh instance.
+        options["address"] = "local"
+        if num_cpus is not None:
+            options["num_cpus"] = num_cpus
+    else:
+        options["address"] = target
+    # Ray retries an address where nothing listens for many minutes; a host:port that
+    # refuses a plain TCP connection is reported at once instead.
+    refused = None if local else _unreachable(target)
+    try:
+        if refused:
+            raise ConnectionError(f"nothing answers there ({refused})")
+        ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = "locally" if local else f"at {target!r}"
+        reason = " ".join(str(exc).split())[:300]
+        if local:
+            hint = "start one with 'ray start --head' and pass its address"
+        elif refused:
+            hint = "is the cluster up? 'ray start --head' starts one; 'ray status' checks it"
+        else:
+            hint = (
+                "a cluster that uses token authentication also needs RAY_AUTH_MODE=token "
+                "and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here"
+            )
+        raise NasframeError(
+            f"could not start or reach the Ray cluster {where}: {reason} ({hint})"
+        ) from None
+    return local
+
+
+def resolve_address(address: str | None) -> str:
+    """The cluster address a driver given ``address`` connects to (see connect_ray)."""
+    return address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def _unreachable(address: str, timeout: float = 10.0) -> str | None:
+    """Why a TCP connection to the ``host:port`` of ``address`` fails, or ``None``.
+
+    ``None`` too for addresses without a port (``"auto"``), which Ray resolves itself.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None

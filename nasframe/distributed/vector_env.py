@@ -1,0 +1,301 @@
+"""N environments stepping together over one evaluator: :class:`NASVectorEnv`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from nasframe.distributed.components import ComponentSpec
+from nasframe.distributed.evaluator import RayEvaluator, check_worker_settings
+from nasframe.errors import ConfigError
+
+
+def step_all(
+    envs: Sequence[Any], evaluator: Any, actions: Sequence[Any], active: Sequence[bool]
+) -> list[tuple[Any, float, bool, bool, dict[str, Any]] | None]:
+    """Step every active env: apply all actions, evaluate all networks at once, finish.
+
+    One batched ``evaluate_many`` is what makes the steps parallel; the results come
+    back in env order, so the outcome is the same as stepping the envs one by one.
+    """
+    plans = [
+        env.begin_step(action) if on else None
+        for env, action, on in zip(envs, actions, active, strict=True)
+    ]
+    todo = [i for i, plan in enumerate(plans) if plan is not None and plan.nsc is not None]
+    networks = [plan.nsc for plan in plans if plan is not None and plan.nsc is not None]
+    outcomes = dict(zip(todo, evaluator.evaluate_many(networks), strict=True))
+    return [
+        None if plan is None else env.finish_step(plan, outcomes.get(i))
+        for i, (env, plan) in enumerate(zip(envs, plans, strict=True))
+    ]
+
+
+class NASVectorEnv(gymnasium.vector.VectorEnv):
+    """N :class:`~nasframe.NASEnv` stepping together, sharing one evaluator.
+
+    Each ``step`` applies the N actions, evaluates the N new networks with one
+    ``evaluator.evaluate_many`` call (in parallel on a :class:`RayEvaluator`, in
+    order on an in-process ``Evaluator``) and finishes the N steps. Episodes reset
+    automatically in Gymnasium's default ``next-step`` mode: the step after an
+    episode ended returns the first observation of the next one (reward 0).
+
+    Args:
+        envs: the environments; they should share one search space and encoder.
+        evaluator: the evaluator all of them use (default: the first env's).
+
+    Attributes:
+        envs: the environments.
+        evaluator: the shared evaluator.
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
+
+    def __init__(self, envs: Sequence[Any], evaluator: Any = None) -> None:
+        if not envs:
+            raise ConfigError("a vector env needs at least one environment")
+        self.envs = list(envs)
+        self.evaluator = evaluator if evaluator is not None else self.envs[0].evaluator
+        for env in self.envs:
+            env.evaluator = self.evaluator
+        self.num_envs = len(self.envs)
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = self.envs[0].render_mode
+        self._needs_reset = [False] * self.num_envs
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every env; an integer ``seed`` seeds env ``i`` with ``seed + i``."""
+        if seed is None or isinstance(seed, int):
+            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ConfigError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        observations: list[Any] = []
+        infos: dict[str, Any] = {}
+        for i, (env, env_seed) in enumerate(zip(self.envs, seeds, strict=True)):
+            obs, info = env.reset(seed=env_seed, options=options)
+            observations.append(obs)
+            infos = self._add_info(infos, info, i)
+        self._needs_reset = [False] * self.num_envs
+        return np.stack(observations), infos
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step all envs with one batched evaluation (see the class docs)."""
+        actions = list(actions)
+        if len(actions) != self.num_envs:
+            raise ConfigError(f"step got {len(actions)} actions for {self.num_envs} envs")
+        active = [not flag for flag in self._needs_reset]
+        results = step_all(self.envs, self.evaluator, actions, active)
+        observations, rewards, terminated, truncated = [], [], [], []
+        infos: dict[str, Any] = {}
+        for i, (env, result) in enumerate(zip(self.envs, results, strict=True)):
+            if result is None:  # ended last step: next-step autoreset
+                obs, info = env.reset()
+                result = (obs, 0.0, False, False, info)
+            obs, reward, term, trunc, info = result
+            observations.append(obs)
+            rewards.append(reward)
+            terminated.append(term)
+            truncated.append(trunc)
+            infos = self._add_info(infos, info, i)
+        self._needs_reset = [t or u for t, u in zip(terminated, truncated, strict=True)]
+        return (
+            np.stack(observations),
+            np.asarray(rewards, dtype=np.float64),
+            np.asarray(terminated, dtype=np.bool_),
+            np.asarray(truncated, dtype=np.bool_),
+            infos,
+        )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the envs and the shared evaluator."""
+        for env in self.envs:
+            env.close()
+        close = getattr(self.evaluator, "close", None)
+        if close is not None:
+            close()
+
+
+def make_parallel_env(
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    num_envs: int | None = None,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    max_retries: int | None = None,
+    timeout: float | None = None,
+    config: Any = None,
+    plugin_manager: Any = None,
+    seed: int | None = None,
+    search_space: Any = None,
+    state_encoder: Any = None,
+    estimator: Any = None,
+    dataset: Any = None,
+    database: Any = None,
+    **env_settings: Any,
+) -> NASVectorEnv:
+    """A :class:`NASVectorEnv` of ``num_envs`` environments evaluating on ``workers`` workers.
+
+    The contract for ``nasframe search --workers N --ray-address A``::
+
+        vector_env = make_parallel_env(config=config, workers=N, address=A or None, seed=s)
+
+    (``workers`` and ``address`` left out come from ``[run] workers`` and
+    ``[run] ray_address`` of the configuration.)
+
+    Components and ``env_settings`` are those of :func:`nasframe.make_env` (names or
+    instances; unnamed ones come from the configuration's ``[env]`` section), and every
+    env shares one search space, encoder, estimator, dataset and database.
+
+    * ``workers == 1`` (the default): no Ray; the envs share one in-process
+      :class:`~nasframe.evaluation.Evaluator` and a step evaluates in order.
+    * ``workers > 1``: one :class:`RayEvaluator` with ``workers`` actors. An estimator or
+      dataset given by *name* (or by the configuration) is shipped as a
+      :class:`ComponentSpec` (its registry name and configuration section), built once
+      per worker; one given as an *instance* is pickled to the workers.
+
+    Args:
+        workers: parallel evaluations (more than 1 uses Ray); default ``[run] workers``.
+        address: an existing Ray cluster; default ``[run] ray_address``, where empty
+            starts a local one when needed.
+        num_envs: environments stepped together (default: ``workers``).
+        num_cpus: CPUs per evaluation (Ray); default ``[ray] num_cpus``.
+        num_gpus: GPUs per evaluation, fractions allowed (Ray); default ``[ray] num_gpus``.
+        max_retries: retries of an evaluation whose worker died (Ray); default
+            ``[ray] max_retries``.
+        timeout: seconds before a busy worker is stopped and the evaluation stored as
+            ``timeout`` (Ray; ``0``: no limit); default ``[ray] timeout``.
+        config: a :class:`~nasframe.Config` or the path of an INI file.
+        plugin_manager: builds the components (default: a fresh one).
+        seed: the estimator's seed; env ``i`` is first reset with ``seed + i`` (as
+            ``vector_env.reset(seed=seed)`` does).
+        search_space: see :func:`nasframe.make_env`.
+        state_encoder: see :func:`nasframe.make_env`.
+        estimator: see :func:`nasframe.make_env`.
+        dataset: see :func:`nasframe.make_env`.
+        database: see :func:`nasframe.make_env`.
+        **env_settings: keys of the ``[env]`` section (``max_steps``, ``reward``, ...).
+
+    Raises:
+        ConfigError: a setting is out of range.
+        RegistryError: a component name is unknown.
+        PluginError: a component or Ray needs an extra that is not installed.
+        NasframeError: the Ray cluster cannot be reached or lacks the resources.
+    """
+    import nasframe
+    from nasframe.config import Config, load_config
+    from nasframe.plugins import get_plugin_manager
+
+    manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
+    no_config = config is None
+    if not isinstance(config, Config):
+        config = load_config(config, plugin_manager=manager)
+    if workers is None:
+        workers = int(config.get("run", "workers"))
+    if address is None:
+        address = str(config.get("run", "ray_address") or "") or None
+    ray_settings = config.section("ray")
+    num_cpus = ray_settings["num_cpus"] if num_cpus is None else num_cpus
+    num_gpus = ray_settings["num_gpus"] if num_gpus is None else num_gpus
+    max_retries = ray_settings["max_retries"] if max_retries is None else max_retries
+    timeout = (ray_settings["timeout"] if timeout is None else timeout) or None
+    check_worker_settings(workers, num_cpus, num_gpus, max_retries)
+    count = workers if num_envs is None else num_envs
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"num_envs={num_envs!r} is not valid; need an integer >= 1")
+    parts: dict[str, Any] = {
+        "search_space": search_space,
+        "state_encoder": state_encoder,
+        "estimator": estimator,
+        "dataset": dataset,
+        "database": database,
+    }
+    if database is None and no_config:
+        parts["database"] = "memory"  # as make_env: a quick script writes no files
+    evaluator: Any = None
+    if workers > 1:
+
+        def spec(kind: str) -> Any:
+            given = parts[kind]
+            if given is not None and not isinstance(given, str):
+                return given  # an instance: pickled to the workers
+            info = manager.registry(kind).get(given or config.get("env", kind))
+            return ComponentSpec(kind, info.name, config.component_settings(info))
+
+        if parts["database"] is None or isinstance(parts["database"], str):
+            # The driver owns the database: build it here, as make_env would.
+            name = parts["database"] or config.get("env", "database")
+            info = manager.registry("database").get(name)
+            settings = config.component_settings(info)
+            parts["database"] = manager.registry("database").create(info.name, **settings)
+        evaluator = RayEvaluator(
+            spec("estimator"),
+            spec("dataset"),
+            parts["database"],
+            workers=workers,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            max_retries=max_retries,
+            timeout=timeout,
+            seed=seed,
+            retry_transient=bool(
+                env_settings.get("retry_transient", config.get("env", "retry_transient"))
+            ),
+            plugin_manager=manager,
+            address=address,
+        )
+        parts["estimator"], parts["dataset"] = evaluator.estimator, evaluator.dataset
+    envs: list[Any] = []
+    try:
+        _make_envs(envs, count, nasframe.make_env, parts, config, manager, seed, env_settings)
+    except BaseException:
+        if evaluator is not None:
+            evaluator.close()  # do not leave the workers running
+        raise
+    return NASVectorEnv(envs, evaluator)
+
+
+def _make_envs(
+    envs: list[Any],
+    count: int,
+    make_env: Any,
+    parts: dict[str, Any],
+    config: Any,
+    manager: Any,
+    seed: int | None,
+    env_settings: Mapping[str, Any],
+) -> None:
+    for i in range(count):
+        # Env i starts from seed + i, so the envs do not all search the same episodes;
+        # the evaluator (env 0's, or the Ray one) uses ``seed`` itself.
+        env = make_env(
+            config=config,
+            plugin_manager=manager,
+            seed=None if seed is None else seed + i,
+            **parts,
+            **env_settings,
+        )
+        # Every env shares the first one's components (and so its cache).
+        parts.update(
+            search_space=env.search_space,
+            state_encoder=env.state_encoder,
+            estimator=env.estimator,
+            dataset=env.dataset,
+            database=env.database,
+        )
+        envs.append(env)
