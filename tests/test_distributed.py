@@ -95,6 +95,7 @@ class LoggingEstimator(PerformanceEstimator):
     ) -> Evaluation:
         self._write(f"start {architecture}")
         self._write(f"threads {os.environ.get('TF_NUM_INTRAOP_THREADS')}")
+        self._write(f"tf-log-level {os.environ.get('TF_CPP_MIN_LOG_LEVEL')}")
         self._write(f"task {dataset.task}")
         if str(architecture) in self.crash_on:
             marker = self.log.with_suffix(f".crashed-{architecture.canonical_hash[:12]}")
@@ -228,7 +229,10 @@ def test_missing_ray_says_which_extra(monkeypatch: pytest.MonkeyPatch, tmp_path:
         RayEvaluator(LoggingEstimator(tmp_path / "log"), _dataset(), DictDB())
 
 
-def test_parallel_gives_the_serial_evaluations(ray_cluster: None, tmp_path: Path) -> None:
+def test_parallel_gives_the_serial_evaluations(
+    ray_cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")  # the driver's choice reaches the workers
     networks = _networks(8)
     requests = networks + networks[:3] + [networks[5]]  # repeats must come from the cache
     serial_db, parallel_db = DictDB(), DictDB()
@@ -257,6 +261,7 @@ def test_parallel_gives_the_serial_evaluations(ray_cluster: None, tmp_path: Path
     pids = {line.split()[0] for line in log.read_text().splitlines()}
     assert str(os.getpid()) not in pids  # the driver never trains
     assert set(_log_lines(log, "threads")) == {"1"}  # TF limited to the worker's one CPU
+    assert set(_log_lines(log, "tf-log-level")) == {"3"}
 
 
 def test_concurrent_requests_for_one_architecture_train_once(

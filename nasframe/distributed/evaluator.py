@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +35,9 @@ _POLL_SECONDS = 0.01
 _BUSY_POLL_SECONDS = 0.5
 
 log = logging.getLogger("nasframe.distributed")
+
+#: Environment variables of the driver that its workers get too.
+_FORWARDED_ENV = ("TF_CPP_MIN_LOG_LEVEL",)
 
 
 def check_worker_settings(workers: int, num_cpus: float, num_gpus: float, max_retries: int) -> None:
@@ -153,7 +157,9 @@ class RayEvaluator(Evaluator):
         self.retries = 0
         self.worker_deaths = 0
         threads = str(threads_per_worker or max(1, math.ceil(self.num_cpus)))
-        self._threads = {
+        # The workers' environment: their share of threads, and the driver's choice of
+        # TensorFlow's C++ log level (workers on a cluster do not inherit the driver's).
+        self._worker_env = {
             name: threads
             for name in (
                 "TF_NUM_INTRAOP_THREADS",
@@ -162,6 +168,9 @@ class RayEvaluator(Evaluator):
                 "MKL_NUM_THREADS",
             )
         }
+        for name in _FORWARDED_ENV:
+            if name in os.environ:
+                self._worker_env[name] = os.environ[name]
         ray = import_ray()
         self._owns_ray = connect_ray(address)
         self._lock = threading.Condition(threading.RLock())
@@ -177,7 +186,7 @@ class RayEvaluator(Evaluator):
             num_cpus=self.num_cpus,
             num_gpus=self.num_gpus,
             max_restarts=0,
-            runtime_env={"env_vars": self._threads},
+            runtime_env={"env_vars": self._worker_env},
         )
         try:
             slots = [self._new_slot() for _ in range(workers)]
@@ -290,7 +299,7 @@ class RayEvaluator(Evaluator):
 
     # -- internals ------------------------------------------------------------------------
     def _new_slot(self) -> _Slot:
-        actor = self._actor_class.remote(*self._shipped, self._threads)
+        actor = self._actor_class.remote(*self._shipped, self._worker_env)
         return _Slot(actor, actor.ready.remote())
 
     def _await_ready(self, slots: Sequence[_Slot], timeout: float) -> None:

@@ -25,9 +25,9 @@ class EvaluationWorker:
     which component failed instead of showing a dead actor's traceback.
     """
 
-    def __init__(self, estimator: Any, dataset: Any, threads: Mapping[str, str]) -> None:
+    def __init__(self, estimator: Any, dataset: Any, environment: Mapping[str, str]) -> None:
         # Before anything imports TensorFlow or torch: one worker, its own share of cores.
-        os.environ.update(threads)
+        os.environ.update(environment)
         self.error = ""
         self.estimator: PerformanceEstimator | None = None
         self.dataset: DatasetHandler | None = None
