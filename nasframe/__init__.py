@@ -52,6 +52,7 @@ from nasframe.errors import (
 from nasframe.nsc import NSC, LayerType, NSCRow
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
+from nasframe.storage import FileDBSettings, check_file_db_settings
 
 try:
     __version__ = version("nasframe")
@@ -74,6 +75,7 @@ __all__ = [
     "DatasetHandler",
     "Evaluation",
     "ExperimentDB",
+    "FileDBSettings",
     "Key",
     "LayerType",
     "NASEnv",
@@ -97,6 +99,7 @@ __all__ = [
     "Transition",
     "__version__",
     "check_components",
+    "check_file_db_settings",
     "closest",
     "default_data_dir",
     "fingerprint_of",

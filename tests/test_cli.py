@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import click
 import pytest
@@ -13,7 +15,7 @@ from conftest import PluginSandbox
 
 import nasframe
 from nasframe import ConfigError
-from nasframe.cli import SUBCOMMANDS, main
+from nasframe.cli import SUBCOMMANDS, TF_LOG_LEVEL, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -268,3 +270,40 @@ def test_output_to_a_missing_folder_is_a_user_error(tmp_path: Path, command: lis
     result = CliRunner().invoke(main, [*command, "-o", str(target)])
     assert result.exit_code == 1
     assert result.stderr == f"error: {target}: cannot write: No such file or directory\n"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["config", "show"]])
+def test_the_command_turns_tensorflow_info_logging_off(args: list[str]) -> None:
+    with mock.patch.dict(os.environ):  # restored afterwards: the suite's own value stays
+        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == TF_LOG_LEVEL == "1"
+
+
+@pytest.mark.parametrize("preset", ["0", "3"])
+def test_a_users_tensorflow_log_level_wins(preset: str) -> None:
+    with mock.patch.dict(os.environ, {"TF_CPP_MIN_LOG_LEVEL": preset}):
+        result = CliRunner().invoke(main, ["--help"])
+        assert result.exit_code == 0, result.output
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == preset
+
+
+def test_only_the_command_sets_the_tensorflow_log_level() -> None:
+    # A fresh process without the variable: importing nasframe (the library, and even the
+    # CLI module) leaves the environment alone; running the command sets it, before any
+    # TensorFlow import (the command imports none here).
+    code = (
+        "import os, sys\n"
+        "import nasframe, nasframe.cli\n"
+        "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))\n"
+        "from click.testing import CliRunner\n"
+        "assert CliRunner().invoke(nasframe.cli.main, ['--help']).exit_code == 0\n"
+        "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), 'tensorflow' in sys.modules)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "None\n1 False\n"

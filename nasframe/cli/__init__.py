@@ -4,6 +4,7 @@ Subcommands live in modules of this package and are imported only when used, so
 ``nasframe --help`` and ``nasframe plugins`` stay fast and never import TensorFlow.
 A user's error (:class:`~nasframe.errors.NasframeError`) prints one line,
 ``error: <message>``, and exits 1 with no traceback; ``--debug`` shows the traceback.
+The command sets ``TF_CPP_MIN_LOG_LEVEL=1`` unless it is set (:data:`TF_LOG_LEVEL`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import click
 
 from nasframe.errors import NasframeError
 
-__all__ = ["SUBCOMMANDS", "main"]
+__all__ = ["SUBCOMMANDS", "TF_LOG_LEVEL", "main"]
 
 #: Subcommand name -> ``module:attribute`` of its click command.
 SUBCOMMANDS = {
@@ -29,6 +30,14 @@ SUBCOMMANDS = {
     "evaluate": "nasframe.cli.evaluate_cmd:evaluate",
     "search": "nasframe.cli.search_cmd:search",
 }
+
+
+#: ``TF_CPP_MIN_LOG_LEVEL`` the command sets unless the user has set it: ``1`` hides
+#: TensorFlow's C++ INFO lines (the CPU-feature banner) and keeps its warnings and errors.
+#: The lines absl prints before TensorFlow initialises its logging (``WARNING: All log
+#: messages before absl::InitializeLog() ...`` and the ``oneDNN custom operations are on``
+#: line) ignore this variable and still show.
+TF_LOG_LEVEL = "1"
 
 
 class _LazyGroup(click.Group):
@@ -44,6 +53,16 @@ class _LazyGroup(click.Group):
         module_name, attribute = target.split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attribute)
         return command
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command; first quiet TensorFlow's C++ INFO logging (see :data:`TF_LOG_LEVEL`).
+
+        Set here, before click resolves (and imports) a subcommand, so it is in place before
+        anything can import TensorFlow. Only the command does this: ``import nasframe``
+        leaves the environment alone.
+        """
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -66,6 +85,3 @@ def _version() -> str:
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 def main(debug: bool) -> None:
     """nasframe: neural architecture search by reinforcement learning, with plugins."""
-    # Quiets TensorFlow's C++ info/warning logging (the CPU-feature banner); the oneDNN
-    # lines absl prints before its logging starts still show. A user's setting wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

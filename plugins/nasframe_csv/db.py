@@ -46,7 +46,6 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import filelock
@@ -59,6 +58,7 @@ from nasframe import (
     ExperimentDB,
     Record,
     Status,
+    check_file_db_settings,
 )
 
 __all__ = ["COLUMNS", "CSV_MAGIC", "CorruptLineWarning", "CsvExperimentDB"]
@@ -106,9 +106,10 @@ class CsvExperimentDB(ExperimentDB):
             nothing, a crashed machine may lose the last records.
 
     Raises:
-        DatabaseError: ``path`` is empty, cannot be created or read, is not a nasframe
-            database, or was written by a newer schema version; the lock is not free
-            within ``lock_timeout``.
+        DatabaseError: a setting is wrong (see :func:`nasframe.check_file_db_settings`);
+            the file cannot be created or read, is not a nasframe database, or was
+            written by a newer schema version; the lock is not free within
+            ``lock_timeout``.
     """
 
     name = "csv-v1"
@@ -119,14 +120,10 @@ class CsvExperimentDB(ExperimentDB):
         lock_timeout: float = 60.0,
         fsync: bool = True,
     ) -> None:
-        if path is None or not str(path).strip():
-            raise DatabaseError(
-                "[database] path is empty: set it to a .csv file, e.g. "
-                "--set database.path=experiments.csv"
-            )
-        self.path = Path(path)
-        self.lock_timeout = float(lock_timeout)
-        self.fsync = bool(fsync)
+        settings = check_file_db_settings(path, lock_timeout, fsync, suffix=".csv")
+        self.path = settings.path
+        self.lock_timeout = settings.lock_timeout
+        self.fsync = settings.fsync
         # Every record, in the order stored: decoded, or its checked cells until first use.
         self._records: list[Record | list[str]] = []
         self._index: dict[_Key, int] = {}  # cache key -> position in _records
@@ -141,10 +138,6 @@ class CsvExperimentDB(ExperimentDB):
         # One object may be shared by threads: the file lock orders processes, this
         # mutex orders the threads of one process.
         self._mutex = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseError(f"{self.path}: cannot create its folder: {exc.strerror}") from None
         self._lock = filelock.FileLock(
             f"{self.path}.lock", timeout=self.lock_timeout, poll_interval=0.002
         )

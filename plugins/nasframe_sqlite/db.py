@@ -37,6 +37,7 @@ from nasframe import (
     ExperimentDB,
     Record,
     Status,
+    check_file_db_settings,
 )
 
 __all__ = ["APPLICATION_ID", "SqliteExperimentDB"]
@@ -91,8 +92,9 @@ class SqliteExperimentDB(ExperimentDB):
         fsync: ``synchronous=FULL`` (durable against power cuts) instead of ``NORMAL``.
 
     Raises:
-        DatabaseError: ``path`` is empty or cannot be opened, is not an SQLite file or not
-            a nasframe database, or was written by a newer schema version.
+        DatabaseError: a setting is wrong (see :func:`nasframe.check_file_db_settings`);
+            the file cannot be opened, is not an SQLite file or not a nasframe database,
+            or was written by a newer schema version.
     """
 
     name = "sqlite-v1"
@@ -103,19 +105,11 @@ class SqliteExperimentDB(ExperimentDB):
         lock_timeout: float = 60.0,
         fsync: bool = True,
     ) -> None:
-        if path is None or not str(path).strip():
-            raise DatabaseError(
-                "[database] path is empty: set it to a .sqlite file, e.g. "
-                "--set database.path=experiments.sqlite"
-            )
-        self.path = Path(path)
-        self.lock_timeout = float(lock_timeout)
-        self.fsync = bool(fsync)
+        settings = check_file_db_settings(path, lock_timeout, fsync, suffix=".sqlite")
+        self.path = settings.path
+        self.lock_timeout = settings.lock_timeout
+        self.fsync = settings.fsync
         self._mutex = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseError(f"{self.path}: cannot create its folder: {exc.strerror}") from None
         try:
             # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE.
             self._db = sqlite3.connect(
