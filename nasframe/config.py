@@ -110,7 +110,8 @@ class Key:
             if isinstance(value, bool):
                 raise ValueError(value)
             number = float(str(value).strip()) if isinstance(value, str) else float(value)
-            if math.isnan(number):
+            # NaN and infinity mean nothing in a setting; "no limit" is written 0.
+            if not math.isfinite(number):
                 raise ValueError(value)
             return number
         if self.type is Path:

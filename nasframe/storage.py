@@ -6,7 +6,8 @@ file) take the same three settings from the ``[database]`` section: ``path``,
 so every such backend refuses the same bad values with the same one-line message.
 
 The configuration already converts and bounds these values when they come from a file or
-``--set``; this check is for the constructor, which a script may call directly.
+``--set`` (a finite ``lock_timeout >= 0``, a boolean ``fsync``); this check is for the
+constructor, which a script may call directly.
 """
 
 from __future__ import annotations

@@ -160,6 +160,8 @@ def test_unknown_key_with_close_match(tmp_path: Path) -> None:
         ("run", "steps", "2.5", "'2.5' is not a valid int (int, >= 0)"),
         ("env", "mu", "half", "'half' is not a valid float (float, >= 0)"),
         ("env", "mu", "nan", "'nan' is not a valid float (float, >= 0)"),
+        ("database", "lock_timeout", "inf", "'inf' is not a valid float (float, >= 0)"),
+        ("ray", "timeout", "-inf", "'-inf' is not a valid float (float, >= 0)"),
         ("env", "retry_transient", "maybe", "'maybe' is not a valid bool (bool)"),
         ("run", "steps", "-1", "-1 is below the minimum 0"),
         ("run", "workers", "0", "0 is below the minimum 1"),
