@@ -1,0 +1,48 @@
+"""What makes two runs the same run: the configuration less its budget and display keys.
+
+A run's identity is stored in ``run.json``; resuming in an output folder requires the
+same identity, and ``summary.json`` names the run by the identity's digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from nasframe.config import Config
+
+__all__ = ["digest", "identity_of"]
+
+#: Keys that may change between a run and its resumption (budget, where, how loud).
+_NOT_IDENTITY = {
+    ("run", "steps"),
+    ("run", "episodes"),
+    ("run", "output"),
+    ("run", "workers"),
+    ("run", "ray_address"),
+    ("run", "resume"),
+    ("run", "verbosity"),
+    ("run", "checkpoint_every"),
+    ("run", "plots"),
+    ("run", "tensorboard"),
+    ("run", "top"),
+    ("database", "path"),
+}
+
+
+def identity_of(config: Config) -> dict[str, dict[str, Any]]:
+    """The configuration values that make two runs the same run (budget keys excluded)."""
+    identity: dict[str, dict[str, Any]] = {}
+    for section, values in config.values.items():
+        for key, value in values.items():
+            if (section, key) in _NOT_IDENTITY:
+                continue
+            identity.setdefault(section, {})[key] = None if value is None else str(value)
+    return identity
+
+
+def digest(identity: dict[str, dict[str, Any]]) -> str:
+    """A short hash of an identity (``run.json``'s ``digest``, ``summary.json``'s ``identity``)."""
+    blob = json.dumps(identity, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

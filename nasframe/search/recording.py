@@ -1,0 +1,191 @@
+"""Step recording: every environment step becomes a row of the step log.
+
+A single environment is wrapped in :class:`Recorder`; a ``NASVectorEnv`` has each of its
+environments' ``finish_step`` wrapped by :func:`record_vector`. Both hand the step to a
+:class:`StepRecorder`, which numbers episodes, counts steps and episodes on the
+:class:`~nasframe.search.run.Run`, appends to the :class:`~nasframe.results.StepLog`
+and calls back once per step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, SupportsFloat
+
+import gymnasium
+
+from nasframe.results import StepLog, StepRow
+from nasframe.search.run import Run
+
+__all__ = ["Recorder", "StepRecorder", "record_vector"]
+
+
+class StepRecorder:
+    """Turns the steps of one or more environments into step-log rows and counters.
+
+    Each environment is a *slot*; a slot's episode gets the next episode number at its
+    first step, so episodes of parallel environments are numbered in the order they
+    start.
+    """
+
+    def __init__(
+        self, run: Run, steplog: StepLog, next_episode: int, on_step: Callable[[StepRow], None]
+    ) -> None:
+        self.run = run
+        self.steplog = steplog
+        self.next_episode = next_episode
+        self.on_step = on_step
+        self.open: dict[int, list[int]] = {}  # slot -> [episode, steps in it]
+
+    def task(self) -> str:
+        """The dataset task under way (the evaluator's dataset)."""
+        dataset = getattr(self.run.evaluator, "dataset", None)
+        return str(getattr(dataset, "task", "") or "")
+
+    def abandon(self, slot: int) -> None:
+        """The slot's episode under way was left unfinished (a reset)."""
+        self.open.pop(slot, None)
+
+    def record(
+        self,
+        slot: int,
+        action: int,
+        label: str,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        info: dict[str, Any],
+        seconds: float,
+    ) -> None:
+        """Log one step of the environment in ``slot``."""
+        episode = self.open.get(slot)
+        if episode is None:
+            episode = self.open[slot] = [self.next_episode, 0]
+            self.next_episode += 1
+        episode[1] += 1
+        self.run.steps += 1
+        if "task" not in info:
+            info = dict(info, task=self.task())
+        row = _row_from_info(
+            info,
+            step=self.run.steps,
+            episode=episode[0],
+            episode_step=episode[1],
+            action=action,
+            label=label,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            seconds=seconds,
+        )
+        self.steplog.append(row)
+        if row.done:
+            self.run.episodes += 1
+            del self.open[slot]
+        self.on_step(row)
+
+
+class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
+    """Logs every step of a single environment through a :class:`StepRecorder`."""
+
+    def __init__(self, env: gymnasium.Env[Any, Any], recorder: StepRecorder) -> None:
+        super().__init__(env)
+        self.recorder = recorder
+        self._labels = _action_labels(env)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        self.recorder.abandon(0)
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        start = time.perf_counter()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        action_id = int(action)
+        self.recorder.record(
+            0,
+            action_id,
+            self._labels.get(action_id, str(action_id)),
+            float(reward),
+            bool(terminated),
+            bool(truncated),
+            info,
+            time.perf_counter() - start,
+        )
+        return obs, reward, terminated, truncated, info
+
+
+def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
+    """Log the steps of every environment of a ``NASVectorEnv``.
+
+    Its batched step (and its Stable-Baselines3 view) drive each environment through
+    ``begin_step``/``finish_step`` rather than ``step``, so the recording wraps each
+    environment's ``finish_step`` -- the one place every step result passes.
+    """
+    for slot, env in enumerate(vector_env.envs):
+        labels = _action_labels(env)
+        finish = env.finish_step
+        reset = env.reset
+
+        def finish_step(
+            plan: Any, outcome: Any, _finish: Any = finish, _slot: int = slot, _labels: Any = labels
+        ) -> Any:
+            obs, reward, terminated, truncated, info = _finish(plan, outcome)
+            action = int(plan.action)
+            recorder.record(
+                _slot,
+                action,
+                _labels.get(action, str(action)),
+                float(reward),
+                bool(terminated),
+                bool(truncated),
+                info,
+                0.0 if info.get("cache_hit") else float(info.get("seconds", 0.0)),
+            )
+            return obs, reward, terminated, truncated, info
+
+        def reset_env(*args: Any, _reset: Any = reset, _slot: int = slot, **kwargs: Any) -> Any:
+            recorder.abandon(_slot)
+            return _reset(*args, **kwargs)
+
+        env.finish_step = finish_step
+        env.reset = reset_env
+
+
+def _action_labels(env: gymnasium.Env[Any, Any]) -> dict[int, str]:
+    space = getattr(env.unwrapped, "search_space", None)
+    if space is None or not hasattr(space, "actions"):
+        return {}
+    return {int(a.id): str(a.label) for a in space.actions()}
+
+
+def _first(info: dict[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in info and info[name] is not None:
+            return info[name]
+    return default
+
+
+def _row_from_info(info: dict[str, Any], **known: Any) -> StepRow:
+    """A step-log row from the environment's ``info`` (names per ``nasframe.env``)."""
+    evaluation = info.get("evaluation")
+    params = _first(info, "params", default=getattr(evaluation, "params", 0))
+    status = _first(info, "status", default=getattr(evaluation, "status", "ok"))
+    accuracy = _first(info, "accuracy", default=getattr(evaluation, "accuracy", 0.0))
+    label = _first(info, "action_label", default=known.pop("label"))
+    if not isinstance(label, str):
+        label = getattr(label, "label", str(label))
+    known.pop("label", None)
+    return StepRow(
+        task=str(_first(info, "task", "dataset", default="")),
+        action_label=label,
+        nsc=str(_first(info, "nsc", default="")),
+        arch_hash=str(_first(info, "arch_hash", "canonical_hash", "hash", default="")),
+        accuracy=float(accuracy),
+        params=int(params or 0),
+        status=str(status),
+        cache_hit=bool(_first(info, "cache_hit", default=False)),
+        **known,
+    )
