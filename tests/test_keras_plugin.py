@@ -23,13 +23,14 @@ def test_registered_with_its_section_and_extra(plugin_manager: nasframe.PluginMa
     assert plugin_manager.statuses["keras"].status == "loaded"
 
 
-def test_plugin_listing_does_not_import_tensorflow() -> None:
+def test_plugin_listing_building_and_closing_do_not_import_tensorflow() -> None:
     code = (
         "import sys, nasframe, nasframe_keras\n"
         "pm = nasframe.get_plugin_manager()\n"
         "pm.registries(); nasframe.load_config(plugin_manager=pm)\n"
         "est = pm.registry('estimator').create('keras-v1')\n"
         "est.fingerprint()\n"
+        "est.close()  # what a Ray driver does at the end of a search\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
