@@ -53,6 +53,10 @@ def head_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
         f"--port={port}", "--num-cpus=2", "--num-gpus=1", "--include-dashboard=false",
         "--disable-usage-stats",
+        # Ports Ray would otherwise fix (10001, 52365): free ones, so a Ray cluster the
+        # developer already runs on this machine is left alone.
+        f"--ray-client-server-port={_free_port()}",
+        f"--dashboard-agent-listen-port={_free_port()}",
     ]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(
