@@ -40,30 +40,28 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> b
     if ray.is_initialized():
         return False
     target = resolve_address(address)
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
     local = target == "local"
-    if local:
-        # Ray's own default would join a cluster it finds in its address file, which
-        # outlives the cluster if it crashed; "local" always starts a fresh instance.
-        options["address"] = "local"
-        if num_cpus is not None:
-            options["num_cpus"] = num_cpus
-    else:
-        options["address"] = target
+    where = "locally" if local else f"at {target!r}"
+    # Ray's own default would join a cluster it finds in its address file, which outlives
+    # the cluster if it crashed; "local" always starts a fresh instance.
+    options: dict[str, Any] = {"address": target, "include_dashboard": False, "log_to_driver": True}
+    if local and num_cpus is not None:
+        options["num_cpus"] = num_cpus
     # Ray retries an address where nothing listens for many minutes; a host:port that
     # refuses a plain TCP connection is reported at once instead.
     refused = None if local else _unreachable(target)
+    if refused:
+        raise NasframeError(
+            f"could not start or reach the Ray cluster {where}: nothing answers there "
+            f"({refused}) (is the cluster up? 'ray start --head' starts one; "
+            "'ray status' checks it)"
+        )
     try:
-        if refused:
-            raise ConnectionError(f"nothing answers there ({refused})")
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = "locally" if local else f"at {target!r}"
         reason = " ".join(str(exc).split())[:300]
         if local:
             hint = "start one with 'ray start --head' and pass its address"
-        elif refused:
-            hint = "is the cluster up? 'ray start --head' starts one; 'ray status' checks it"
         else:
             hint = (
                 "a cluster that uses token authentication also needs RAY_AUTH_MODE=token "
