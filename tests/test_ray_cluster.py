@@ -8,8 +8,10 @@ nothing is shared with a Ray instance of the test process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -40,27 +42,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def head_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Ray head node (2 CPUs, 1 GPU) in its own process; its address. Stopped afterwards.
-
-    Ray's resources are logical: the GPU is declared, not detected, so fractional GPU
-    placement is tested on a machine without one (nothing here uses CUDA).
-    """
+@contextlib.contextmanager
+def _running_head_node(log: Path, *options: str, env: dict[str, str]) -> Iterator[str]:
+    """A Ray head node started with ``options`` in its own process, while in the block."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("ray") / "head.log"
     command = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-        f"--port={port}", "--num-cpus=2", "--num-gpus=1", "--include-dashboard=false",
-        "--disable-usage-stats",
+        f"--port={port}", "--include-dashboard=false", "--disable-usage-stats",
         # Ports Ray would otherwise fix (10001, 52365): free ones, so a Ray cluster the
         # developer already runs on this machine is left alone.
         f"--ray-client-server-port={_free_port()}",
         f"--dashboard-agent-listen-port={_free_port()}",
+        *options,
     ]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **RAY_ENV}
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}
         )
     try:
         deadline = time.monotonic() + 120
@@ -80,6 +77,18 @@ def head_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stale = _address_file()
         if stale.exists() and stale.read_text().strip().endswith(f":{port}"):
             stale.unlink()
+
+
+@pytest.fixture(scope="module")
+def head_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Ray head node (2 CPUs, 1 GPU) in its own process; its address. Stopped afterwards.
+
+    Ray's resources are logical: the GPU is declared, not detected, so fractional GPU
+    placement is tested on a machine without one (nothing here uses CUDA).
+    """
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    with _running_head_node(log, "--num-cpus=2", "--num-gpus=1", env=RAY_ENV) as address:
+        yield address
 
 
 def _address_file() -> Path:
@@ -181,3 +190,20 @@ def test_stale_address_file_does_not_stop_a_local_instance(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "run" / "search.log").read_text()
     assert "evaluating on 2 Ray worker(s) of a local Ray instance" in log
+
+
+def test_cluster_with_token_authentication_names_the_setting(tmp_path: Path) -> None:
+    # The head node gets its token in the environment (and a HOME of its own, so no
+    # token file of the developer's is read or written); the driver runs without token
+    # authentication, so the cluster refuses it.
+    token = secrets.token_hex(32)
+    env = {**RAY_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "HOME": str(tmp_path)}
+    with _running_head_node(tmp_path / "head.log", "--num-cpus=1", env=env) as address:
+        result = _search(address, tmp_path / "run", 5, timeout=120)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: could not start or reach the Ray cluster at {address!r}: ")
+    assert last.endswith(
+        "(a cluster that uses token authentication also needs RAY_AUTH_MODE=token "
+        "and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here)"
+    )
