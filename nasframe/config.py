@@ -285,6 +285,12 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     env.add("sigma", float, 0.5, "reward factor of pointer moves (NASGym's σ)", min=0, max=1)
     env.add("invalid_reward", float, 0.0, "reward of an invalid architecture")
     env.add("retry_transient", bool, False, "retrain cached out_of_memory/timeout/error results")
+    bench = schema.section(
+        "bench", "NSC-Bench tables: what `nasframe bench build` trains (components: [env])."
+    )
+    bench.add("depth", int, 3, "deepest network of the table, in layers", min=0)
+    bench.add("seeds", str, "0", "training seeds, comma-separated: every network once per seed")
+    bench.add("output", Path, Path("runs/bench"), "the table folder")
     # One section every file-backed database reads; the core declares it because the search
     # command places the file (an empty path means "in the output folder").
     ray = schema.section("ray", "Parallel evaluation on Ray (used when [run] workers > 1).")

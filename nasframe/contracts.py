@@ -42,6 +42,7 @@ __all__ = [
     "DatasetHandler",
     "Evaluation",
     "ExperimentDB",
+    "Measurement",
     "PerformanceEstimator",
     "Record",
     "SearchSpace",
@@ -110,6 +111,30 @@ class Evaluation:
     def failed(cls, status: Status | str, message: str, **values: Any) -> Evaluation:
         """An evaluation that ended with ``status`` and the one-line ``message``."""
         return cls(status=Status(status), message=" ".join(str(message).split()), **values)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A training measured in full: for a benchmark table or a final report.
+
+    What :meth:`PerformanceEstimator.measure` returns. A search never asks for one: it is
+    the only place an estimator reads the test split.
+
+    Attributes:
+        evaluation: what :meth:`PerformanceEstimator.evaluate` would have reported.
+        curve: the validation accuracy after each completed epoch (epoch 1 first), so
+            every epoch count is a fidelity; empty for an estimator without epochs or a
+            failed evaluation.
+        test_accuracy: the accuracy on the test split after the last epoch; ``None``
+            when it was not asked for, the split is empty, or the training failed.
+        train_seconds: wall seconds of the training passes alone (no build, no trace,
+            no validation).
+    """
+
+    evaluation: Evaluation
+    curve: tuple[float, ...] = ()
+    test_accuracy: float | None = None
+    train_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -483,6 +508,28 @@ class PerformanceEstimator(abc.ABC):
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
         """Train or score ``architecture`` on ``dataset`` and report the result."""
+
+    def measure(
+        self,
+        architecture: NSC,
+        dataset: DatasetHandler,
+        *,
+        seed: int | None = None,
+        test: bool = False,
+    ) -> Measurement:
+        """Train ``architecture`` and record its learning curve (and test accuracy).
+
+        Optional: ``nasframe bench build`` needs it. Like :meth:`evaluate` it never raises
+        for a bad architecture or a failed training. The test split is read only when
+        ``test`` is true.
+
+        Raises:
+            NotImplementedError: the estimator cannot measure (the default).
+        """
+        raise NotImplementedError(
+            f"estimator {self.name or type(self).__name__!r} cannot record learning curves "
+            "(it does not implement measure())"
+        )
 
     @property
     def deterministic(self) -> bool:

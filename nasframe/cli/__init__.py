@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "hooks": "nasframe.cli.hooks_cmd:hooks",
     "evaluate": "nasframe.cli.evaluate_cmd:evaluate",
     "search": "nasframe.cli.search_cmd:search",
+    "bench": "nasframe.cli.bench_cmd:bench",
 }
 
 

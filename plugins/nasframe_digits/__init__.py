@@ -14,43 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import nasframe
-from nasframe import ArrayDataset, ConfigSchema, DatasetError, Registry
+from nasframe import ArrayDataset, ConfigSchema, Registry
+from nasframe_digits.images import NATIVE_SIZE, load_digits_images
+from nasframe_digits.shifted import ShiftedDigitsDataset, make_shifted_digits
 
-__all__ = ["DigitsDataset", "load_digits_images", "make_digits"]
-
-#: The side of the images as scikit-learn ships them.
-NATIVE_SIZE = 8
-
-
-def load_digits_images(resize: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """All 1,797 digits as ``float32`` images ``(n, resize, resize, 1)`` in [0, 1], and labels.
-
-    Args:
-        resize: the side of the returned images; 8 keeps the originals, larger values
-            are bilinear upsampling (``scipy.ndimage.zoom``, order 1).
-
-    Raises:
-        DatasetError: ``resize`` is smaller than 8.
-    """
-    from scipy import ndimage  # type: ignore[import-untyped]  # scikit-learn depends on scipy
-    from sklearn.datasets import load_digits
-
-    if resize < NATIVE_SIZE:
-        raise DatasetError(
-            f"[digits] resize = {resize}: must be at least {NATIVE_SIZE} (the native size)"
-        )
-    bunch = load_digits()
-    images = np.asarray(bunch.images, dtype=np.float32) / 16.0  # grey levels 0..16
-    if resize != NATIVE_SIZE:
-        factor = resize / NATIVE_SIZE
-        # grid_mode scales pixel areas (not pixel centres), so the output is exactly
-        # resize x resize and the border pixels are not stretched.
-        images = ndimage.zoom(images, (1, factor, factor), order=1, grid_mode=True, mode="nearest")
-        images = np.clip(images, 0.0, 1.0).astype(np.float32)
-    return images[..., np.newaxis], np.asarray(bunch.target, dtype=np.int64)
+__all__ = [
+    "NATIVE_SIZE",
+    "DigitsDataset",
+    "ShiftedDigitsDataset",
+    "load_digits_images",
+    "make_digits",
+    "make_shifted_digits",
+]
 
 
 class DigitsDataset(ArrayDataset):
@@ -94,6 +70,12 @@ def nasframe_register_datasets(registry: Registry) -> None:
         summary="scikit-learn's 8x8 digits (bundled, offline), resized; seeded split",
         section="digits",
     )
+    registry.add(
+        "shifted-digits-v1",
+        make_shifted_digits,
+        summary="the digits at random places on a larger canvas (NSC-Bench's dataset; offline)",
+        section="shifted_digits",
+    )
 
 
 @nasframe.hookimpl(trylast=True)
@@ -106,3 +88,23 @@ def nasframe_add_config(schema: ConfigSchema) -> None:
     )
     section.add("test", float, 0.2, "fraction of images in the test split", min=0, max=0.9)
     section.add("seed", int, 0, "seed of the train/validation/test split", min=0)
+    section = schema.section(
+        "shifted_digits",
+        "Translated digits (NSC-Bench): the bundled digits at random places on a canvas.",
+    )
+    section.add("canvas", int, 20, "side of the images", min=8)
+    section.add("digit", int, 12, "side a digit is resized to before it is placed", min=8)
+    section.add("placements", int, 2, "random placements of every training digit", min=1)
+    section.add(
+        "eval_placements", int, 2, "random placements of every validation/test digit", min=1
+    )
+    section.add(
+        "validation",
+        float,
+        0.2,
+        "fraction of source digits in the validation split",
+        min=0,
+        max=0.9,
+    )
+    section.add("test", float, 0.2, "fraction of source digits in the test split", min=0, max=0.9)
+    section.add("seed", int, 0, "seed of the split and of the placements", min=0)

@@ -11,7 +11,15 @@ import sys
 import time
 from typing import Any
 
-from nasframe import NSC, DatasetHandler, Evaluation, PerformanceEstimator, Status, fingerprint_of
+from nasframe import (
+    NSC,
+    DatasetHandler,
+    Evaluation,
+    Measurement,
+    PerformanceEstimator,
+    Status,
+    fingerprint_of,
+)
 from nasframe_keras.settings import KerasSettings
 
 __all__ = ["KerasEstimator", "classify_error", "create_estimator"]
@@ -65,6 +73,34 @@ class KerasEstimator(PerformanceEstimator):
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
         """Build and train ``architecture`` on ``dataset``; accuracy on its validation split."""
+        return self._run(architecture, dataset, seed=seed, curve=False, test=False).evaluation
+
+    def measure(
+        self,
+        architecture: NSC,
+        dataset: DatasetHandler,
+        *,
+        seed: int | None = None,
+        test: bool = False,
+    ) -> Measurement:
+        """Train as :meth:`evaluate` does, validating after every epoch; test if asked.
+
+        The reported ``evaluation.accuracy`` is the best validation accuracy, as in
+        :meth:`evaluate`; ``curve`` holds every epoch's, so a table built from it answers
+        any epoch count up to ``epochs``. Validating every epoch does not change the
+        training (the validation pass reads no random state).
+        """
+        return self._run(architecture, dataset, seed=seed, curve=True, test=test)
+
+    def _run(
+        self,
+        architecture: NSC,
+        dataset: DatasetHandler,
+        *,
+        seed: int | None,
+        curve: bool,
+        test: bool,
+    ) -> Measurement:
         start = time.perf_counter()
         budget = self.settings.time_budget
         deadline = start + budget if budget > 0 else None
@@ -84,23 +120,35 @@ class KerasEstimator(PerformanceEstimator):
                     network, dataset.input_shape, dataset.num_classes, self.settings
                 )
             except BuildError as exc:
-                return Evaluation.failed(
-                    Status.INVALID,
-                    f"{network or 'the empty network'}: {exc}",
-                    density=density,
-                    seconds=time.perf_counter() - start,
+                return Measurement(
+                    Evaluation.failed(
+                        Status.INVALID,
+                        f"{network or 'the empty network'}: {exc}",
+                        density=density,
+                        seconds=time.perf_counter() - start,
+                    )
                 )
             except ValueError as exc:  # Keras' own shape checks
-                return Evaluation.failed(
-                    Status.INVALID,
-                    f"{network}: cannot build: {exc}",
-                    density=density,
-                    seconds=time.perf_counter() - start,
+                return Measurement(
+                    Evaluation.failed(
+                        Status.INVALID,
+                        f"{network}: cannot build: {exc}",
+                        density=density,
+                        seconds=time.perf_counter() - start,
+                    )
                 )
             params, flops = int(model.count_params()), model_flops(model)
-            result = train(model, dataset, self.settings, seed=seed, deadline=deadline)
+            result = train(
+                model,
+                dataset,
+                self.settings,
+                seed=seed,
+                deadline=deadline,
+                every_epoch=curve,
+                test=test,
+            )
             self.last_train = result
-            return Evaluation(
+            evaluation = Evaluation(
                 status=result.status,
                 accuracy=float(result.accuracy),
                 params=params,
@@ -110,15 +158,23 @@ class KerasEstimator(PerformanceEstimator):
                 epochs=result.epochs,
                 message=" ".join(result.message.split()),
             )
+            return Measurement(
+                evaluation,
+                curve=tuple(accuracy for _, accuracy in result.accuracies) if curve else (),
+                test_accuracy=result.test_accuracy,
+                train_seconds=sum(result.epoch_seconds),
+            )
         except Exception as exc:  # the env must never see an exception
             status, message = classify_error(exc)
-            return Evaluation.failed(
-                status,
-                message,
-                params=params,
-                flops=flops,
-                density=density,
-                seconds=time.perf_counter() - start,
+            return Measurement(
+                Evaluation.failed(
+                    status,
+                    message,
+                    params=params,
+                    flops=flops,
+                    density=density,
+                    seconds=time.perf_counter() - start,
+                )
             )
         finally:
             self._release()

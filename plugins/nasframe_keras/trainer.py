@@ -52,6 +52,8 @@ class TrainResult:
         losses: the mean training loss of each completed epoch.
         epoch_seconds: wall seconds of the training pass of each completed epoch
             (validation excluded), for throughput measurements.
+        test_accuracy: the accuracy on the test split after the last epoch, when
+            :func:`train` was asked for it and the training ended ``ok``.
     """
 
     status: Status = Status.OK
@@ -62,6 +64,7 @@ class TrainResult:
     accuracies: list[tuple[int, float]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    test_accuracy: float | None = None
 
 
 def learning_rate_at(epoch: int, settings: KerasSettings) -> float:
@@ -112,6 +115,8 @@ def train(
     *,
     seed: int | None = None,
     deadline: float | None = None,
+    every_epoch: bool = False,
+    test: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``'s train split; measure accuracy on its validation split.
 
@@ -121,6 +126,10 @@ def train(
         settings: the estimator settings (epochs, optimizer, schedule, patience, ...).
         seed: the seed of the shuffle order (``None``: unseeded).
         deadline: a ``time.perf_counter()`` value after which training stops (timeout).
+        every_epoch: measure the validation accuracy after every epoch (a learning
+            curve), even without early stopping or a deadline.
+        test: measure the test accuracy of the final weights (benchmark tables and final
+            reports only; a search never asks for it).
 
     Returns:
         The result; failures of the run itself (NaN loss, time) are statuses. Errors
@@ -174,7 +183,7 @@ def train(
         return right / max(1, dataset.num_examples("validation"))
 
     result = TrainResult()
-    every_epoch = settings.patience > 0 or deadline is not None
+    every_epoch = every_epoch or settings.patience > 0 or deadline is not None
     batches = iter(train_data)
     best_epoch = 0
     for epoch in range(settings.epochs):
@@ -214,4 +223,8 @@ def train(
                 result.accuracy, best_epoch = accuracy, epoch + 1
             elif settings.patience and epoch + 1 - best_epoch >= settings.patience:
                 break
+    if test and dataset.num_examples("test"):
+        test_data = dataset.tf_dataset("test", batch_size=batch)
+        right = sum(int(correct(x, y)) for x, y in test_data)
+        result.test_accuracy = right / dataset.num_examples("test")
     return result

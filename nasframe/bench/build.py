@@ -1,0 +1,439 @@
+"""``nasframe bench build``: train every network of a space once per seed, resumably.
+
+The build writes into one folder:
+
+* ``build.json`` -- the build card: space, depth, seeds, the dataset's identity and
+  settings, the estimator's fingerprint and settings, and (when done) the row count,
+  build seconds and the table's sha256. A folder built for other components is refused.
+* ``rows.csv`` -- one line per finished (network, seed), appended, flushed and
+  fsync'ed: a ``kill -9`` loses at most the evaluations in flight, and the next run of
+  the same command trains only what is missing.
+* ``table.csv.gz`` -- the finished table, sorted and compressed, written once every
+  (network, seed) is in ``rows.csv``.
+
+Work is ordered seed by seed and, within a seed, by depth: a build stopped early leaves
+complete shallower tables rather than a scattered sample.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasframe.bench.networks import enumerate_networks
+from nasframe.bench.table import (
+    BUILD_FILE,
+    ROWS_FILE,
+    TABLE_FILE,
+    TableRow,
+    header,
+    read_rows,
+    sha256_of,
+    write_rows,
+)
+from nasframe.contracts import DatasetHandler, Evaluation, Measurement, PerformanceEstimator, Status
+from nasframe.errors import ConfigError, NasframeError
+from nasframe.nsc import NSC
+
+__all__ = ["BuildPlan", "BuildResult", "build_table", "measure_row"]
+
+log = logging.getLogger("nasframe.bench")
+
+#: Keys of the build card that must match for a folder to be resumed.
+_IDENTITY_KEYS = ("space", "depth", "dataset", "estimator")
+
+
+@dataclass
+class BuildPlan:
+    """What a build trains, and where.
+
+    Attributes:
+        space: the search space's registered name.
+        depth: the deepest network, in layers.
+        seeds: the training seeds; every network is trained once per seed.
+        estimator: ``(name, settings)`` of the estimator.
+        dataset: ``(name, settings)`` of the dataset.
+        output: the table folder.
+    """
+
+    space: str
+    depth: int
+    seeds: Sequence[int]
+    estimator: tuple[str, dict[str, Any]]
+    dataset: tuple[str, dict[str, Any]]
+    output: Path
+
+
+@dataclass
+class BuildResult:
+    """How a build ended.
+
+    Attributes:
+        networks: distinct networks of the space up to the depth.
+        rows: (network, seed) rows stored, including those of earlier runs.
+        trained: rows trained by this run.
+        complete: whether every (network, seed) is stored (``table.csv.gz`` written).
+        seconds: wall seconds of this run.
+    """
+
+    networks: int
+    rows: int
+    trained: int
+    complete: bool
+    seconds: float
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def measure_row(
+    estimator: PerformanceEstimator, dataset: DatasetHandler, nsc: NSC, seed: int
+) -> TableRow:
+    """Train ``nsc`` with ``seed`` and return its table row. Never raises."""
+    start = time.perf_counter()
+    try:
+        measured = estimator.measure(nsc, dataset, seed=seed, test=True)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # the contract says never raise; a plugin may still do
+        measured = Measurement(
+            Evaluation.failed(Status.ERROR, f"{type(exc).__name__}: {exc}"),
+        )
+    evaluation = measured.evaluation
+    return TableRow(
+        arch_hash=nsc.canonical_hash,
+        nsc=str(nsc),
+        depth=len(nsc),
+        seed=seed,
+        status=evaluation.status.value,
+        params=evaluation.params,
+        flops=evaluation.flops,
+        seconds=evaluation.seconds or time.perf_counter() - start,
+        train_seconds=measured.train_seconds,
+        epochs=evaluation.epochs,
+        curve=measured.curve,
+        test=math.nan if measured.test_accuracy is None else measured.test_accuracy,
+        message=evaluation.message,
+    )
+
+
+class _BenchWorker:
+    """The body of one Ray actor: builds estimator and dataset once, then measures."""
+
+    def __init__(self, estimator: Any, dataset: Any, environment: dict[str, str]) -> None:
+        os.environ.update(environment)
+        from nasframe.distributed.components import build_component
+
+        self.estimator = build_component(estimator)
+        self.dataset = build_component(dataset)
+
+    def measure(self, nsc: str, seed: int) -> TableRow:
+        return measure_row(self.estimator, self.dataset, NSC.parse(nsc), seed)
+
+
+def build_table(
+    plan: BuildPlan,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    plugin_manager: Any = None,
+    report: Callable[[str], None] | None = None,
+    limit: int | None = None,
+) -> BuildResult:
+    """Build (or resume) the table of ``plan``.
+
+    Args:
+        plan: what to build.
+        workers: parallel trainings; more than 1 runs them on Ray actors, one CPU each.
+        ray_address: an existing Ray cluster (default: a new local instance).
+        plugin_manager: the plugin manager (default: a fresh one).
+        report: called with a one-line progress message now and then.
+        limit: train at most this many rows in this run (tests, smoke runs).
+
+    Raises:
+        ConfigError: a component name or setting is wrong, the folder holds a table of
+            other components, or the estimator cannot measure learning curves.
+    """
+    started = time.perf_counter()
+    say = report or (lambda message: log.info("%s", message))
+    if plugin_manager is None:
+        from nasframe.plugins import get_plugin_manager
+
+        plugin_manager = get_plugin_manager()
+    seeds = sorted(set(plan.seeds))
+    if not seeds:
+        raise ConfigError("[bench] seeds is empty; give at least one seed, e.g. 0")
+    space = plugin_manager.registry("search_space").create(plan.space)
+    networks = enumerate_networks(space, plan.depth)
+    estimator = plugin_manager.registry("estimator").create(plan.estimator[0], **plan.estimator[1])
+    dataset = plugin_manager.registry("dataset").create(plan.dataset[0], **plan.dataset[1])
+    if type(estimator).measure is PerformanceEstimator.measure:
+        raise ConfigError(
+            f"estimator {estimator.name!r} cannot build a table: it does not record learning "
+            "curves (implement PerformanceEstimator.measure)"
+        )
+    card = {
+        "format": 1,
+        "space": getattr(space, "name", plan.space) or plan.space,
+        "depth": plan.depth,
+        "dataset": dataset.identity,
+        "estimator": estimator.fingerprint(),
+        "dataset_component": {"name": plan.dataset[0], "settings": _plain(plan.dataset[1])},
+        "estimator_component": {
+            "name": plan.estimator[0],
+            "settings": _plain(plan.estimator[1]),
+        },
+        "input_shape": list(dataset.input_shape),
+        "num_classes": dataset.num_classes,
+        "seeds": seeds,
+        "networks": len(networks),
+    }
+    output = plan.output
+    output.mkdir(parents=True, exist_ok=True)
+    card_path = output / BUILD_FILE
+    previous = _read_card(card_path)
+    if previous:
+        for key in _IDENTITY_KEYS:
+            if previous.get(key) != card[key]:
+                raise ConfigError(
+                    f"{card_path}: this folder holds a table of {key} {previous.get(key)!r}, "
+                    f"not {card[key]!r}; choose another --output or remove the folder"
+                )
+        card["build_seconds"] = float(previous.get("build_seconds", 0.0))
+        seeds = sorted(set(seeds) | set(previous.get("seeds", [])))
+        card["seeds"] = seeds
+    else:
+        card["build_seconds"] = 0.0
+    _write_card(card_path, {**card, "complete": False})
+
+    rows_path = output / ROWS_FILE
+    done = _resume_rows(rows_path)
+    max_epochs = _max_epochs(estimator, done)
+    finished = {(row.arch_hash, row.seed) for row in done}
+    jobs = [
+        (nsc, seed)
+        for seed in seeds
+        for nsc in networks
+        if (nsc.canonical_hash, seed) not in finished
+    ]
+    if limit is not None:
+        jobs = jobs[: max(0, limit)]
+    say(
+        f"{len(networks)} networks x {len(seeds)} seed(s): {len(finished)} stored, "
+        f"{len(jobs)} to train with {workers} worker(s); rows go to {rows_path}"
+    )
+    trained = 0
+    try:
+        with _RowWriter(rows_path, max_epochs) as writer:
+            for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
+                writer.write(row)
+                trained += 1
+                if trained % 10 == 0 or trained == len(jobs):
+                    elapsed = time.perf_counter() - started
+                    rate = elapsed / trained
+                    left = (len(jobs) - trained) * rate
+                    say(
+                        f"[{trained}/{len(jobs)}] {rate:.2f} s per network, about "
+                        f"{left / 60:.1f} min left; last: {row.nsc or 'head only'} "
+                        f"{row.status} {row.accuracy():.3f}"
+                    )
+    finally:
+        estimator.close()
+        card["build_seconds"] = card["build_seconds"] + time.perf_counter() - started
+        _write_card(card_path, {**card, "complete": False})
+    rows = _resume_rows(rows_path)
+    wanted = {(nsc.canonical_hash, seed) for nsc in networks for seed in seeds}
+    have = {(row.arch_hash, row.seed) for row in rows}
+    complete = wanted <= have
+    if complete:
+        order = {nsc.canonical_hash: i for i, nsc in enumerate(networks)}
+        final = sorted(
+            (row for row in rows if (row.arch_hash, row.seed) in wanted),
+            key=lambda row: (order[row.arch_hash], row.seed),
+        )
+        table_path = output / TABLE_FILE
+        write_rows(table_path, final, _max_epochs(estimator, final))
+        card.update(
+            rows=len(final),
+            sha256=sha256_of(table_path),
+            size_bytes=table_path.stat().st_size,
+            train_seconds=round(sum(row.seconds for row in final), 1),
+        )
+        _write_card(card_path, {**card, "complete": True})
+        say(f"table complete: {len(final)} rows in {table_path}")
+    return BuildResult(
+        networks=len(networks),
+        rows=len(have & wanted),
+        trained=trained,
+        complete=complete,
+        seconds=time.perf_counter() - started,
+        card=card,
+    )
+
+
+def _run(
+    jobs: Sequence[tuple[NSC, int]],
+    estimator: PerformanceEstimator,
+    dataset: DatasetHandler,
+    plan: BuildPlan,
+    workers: int,
+    ray_address: str | None,
+) -> Any:
+    if workers <= 1:
+        for nsc, seed in jobs:
+            yield measure_row(estimator, dataset, nsc, seed)
+        return
+    yield from _run_on_ray(jobs, plan, workers, ray_address)
+
+
+def _run_on_ray(
+    jobs: Sequence[tuple[NSC, int]], plan: BuildPlan, workers: int, ray_address: str | None
+) -> Any:
+    from nasframe.distributed.cluster import connect_ray, import_ray
+    from nasframe.distributed.components import ComponentSpec
+
+    ray = import_ray()
+    owns = connect_ray(ray_address)
+    environment = {
+        name: "1"
+        for name in (
+            "TF_NUM_INTRAOP_THREADS",
+            "TF_NUM_INTEROP_THREADS",
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+        )
+    }
+    environment["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    actor_class = ray.remote(_BenchWorker).options(num_cpus=1, max_restarts=0)
+    specs = (
+        ComponentSpec("estimator", plan.estimator[0], plan.estimator[1]),
+        ComponentSpec("dataset", plan.dataset[0], plan.dataset[1]),
+    )
+    queue = list(reversed(jobs))
+    retries: dict[tuple[str, int], int] = {}
+    running: dict[Any, tuple[Any, tuple[NSC, int]]] = {}
+    actors = [actor_class.remote(*specs, environment) for _ in range(min(workers, len(jobs)))]
+    try:
+        idle = list(actors)
+        while queue or running:
+            while idle and queue:
+                actor = idle.pop()
+                job = queue.pop()
+                running[actor.measure.remote(str(job[0]), job[1])] = (actor, job)
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                actor, job = running.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    key = (job[0].canonical_hash, job[1])
+                    retries[key] = retries.get(key, 0) + 1
+                    actor = actor_class.remote(*specs, environment)
+                    if retries[key] <= 2:
+                        log.warning("a worker died training %s; retrying", job[0])
+                        queue.append(job)
+                    else:
+                        row = TableRow(
+                            arch_hash=key[0],
+                            nsc=str(job[0]),
+                            depth=len(job[0]),
+                            seed=job[1],
+                            status=Status.ERROR.value,
+                            message=f"the worker died 3 times: {' '.join(str(exc).split())}"[:300],
+                        )
+                        yield row
+                    idle.append(actor)
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    raise NasframeError(
+                        f"a bench worker failed: {' '.join(str(exc).split())[:300]}"
+                    ) from None
+                idle.append(actor)
+                yield row
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if owns:
+            ray.shutdown()
+
+
+class _RowWriter:
+    """Appends rows to ``rows.csv``: one flushed, fsync'ed line each."""
+
+    def __init__(self, path: Path, max_epochs: int) -> None:
+        self.path = path
+        self.max_epochs = max_epochs
+
+    def __enter__(self) -> _RowWriter:
+        import csv
+
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = self.path.open("a", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        if new:
+            self._csv.writerow(header(self.max_epochs))
+            self._sync()
+        return self
+
+    def write(self, row: TableRow) -> None:
+        if len(row.curve) > self.max_epochs:
+            raise NasframeError(
+                f"{self.path}: a curve of {len(row.curve)} epochs does not fit the table's "
+                f"{self.max_epochs} columns"
+            )
+        self._csv.writerow(row.to_cells(self.max_epochs))
+        self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+
+def _resume_rows(path: Path) -> list[TableRow]:
+    """The rows stored so far; a half-written last line (from ``kill -9``) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+    return read_rows(path, drop_partial=True)
+
+
+def _max_epochs(estimator: PerformanceEstimator, rows: Sequence[TableRow]) -> int:
+    settings = getattr(estimator, "settings", None)
+    epochs = int(getattr(settings, "epochs", 0) or 0)
+    return max([epochs, *(len(row.curve) for row in rows)])
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable build card ({exc}); remove it") from None
+    if not isinstance(card, dict):
+        raise ConfigError(f"{path}: not a build card (expected a JSON object)")
+    return card
+
+
+def _write_card(path: Path, card: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value if isinstance(value, int | float | str | bool) or value is None else str(value)
+        for key, value in sorted(settings.items())
+    }

@@ -1,0 +1,293 @@
+"""The NSC-Bench table format: one row per (network, seed), a JSON build card beside it.
+
+A table is a folder (or the two files of one)::
+
+    table.csv.gz   one row per trained (network, seed): see TableRow
+    build.json     what was built: space, depth, dataset, estimator, seeds, epochs,
+                   the number of rows, build seconds, the table's sha256
+
+While ``nasframe bench build`` runs, rows are appended to ``rows.csv`` in the same
+format (one fsync'ed line per row); the build compresses it into ``table.csv.gz`` when
+every network is done. :class:`BenchTable` reads either.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasframe.contracts import Status
+from nasframe.errors import ConfigError
+
+__all__ = [
+    "BUILD_FILE",
+    "ROWS_FILE",
+    "TABLE_FILE",
+    "BenchTable",
+    "TableRow",
+    "read_rows",
+    "sha256_of",
+]
+
+TABLE_FILE = "table.csv.gz"
+ROWS_FILE = "rows.csv"
+BUILD_FILE = "build.json"
+
+#: The fixed columns, in order; ``val_1 .. val_E`` follow ``epochs``, then ``test``.
+_HEAD = (
+    "arch_hash",
+    "nsc",
+    "depth",
+    "seed",
+    "status",
+    "params",
+    "flops",
+    "seconds",
+    "train_seconds",
+    "epochs",
+)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One trained (network, seed) of a table.
+
+    Attributes:
+        arch_hash: the canonical graph hash of the network.
+        nsc: the network in NSC string form (``""``: head only).
+        depth: the number of layers.
+        seed: the training seed.
+        status: how the training ended (``ok``, ``invalid``, ...).
+        params: parameters of the built model.
+        flops: FLOPs of one forward pass of one example.
+        seconds: wall seconds of the whole evaluation (build, trace, train, validate, test).
+        train_seconds: wall seconds of the training passes alone.
+        epochs: epochs trained.
+        curve: the validation accuracy after each epoch (``curve[e - 1]`` after ``e``).
+        test: the test accuracy after the last epoch (NaN when there is none).
+        message: why the status is not ``ok``.
+    """
+
+    arch_hash: str
+    nsc: str
+    depth: int
+    seed: int
+    status: str
+    params: int = 0
+    flops: int = 0
+    seconds: float = 0.0
+    train_seconds: float = 0.0
+    epochs: int = 0
+    curve: tuple[float, ...] = ()
+    test: float = math.nan
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK.value
+
+    def accuracy(self, epochs: int | None = None) -> float:
+        """The validation accuracy after ``epochs`` epochs (default: the last); 0 if failed."""
+        if not self.ok or not self.curve:
+            return 0.0
+        if epochs is None or epochs >= len(self.curve):
+            return self.curve[-1]
+        return self.curve[max(1, epochs) - 1]
+
+    def to_cells(self, max_epochs: int) -> list[str]:
+        curve = [f"{value:.6g}" for value in self.curve]
+        curve += [""] * (max_epochs - len(curve))
+        test = "" if math.isnan(self.test) else f"{self.test:.6g}"
+        return [
+            self.arch_hash,
+            self.nsc,
+            str(self.depth),
+            str(self.seed),
+            self.status,
+            str(self.params),
+            str(self.flops),
+            f"{self.seconds:.4f}",
+            f"{self.train_seconds:.4f}",
+            str(self.epochs),
+            *curve,
+            test,
+            self.message,
+        ]
+
+
+def header(max_epochs: int) -> list[str]:
+    """The CSV header of a table whose curves have ``max_epochs`` points."""
+    return [*_HEAD, *(f"val_{e}" for e in range(1, max_epochs + 1)), "test", "message"]
+
+
+def _row_from(cells: dict[str, str], where: str) -> TableRow:
+    try:
+        epochs = sorted(int(name[4:]) for name in cells if name.startswith("val_"))
+        curve = tuple(float(cells[f"val_{e}"]) for e in epochs if cells[f"val_{e}"] != "")
+        return TableRow(
+            arch_hash=cells["arch_hash"],
+            nsc=cells["nsc"],
+            depth=int(cells["depth"]),
+            seed=int(cells["seed"]),
+            status=cells["status"],
+            params=int(cells["params"]),
+            flops=int(cells["flops"]),
+            seconds=float(cells["seconds"]),
+            train_seconds=float(cells["train_seconds"]),
+            epochs=int(cells["epochs"]),
+            curve=curve,
+            test=float(cells["test"]) if cells.get("test") else math.nan,
+            message=cells.get("message") or "",
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: not a row of an NSC-Bench table ({exc})") from None
+
+
+def read_rows(path: Path, *, drop_partial: bool = False) -> list[TableRow]:
+    """The rows of a table file (``.csv`` or ``.csv.gz``).
+
+    Args:
+        path: the file.
+        drop_partial: ignore a last line without its newline (what a build killed in
+            the middle of a write leaves) instead of refusing the file.
+
+    Raises:
+        ConfigError: the file is missing or is not a table; the message names it.
+    """
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such table file") from None
+    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+        raise ConfigError(f"{path}: cannot read the table: {exc}") from None
+    if drop_partial and text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None:
+        return []
+    if "arch_hash" not in reader.fieldnames:
+        raise ConfigError(f"{path}: not an NSC-Bench table (no arch_hash column)")
+    return [_row_from(cells, f"{path} line {n}") for n, cells in enumerate(reader, start=2)]
+
+
+def write_rows(path: Path, rows: Iterable[TableRow], max_epochs: int) -> None:
+    """Write a whole table file; gzip-compressed (deterministically) when it ends in .gz."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header(max_epochs))
+    for row in rows:
+        writer.writerow(row.to_cells(max_epochs))
+    data = buffer.getvalue().encode("utf-8")
+    if path.suffix == ".gz":
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class BenchTable:
+    """A table in memory: rows by canonical hash, and the build card.
+
+    Args:
+        rows: every row.
+        build: the build card (``build.json``).
+        source: where it was read from, for messages.
+    """
+
+    rows: Sequence[TableRow]
+    build: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.by_hash: dict[str, list[TableRow]] = {}
+        for row in self.rows:
+            self.by_hash.setdefault(row.arch_hash, []).append(row)
+        for rows in self.by_hash.values():
+            rows.sort(key=lambda row: row.seed)
+
+    @classmethod
+    def load(cls, path: str | Path, *, verify: bool = True) -> BenchTable:
+        """Read a table folder (or its ``table.csv.gz`` / ``rows.csv``).
+
+        Raises:
+            ConfigError: no table there, or its checksum does not match its build card.
+        """
+        path = Path(path)
+        folder = path if path.is_dir() else path.parent
+        card_path = folder / BUILD_FILE
+        build: dict[str, Any] = {}
+        if card_path.exists():
+            try:
+                build = json.loads(card_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"{card_path}: not a readable build card: {exc}") from None
+        if path.is_dir():
+            table = folder / TABLE_FILE
+            path = table if table.exists() else folder / ROWS_FILE
+            if not path.exists():
+                raise ConfigError(f"{folder}: no {TABLE_FILE} or {ROWS_FILE} there")
+        expected = build.get("sha256") if path.name == TABLE_FILE else None
+        if verify and expected and sha256_of(path) != expected:
+            raise ConfigError(
+                f"{path}: checksum does not match {card_path} (the table was changed or "
+                "is damaged); rebuild it or restore it"
+            )
+        return cls(read_rows(path, drop_partial=True), build, str(path))
+
+    @property
+    def hashes(self) -> list[str]:
+        return list(self.by_hash)
+
+    @property
+    def max_epochs(self) -> int:
+        return max((len(row.curve) for row in self.rows), default=0)
+
+    def seeds(self) -> list[int]:
+        return sorted({row.seed for row in self.rows})
+
+    def lookup(self, arch_hash: str) -> list[TableRow]:
+        """The rows of a network (one per seed), or ``[]``."""
+        return self.by_hash.get(arch_hash, [])
+
+    def best(self, *, epochs: int | None = None) -> TableRow | None:
+        """The row of the network with the highest seed-mean validation accuracy."""
+        means = self.mean_accuracies(epochs=epochs)
+        if not means:
+            return None
+        top = max(means, key=lambda h: means[h])
+        return self.by_hash[top][0]
+
+    def mean_accuracies(self, *, epochs: int | None = None) -> dict[str, float]:
+        """Seed-mean validation accuracy of every network (failed trainings count 0)."""
+        return {
+            h: sum(row.accuracy(epochs) for row in rows) / len(rows)
+            for h, rows in self.by_hash.items()
+        }
+
+    def mean_tests(self) -> dict[str, float]:
+        """Seed-mean test accuracy of every network (failed or untested count 0)."""
+        out = {}
+        for h, rows in self.by_hash.items():
+            values = [0.0 if (math.isnan(r.test) or not r.ok) else r.test for r in rows]
+            out[h] = sum(values) / len(values)
+        return out
+
+    def __iter__(self) -> Iterator[TableRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.by_hash)
