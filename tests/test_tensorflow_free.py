@@ -67,3 +67,28 @@ print(json.dumps("tensorflow" in sys.modules))
     result = run(code)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "false"
+
+
+@pytest.mark.slow
+def test_a_keras_search_prints_its_own_line_before_tensorflow(tmp_path: Path) -> None:
+    # TF_CPP_MIN_LOG_LEVEL=0 (a user's choice) lets TensorFlow print its start-up lines;
+    # stdout and stderr are merged as a terminal shows them.
+    import os
+
+    pytest.importorskip("tensorflow")
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "nasframe", "search", "--estimator", "keras", "--agent",
+            "random", "--steps", "2", "--seed", "0", "--output", str(tmp_path / "run"),
+            "--set", "run.plots=false", "--set", "keras.epochs=1",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+        timeout=540,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("starting run in "), lines[:5]
+    tf_lines = [line for line in lines if any(s in line for s in TF_LINES)]
+    assert len(tf_lines) == len(set(tf_lines))  # each at most once
+    assert "completed: 2 steps" in result.stdout
