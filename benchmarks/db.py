@@ -202,7 +202,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         root = Path(folder)
-        floor = fsync_floor(root)
+        floor = fsync_floor(root, appends=5 if args.smoke else 50)
         print(f"this disk: one append + fsync takes {floor * 1e3:.3f} ms (csv-v1's floor)")
         print("median milliseconds per put + get (lower is better); ratios: NASGym / ours")
         print(header)
