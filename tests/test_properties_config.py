@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from nasframe_spaces import (
     BUILTIN_FILES,
@@ -141,8 +141,18 @@ def space_texts(draw: st.DrawFn) -> str:
     return yaml.safe_dump(draw(mutated(SPACE_DOCUMENTS[name])), allow_unicode=True)
 
 
+def _with(name: str, old: str, new: str) -> str:
+    text = builtin_text(name)
+    assert old in text
+    return text.replace(old, new, 1)
+
+
 @settings(max_examples=examples(300))
 @given(space_texts())
+# What the "thorough" profile found (issue 17): encoders sized by a huge depth or kernel
+# raised MemoryError/ValueError instead of a one-line error. Kept as fixed examples.
+@example(_with("chain", "max_nlayers: 10", "max_nlayers: 10000000"))
+@example(_with("chain", "kernel_size: [1, 3, 5]", "kernel_size: [1, 3, 3000000000]"))
 def test_mutated_search_space_files_load_or_fail_in_one_line(text: str) -> None:
     try:
         spec = parse_space(text, source="mutated.yml")
