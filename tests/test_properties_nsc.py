@@ -90,7 +90,7 @@ def test_the_hash_ignores_numbering_and_operand_order(data: st.DataObject) -> No
 
 
 # Few layer types and shallow networks, so that two draws are often the same graph
-# and equal hashes are really put to the test (about a quarter of the pairs collide).
+# and equal hashes are really put to the test (about a fifth of the pairs collide).
 SMALL_TYPES = [LayerType.CONVOLUTION, LayerType.IDENTITY, LayerType.ADD]
 
 
