@@ -194,7 +194,7 @@ def test_invalid_architecture_terminates_with_the_penalty(dataset: ArrayDataset)
     env.step(MAX3)  # 8x8 -> 2x2
     _, reward, terminated, _, info = env.step(MAX3)  # 3x3 pool on 2x2: spatial size ran out
     assert terminated and reward == -0.25
-    assert info["status"] == "invalid" and "spatial size ran out" in info["message"]
+    assert info["status"] == "invalid" and "needs an input of at least 3x3" in info["message"]
     assert info["end_reason"] == "failed"
 
 
