@@ -121,7 +121,9 @@ def block_shapes(
             nodes[row.index] = (h, w, c)
             continue
         k = row.kernel
-        stride = 1 if row.type is LayerType.CONVOLUTION else (k if pool_stride is None else pool_stride)
+        stride = k if pool_stride is None else pool_stride
+        if row.type is LayerType.CONVOLUTION:
+            stride = 1
         out_h, out_w = _out(h, k, stride, padding), _out(w, k, stride, padding)
         if out_h < 1 or out_w < 1:
             raise InvalidNetworkError(

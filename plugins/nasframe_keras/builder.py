@@ -199,7 +199,8 @@ def build_model(
     The builder is ``settings.builder``; the model outputs logits.
 
     Raises:
-        BuildError: the architecture cannot be built for this input (:meth:`KerasSettings.why_invalid`).
+        BuildError: the architecture cannot be built for this input
+            (:meth:`KerasSettings.why_invalid`).
     """
     reason = settings.why_invalid(nsc, input_shape)
     if reason is not None:

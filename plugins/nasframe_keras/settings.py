@@ -123,7 +123,9 @@ class KerasSettings:
         """
         if self.builder == "nasgym-v1":
             return why_invalid(nsc, input_shape, padding=self.padding)
-        return why_invalid(nsc, input_shape, padding="same", pool_stride=1, reductions=self.stages - 1)
+        return why_invalid(
+            nsc, input_shape, padding="same", pool_stride=1, reductions=self.stages - 1
+        )
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that change a result, for the fingerprint.
