@@ -94,6 +94,15 @@ class KerasEstimator(PerformanceEstimator):
             architecture.without_terminal(), dataset.input_shape, dataset.num_classes, self.settings
         )
 
+    def network_flops(self, model: Any) -> int:
+        """The FLOPs of one forward pass of one example through ``model`` (analytic).
+
+        What :meth:`evaluate` reports as ``flops``; public for the zero-cost proxies.
+        """
+        from nasframe_keras.flops import model_flops
+
+        return int(model_flops(model))
+
     def evaluate(
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
