@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from nasframe_cascade import CascadeEstimator
+from nasframe_proxy import ProxyEstimator
 
 import nasframe
 from nasframe import NSC, ArrayDataset, CacheKey, Status
 from nasframe.bench.networks import enumerate_networks
-from nasframe_cascade import CascadeEstimator
-from nasframe_proxy import ProxyEstimator
 
 
 def _dataset() -> ArrayDataset:

@@ -5,7 +5,9 @@ next only when its score ranks in the top ``fraction`` of the scores that fideli
 given so far (successive halving, one network at a time); the first ``warmup`` networks a
 fidelity scores always go on, so the next fidelity sees a spread before any cut. The
 reward is the accuracy of the highest fidelity the network reached; the evaluation says
-which (``message``: ``fidelity 2/3 keras-1-...``; ``epochs``: that fidelity's epochs).
+which (``message``: ``fidelity 2/3 keras-1-...``; ``epochs``: that fidelity's epochs);
+its ``seconds`` are the seconds the fidelities reported for it (0 for cached ones), so a
+table-answered cascade reports simulated training seconds.
 
 Every fidelity is cached under its own fingerprint: a network scored once by a fidelity
 is never scored by it again (in memory, and in ``database`` if one is given), so a
@@ -147,13 +149,14 @@ class CascadeEstimator(PerformanceEstimator):
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
         """Score ``architecture`` up the chain while it ranks in the top fraction."""
-        start = time.perf_counter()
         network = architecture.without_terminal()
         last = len(self.fidelities) - 1
         evaluation: Evaluation | None = None
         level = 0
+        spent = 0.0
         for level, fidelity in enumerate(self.fidelities):
-            evaluation = self._evaluate(fidelity, network, dataset, seed)
+            evaluation, cached = self._evaluate(fidelity, network, dataset, seed)
+            spent += 0.0 if cached else evaluation.seconds
             if evaluation.status is not Status.OK or level == last:
                 break
             if not evaluation.accuracy >= self.threshold(level):
@@ -162,11 +165,11 @@ class CascadeEstimator(PerformanceEstimator):
         reached = self.fidelities[level].estimator
         note = f"fidelity {level + 1}/{len(self.fidelities)} {reached.fingerprint()}"
         message = f"{note}: {evaluation.message}" if evaluation.message else note
-        return replace(evaluation, seconds=time.perf_counter() - start, message=message)
+        return replace(evaluation, seconds=spent, message=message)
 
     def _evaluate(
         self, fidelity: Fidelity, network: NSC, dataset: DatasetHandler, seed: int | None
-    ) -> Evaluation:
+    ) -> tuple[Evaluation, bool]:
         estimator = fidelity.estimator
         key = CacheKey(dataset.identity, network.canonical_hash, estimator.fingerprint())
         hit = self._cache.get(key)
@@ -174,7 +177,7 @@ class CascadeEstimator(PerformanceEstimator):
             record = self.database.get(key)
             hit = record.evaluation if record is not None else None
         if hit is not None:
-            return hit
+            return hit, True
         start = time.perf_counter()
         evaluation = estimator.evaluate(network, dataset, seed=seed)
         fidelity.seconds += time.perf_counter() - start
@@ -198,7 +201,7 @@ class CascadeEstimator(PerformanceEstimator):
                     nasframe_version=nasframe.__version__,
                 )
             )
-        return evaluation
+        return evaluation, False
 
     def close(self) -> None:
         """Close every fidelity."""
