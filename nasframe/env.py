@@ -298,9 +298,10 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
 
         ``False`` marks an action that cannot give a valid network -- a predecessor or
         pointer out of range (the space's ``out_of_bounds``), or a layer after which the
-        network cannot be built (the estimator's :meth:`~nasframe.PerformanceEstimator.why_invalid`,
-        the one validity rule). Pointer moves within range and the terminal action keep a
-        valid network valid. The mask never masks everything: if every action would fail,
+        network cannot be built (the estimator's
+        :meth:`~nasframe.PerformanceEstimator.why_invalid`, the one validity rule).
+        Pointer moves within range and the terminal action keep a valid network valid.
+        The mask never masks everything: if every action would fail,
         the terminal actions (or, in a space without one, all actions) stay allowed. After
         the episode has ended every action is allowed (the next call is ``reset``).
 
@@ -311,7 +312,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         mask = np.ones(len(actions), dtype=np.bool_)
         if self._done:
             return mask
-        cached = self.__dict__.get("_mask_of")
+        cached: tuple[SearchState, np.ndarray] | None = getattr(self, "_mask_of", None)
         if cached is not None and cached[0] is self.state:
             # MaskablePPO asks right after the step that already computed it for info
             return cached[1].copy()
@@ -327,7 +328,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         if not mask.any():
             terminal = [info.id for info in actions if info.kind == "terminal"]
             mask[terminal or slice(None)] = True
-        self.__dict__["_mask_of"] = (self.state, mask.copy())
+        self._mask_of = (self.state, mask.copy())
         return mask
 
     # -- the two halves of a step ------------------------------------------------------------

@@ -15,7 +15,7 @@ keras = pytest.importorskip("keras")
 # Each test builds Keras models (no training); TensorFlow's eager start-up dominates.
 pytestmark = pytest.mark.slow
 
-from nasframe_zerocost import PROXIES, ZeroCostEstimator, proxies, squash  # noqa: E402
+from nasframe_zerocost import PROXIES, SQUASH, ZeroCostEstimator, proxies, squash  # noqa: E402
 
 SMALL = {"filters": 2, "fc_units": 3, "dropout": 0.0, "epochs": 1}
 
@@ -219,7 +219,8 @@ def test_squash_is_monotone_bounded_and_fixed() -> None:
         assert all(0.0 <= r <= 1.0 for r in rewards)
         assert rewards == sorted(rewards), proxy
         assert squash(proxy, math.inf) == 1.0 and squash(proxy, -math.inf) == 0.0
-    assert squash("synflow", 1e9) == pytest.approx(0.5)  # the default center: 10^9
+    center = SQUASH["synflow"][1]
+    assert squash("synflow", 10**center) == pytest.approx(0.5)  # log10 proxy at its center
     assert squash("synflow", 1e9, center=8.0, scale=1.0) == pytest.approx(1 / (1 + math.exp(-1)))
     assert squash("params", 0.0) == 0.0
     with pytest.raises(ValueError, match="a naswot score of NaN has no reward"):

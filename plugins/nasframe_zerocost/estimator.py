@@ -28,13 +28,13 @@ PROXIES = ("synflow", "naswot", "grad_norm", "snip", "jacob_cov", "params", "flo
 #: scale))``. The centers and scales are the medians and spreads seen on NSC-Bench
 #: (``benchmarks/proxies.py`` prints them); settings ``center`` and ``scale`` override.
 SQUASH: dict[str, tuple[str, float, float]] = {
-    "synflow": ("log10", 9.0, 2.0),
-    "naswot": ("linear", 300.0, 50.0),
-    "grad_norm": ("log10", 0.5, 0.5),
-    "snip": ("log10", 0.5, 0.5),
-    "jacob_cov": ("linear", -200.0, 50.0),
-    "params": ("log10", 5.5, 0.5),
-    "flops": ("log10", 6.5, 0.5),
+    "synflow": ("log10", 4.0, 1.0),
+    "naswot": ("linear", 200.0, 20.0),
+    "grad_norm": ("log10", 0.3, 0.5),
+    "snip": ("log10", 0.8, 0.5),
+    "jacob_cov": ("linear", -150.0, 50.0),
+    "params": ("log10", 5.0, 0.5),
+    "flops": ("log10", 5.5, 0.7),
 }
 
 
