@@ -25,16 +25,18 @@ PROXIES = ("synflow", "naswot", "grad_norm", "snip", "jacob_cov", "params", "flo
 #: How each proxy's score becomes a reward in [0, 1]: ``(transform, center, scale)``;
 #: ``t = log10(score)`` for ``log10`` (scores that span orders of magnitude; a score
 #: <= 0 maps to 0), ``t = score`` for ``linear``; reward = ``1 / (1 + exp(-(t - center) /
-#: scale))``. The centers and scales are the medians and spreads seen on NSC-Bench
-#: (``benchmarks/proxies.py`` prints them); settings ``center`` and ``scale`` override.
+#: scale))``. The centers are the medians seen on 60 NSC-Bench networks (16 filters,
+#: 128 head units; ``benchmarks/proxies.py`` prints them); settings ``center`` and
+#: ``scale`` override. Note: on NSC-Bench every proxy ranks *inversely* to the final
+#: accuracy (see docs/fidelities.md), so their reward there is a poor guide.
 SQUASH: dict[str, tuple[str, float, float]] = {
-    "synflow": ("log10", 4.0, 1.0),
-    "naswot": ("linear", 200.0, 20.0),
-    "grad_norm": ("log10", 0.3, 0.5),
-    "snip": ("log10", 0.8, 0.5),
-    "jacob_cov": ("linear", -150.0, 50.0),
+    "synflow": ("log10", 4.7, 1.0),
+    "naswot": ("linear", 310.0, 50.0),
+    "grad_norm": ("log10", 1.1, 0.5),
+    "snip": ("log10", 1.8, 0.5),
+    "jacob_cov": ("linear", -100.0, 50.0),
     "params": ("log10", 5.0, 0.5),
-    "flops": ("log10", 5.5, 0.7),
+    "flops": ("log10", 5.8, 0.5),
 }
 
 
