@@ -39,7 +39,7 @@ def records(path: Path) -> list[nasframe.Record]:
         database.close()
 
 
-@pytest.mark.parametrize("agent", ["random", "ppo", "a2c", "dqn", "recurrent-ppo"])
+@pytest.mark.parametrize("agent", ["random", "ppo", "a2c", "dqn", "recurrent-ppo", "maskable-ppo"])
 def test_cheap_estimator_each_agent(tmp_path: Path, agent: str) -> None:
     out = tmp_path / agent
     code, output = search(
