@@ -85,7 +85,7 @@ def _changed(value: object) -> object:
         return value + 1
     if isinstance(value, float):
         return value * 0.5 + 0.01
-    return {"valid": "same", "nasgym-v1": "blockqnn-v1"}[str(value)]
+    return {"valid": "same", "nasgym-v1": "blockqnn-v1", "none": "shift"}[str(value)]
 
 
 @pytest.mark.parametrize("name", RESULT_SETTINGS)
