@@ -304,9 +304,7 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     final.add("top_k", int, 3, "how many of the run's best networks to retrain", min=1)
     final.add("seeds", str, "0,1,2", "training seeds, comma-separated: mean and std over them")
     final.add("epochs", int, 0, "training epochs (0: the estimator's own setting)", min=0)
-    final.add(
-        "builder", str, "", "network builder, e.g. blockqnn-v1 ('': the estimator's own)"
-    )
+    final.add("builder", str, "", "network builder, e.g. blockqnn-v1 ('': the estimator's own)")
     final.add(
         "augmentation",
         str,

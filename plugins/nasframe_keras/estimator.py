@@ -97,9 +97,7 @@ class KerasEstimator(PerformanceEstimator):
         ``keras.models.load_model`` once ``nasframe_keras.builder`` is imported (its
         merge padding layer is registered there). A failed save is status ``error``.
         """
-        return self._run(
-            architecture, dataset, seed=seed, curve=True, test=test, save_to=save_to
-        )
+        return self._run(architecture, dataset, seed=seed, curve=True, test=test, save_to=save_to)
 
     def _run(
         self,

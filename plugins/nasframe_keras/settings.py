@@ -13,7 +13,12 @@ from nasframe import ConfigError, ConfigSchema, closest
 
 __all__ = [
     "AUGMENTATIONS",
-    "BUILDERS", "RESULT_SETTINGS", "TRAINER_VERSION", "KerasSettings", "declare"]
+    "BUILDERS",
+    "RESULT_SETTINGS",
+    "TRAINER_VERSION",
+    "KerasSettings",
+    "declare",
+]
 
 #: The network builders, by versioned name. A change of what a builder builds is a new
 #: version, so cached results of the old one are never mixed with the new one.
