@@ -284,8 +284,8 @@ def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, 
         try:
             config = config.with_overrides({section: {n: v for n, (_, v) in changes.items()}})
         except ConfigError as exc:
-            where = sorted({w for w, _ in changes.values()})
-            raise ConfigError(f"[finalize] {'/'.join(where)}: {exc}") from None
+            given = "/".join(sorted({w for w, _ in changes.values()}))
+            raise ConfigError(f"[finalize] {given}: {exc}") from None
     return info.name, config.component_settings(info)
 
 
