@@ -192,19 +192,21 @@ def run_database_path(run: Path, config: Config) -> Path:
 def top_networks(
     database: ExperimentDB,
     *,
-    dataset: str,
+    task: str,
     k: int,
     among: set[str] | None = None,
 ) -> list[Record]:
-    """The ``k`` best distinct networks the database holds for ``dataset``.
+    """The ``k`` best distinct networks the database holds for the dataset task ``task``.
 
     Only ``ok`` evaluations of non-empty networks count; ``among`` (canonical hashes)
     limits them to one run's networks. Best first: validation accuracy, then fewer
-    parameters, then the order stored.
+    parameters, then the order stored. Records are matched by task, not by the full
+    dataset identity, so a final training may change a dataset setting the search did
+    not need (a test fraction, say) and still find the run's networks.
     """
     best: dict[str, tuple[int, Record]] = {}
     for order, record in enumerate(database):
-        if record.dataset != dataset or not record.evaluation.ok:
+        if record.task != task or not record.evaluation.ok:
             continue
         if among is not None and record.arch_hash not in among:
             continue
@@ -311,7 +313,7 @@ def plan_finalize(
     dataset = registries.registry("dataset").create(dataset_info.name, **dataset_settings)
     if task:
         dataset.select_task(task)
-    identity = dataset.identity
+    identity = dataset.task
     db_path = run_database_path(run, config)
     if not db_path.is_file():
         raise NasframeError(f"{db_path}: the run's experiment database does not exist")
@@ -320,13 +322,13 @@ def plan_finalize(
     database = open_database(db_path)
     try:
         top_k = int(config.get("finalize", "top_k"))
-        networks = top_networks(database, dataset=identity, k=top_k, among=among)
+        networks = top_networks(database, task=identity, k=top_k, among=among)
     finally:
         database.close()
     if not networks:
         raise NasframeError(
-            f"{db_path}: no network of this run was evaluated ok on {identity!r}; nothing "
-            "to finalize (did the run take any step on this dataset?)"
+            f"{db_path}: no network of this run was evaluated ok on task {identity!r}; "
+            "nothing to finalize (did the run take any step on this dataset?)"
         )
     output = config.get("finalize", "output") or run / "final"
     return FinalPlan(
@@ -441,9 +443,11 @@ def finalize(
             "PerformanceEstimator.measure (test accuracy, saved models); use keras"
         )
     if dataset.num_examples("test") == 0:
+        section = plugin_manager.registry("dataset").get(plan.dataset[0]).section
+        hint = f" (e.g. --set {section}.test=0.2)" if section else ""
         raise ConfigError(
             f"[env] dataset: {dataset.identity!r} has an empty test split; give its test "
-            "fraction a value above 0 (e.g. --set digits.test=0.2) to finalize"
+            f"fraction a value above 0{hint} to finalize"
         )
     card = _card(plan, estimator, dataset)
     output = plan.output

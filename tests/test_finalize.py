@@ -79,7 +79,7 @@ class SpyPlugin:
 TINY_KERAS = {"epochs": 1, "filters": 4, "fc_units": 16, "batch_size": 64}
 
 
-def proxy_search(tmp_path: Path, steps: int = 12) -> Path:
+def proxy_search(tmp_path: Path, steps: int = 12, **sections: dict[str, Any]) -> Path:
     """A finished search with the cheap proxy estimator on the digits (no training)."""
     output = tmp_path / "run"
     manager = nasframe.get_plugin_manager()
@@ -88,6 +88,7 @@ def proxy_search(tmp_path: Path, steps: int = 12) -> Path:
         {
             "run": {"steps": steps, "output": output, "verbosity": 0, "plots": False},
             "env": {"estimator": "proxy", "dataset": "digits", "max_steps": 3},
+            **sections,
         },
         plugin_manager=manager,
     )
@@ -212,6 +213,28 @@ def test_finalize_refuses_an_estimator_that_cannot_test(tmp_path: Path) -> None:
         finalize(plan, plugin_manager=manager, console=quiet())
 
 
+def test_a_dataset_without_test_split_is_named_and_can_be_given_one(tmp_path: Path) -> None:
+    run_dir = proxy_search(tmp_path, steps=6, digits={"test": 0.0})
+    manager = nasframe.get_plugin_manager()
+    keras = {"env": {"estimator": "keras"}}
+    plan = plan_finalize(
+        run_dir,
+        load_run_config(run_dir, None, keras, plugin_manager=manager),
+        plugin_manager=manager,
+    )
+    with pytest.raises(nasframe.ConfigError) as error:
+        finalize(plan, plugin_manager=manager, console=quiet())
+    assert str(error.value) == (
+        "[env] dataset: 'digits[resize=16,validation=0.2,test=0.0,seed=0]' has an empty test "
+        "split; give its test fraction a value above 0 (e.g. --set digits.test=0.2) to finalize"
+    )
+    # the networks are found by task, so a final training may add the test split
+    config = load_run_config(
+        run_dir, None, {**keras, "digits": {"test": 0.2}}, plugin_manager=manager
+    )
+    assert plan_finalize(run_dir, config, plugin_manager=manager).networks == plan.networks
+
+
 def test_final_settings_are_checked_against_the_estimator(tmp_path: Path) -> None:
     manager = nasframe.get_plugin_manager()
 
@@ -258,9 +281,10 @@ def test_top_networks_ranks_one_runs_ok_networks_of_one_dataset() -> None:
     put("1,1,1,0,0", 0.9, dataset="other")
     put("1,3,2,0,0", 0.95, status="invalid")
     put("", 0.99)  # the empty network is no result to finalize
-    ranked = top_networks(db, dataset="d", k=5)
+    ranked = top_networks(db, task="d", k=5)
     assert [r.arch_hash for r in ranked] == [c, b, a]
-    assert [r.arch_hash for r in top_networks(db, dataset="d", k=1, among={a, b})] == [b]
+    assert [r.arch_hash for r in top_networks(db, task="d", k=1, among={a, b})] == [b]
+    assert [r.arch_hash for r in top_networks(db, task="other", k=3)] != []
 
 
 def test_finalize_section_and_play_key_leave_a_runs_identity_alone() -> None:
