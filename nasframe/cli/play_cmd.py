@@ -41,7 +41,9 @@ def agent_file_of(run: Path) -> Path:
 @click.argument("source", type=click.Path(path_type=Path, exists=True))
 @config_options
 @click.option("--agent", help="The saved agent's kind, e.g. ppo (an agent file). [run] agent")
-@click.option("--episodes", type=int, help="Episodes to play (default 10). [run] episodes")
+@click.option(
+    "--episodes", type=int, help="Episodes to play (a run folder: default 10). [run] episodes"
+)
 @click.option("--steps", type=int, help="A budget in steps instead of episodes. [run] steps")
 @click.option("--dataset", help="Dataset handler to play on, e.g. metadataset. [env] dataset")
 @click.option("--task", help="The task to play on (an unseen one, e.g. aircraft).")
@@ -49,7 +51,7 @@ def agent_file_of(run: Path) -> Path:
 @click.option(
     "--output",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Output folder (default SOURCE/play or SOURCE/play-TASK). [run] output",
+    help="Output folder (a run folder: default SOURCE/play or SOURCE/play-TASK). [run] output",
 )
 @click.option("--workers", type=int, help="Parallel evaluation workers (Ray). [run] workers")
 @click.option(
@@ -76,10 +78,11 @@ def play(
 ) -> None:
     """Run the saved agent SOURCE for N episodes without learning.
 
-    SOURCE is a search's output folder (its configuration and agent are used) or a saved
-    agent file (give --agent and --config). The policy's weights never change; every step
-    is logged and the results written as a search writes them (steps.csv, summary.json,
-    plots, the experiment database). With --dataset/--task it plays on another dataset or
+    SOURCE is a search's output folder (its configuration and agent are used; --config
+    adds what the run does not fix) or a saved agent file (with --config, e.g.
+    resources/experiment2.ini, giving the agent, budget, output and environment). The
+    policy's weights never change; every step is logged and the results written as a
+    search writes them (steps.csv, summary.json, plots, the experiment database). With --dataset/--task it plays on another dataset or
     an unseen task: the meta-RL evaluation. See docs/play.md.
     """
     from nasframe.config import load_config, parse_override
@@ -92,14 +95,17 @@ def play(
         raise ConfigError("--steps and --episodes exclude each other; give one budget")
     folder = source if source.is_dir() else None
     agent_file = agent_file_of(source) if folder else source
-    if output is None:
-        base = folder if folder is not None else Path("runs")
-        output = base / (f"play-{task}" if task else "play")
-    run: dict[str, Any] = {"play": str(agent_file), "output": output, "tasks": ""}
+    run: dict[str, Any] = {"play": str(agent_file)}
+    if folder is not None:
+        # A search's folder: its training schedule and budget are not the play run's.
+        run.update(tasks="", output=folder / (f"play-{task}" if task else "play"))
+        run.update(episodes=10, steps=0)
+    if output is not None:
+        run["output"] = output
     if steps is not None:
         run.update(steps=steps, episodes=0)
-    else:
-        run.update(episodes=episodes if episodes is not None else 10, steps=0)
+    elif episodes is not None:
+        run.update(episodes=episodes, steps=0)
     if task:
         run["tasks"] = f"{task}:{_OPEN_ENDED}"
     for key, value in (("agent", agent), ("seed", seed), ("workers", workers)):
@@ -123,7 +129,8 @@ def play(
     if "play" in sys.argv[1:]:
         command = shlex.join(["nasframe", *sys.argv[1:]])
     else:  # called from Python: the source and the folder say it all
-        command = shlex.join(["nasframe", "play", str(source), "--output", str(output)])
+        where = str(config.get("run", "output"))
+        command = shlex.join(["nasframe", "play", str(source), "--output", where])
     try:
         outcome = run_search(
             config, plugin_manager=manager, force=resume is False, resume_command=command
