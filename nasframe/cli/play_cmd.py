@@ -82,8 +82,9 @@ def play(
     adds what the run does not fix) or a saved agent file (with --config, e.g.
     resources/experiment2.ini, giving the agent, budget, output and environment). The
     policy's weights never change; every step is logged and the results written as a
-    search writes them (steps.csv, summary.json, plots, the experiment database). With --dataset/--task it plays on another dataset or
-    an unseen task: the meta-RL evaluation. See docs/play.md.
+    search writes them (steps.csv, summary.json, plots, the experiment database). With
+    --dataset/--task it plays on another dataset or an unseen task: the meta-RL
+    evaluation. See docs/play.md.
     """
     from nasframe.config import load_config, parse_override
     from nasframe.errors import ConfigError
