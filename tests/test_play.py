@@ -65,6 +65,7 @@ def test_random_agent_plays_episodes_and_writes_a_searchs_results(tmp_path: Path
     assert not (played / "agent.json").exists()
 
 
+@pytest.mark.slow
 def test_ppo_agent_plays_without_changing_its_weights(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     ppo = {"n_steps": 8, "batch_size": 8, "n_epochs": 1}
