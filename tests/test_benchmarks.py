@@ -25,6 +25,8 @@ FOLDER = ROOT / "benchmarks"
 RATIO_LINE = re.compile(r"^\s*ratio\b", re.MULTILINE)
 #: The marker of a benchmark whose smoke needs TensorFlow or Ray.
 SLOW_MARKER = re.compile(r"^SMOKE_SLOW\s*=\s*True\b", re.MULTILINE)
+#: The marker of a benchmark whose smoke needs inputs (a table) that a named test makes.
+ELSEWHERE = re.compile(r"^SMOKE_TESTED_BY\s*=\s*\"(?P<test>[^\"]+)\"", re.MULTILINE)
 
 
 def benchmarks() -> list[pytest.param]:  # type: ignore[valid-type]
@@ -32,7 +34,10 @@ def benchmarks() -> list[pytest.param]:  # type: ignore[valid-type]
     for path in sorted(FOLDER.glob("*.py")):
         if path.name.startswith("_"):
             continue  # __init__.py and helpers
-        slow = bool(SLOW_MARKER.search(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        if ELSEWHERE.search(text):
+            continue  # checked by test_smoke_tested_elsewhere_is_tested
+        slow = bool(SLOW_MARKER.search(text))
         marks = [pytest.mark.slow] if slow else []
         found.append(pytest.param(path.stem, marks=marks, id=path.stem))
     return found
@@ -57,3 +62,14 @@ def test_benchmark_smoke(name: str, tmp_path: Path) -> None:
     tail = (result.stdout + result.stderr)[-3000:]
     assert result.returncode == 0, f"benchmarks/{name}.py --smoke failed:\n{tail}"
     assert RATIO_LINE.search(result.stdout), f"no line starting with 'ratio':\n{tail}"
+
+
+def test_smoke_tested_elsewhere_is_tested() -> None:
+    # A benchmark that names the test running its smoke must really be run there.
+    for path in sorted(FOLDER.glob("*.py")):
+        match = ELSEWHERE.search(path.read_text(encoding="utf-8"))
+        if match:
+            test = ROOT / match["test"]
+            assert test.is_file(), f"{path.name}: {match['test']} does not exist"
+            text = test.read_text(encoding="utf-8")
+            assert f"benchmarks.{path.stem}" in text and "--smoke" in text, path.name
