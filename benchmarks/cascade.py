@@ -36,6 +36,9 @@ import nasframe
 from nasframe import NSC, DatasetHandler, Evaluation, PerformanceEstimator, Status
 from nasframe.bench import BenchTable
 
+#: Its smoke needs an NSC-Bench table: this test builds one and runs the smoke.
+SMOKE_TESTED_BY = "tests/test_benchmarks_issue14.py"
+
 
 class TableLookup(PerformanceEstimator):
     """The table's accuracy after ``epochs`` epochs, and the seconds that training took.

@@ -38,6 +38,10 @@ import nasframe
 from nasframe import NSC
 from nasframe.bench import BenchTable
 
+#: Its smoke needs an NSC-Bench table: this test builds one and runs the smoke.
+SMOKE_TESTED_BY = "tests/test_benchmarks_issue14.py"
+
+
 PROXIES = ("synflow", "naswot", "grad_norm", "snip", "jacob_cov")
 BASELINES = ("params", "flops")
 VOTE = ("synflow", "jacob_cov", "snip")

@@ -226,6 +226,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._log = _EpisodeLog()
         self._episodes = 0
         self.last_episode: Episode | None = None
+        # The components make_env built by name, which close() closes (issue 17).
+        self._owned: list[Any] = []
 
     # -- Gymnasium API --------------------------------------------------------------------
     def reset(
@@ -290,7 +292,13 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         return text
 
     def close(self) -> None:
-        """Nothing to release: the components belong to whoever built them."""
+        """Close the components this env built (:func:`make_env` by name); idempotent.
+
+        A component passed in as an instance belongs to whoever built it and stays open.
+        """
+        owned, self._owned = self._owned, []
+        for component in owned:
+            component.close()
 
     # -- action masks ---------------------------------------------------------------------
     def action_masks(self) -> np.ndarray:
@@ -559,12 +567,17 @@ def make_env(
 
     space = build("search_space", search_space)
     encoder = build("state_encoder", state_encoder, space)
-    return NASEnv(
+    built = {
+        "estimator": build("estimator", estimator),
+        "dataset": build("dataset", dataset),
+        "database": build("database", database),
+    }
+    env = NASEnv(
         space,
         encoder,
-        build("estimator", estimator),
-        build("dataset", dataset),
-        build("database", database),
+        built["estimator"],
+        built["dataset"],
+        built["database"],
         max_steps=settings["max_steps"],
         reward=settings["reward"],
         mu=settings["mu"],
@@ -576,3 +589,13 @@ def make_env(
         render_mode=render_mode,
         plugin_manager=plugin_manager,
     )
+    # Whoever builds a resource closes it: env.close() closes what was built here by name
+    # (the database first: its files; then the estimator's session). Issue 17, defect 2.
+    given = {"estimator": estimator, "dataset": dataset, "database": database}
+    env._owned = [
+        built[kind]
+        for kind in ("database", "estimator", "dataset")
+        if (given[kind] is None or isinstance(given[kind], str))
+        and callable(getattr(built[kind], "close", None))
+    ]
+    return env

@@ -111,13 +111,18 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         1 for row in previous if not row.cache_hit and row.status != "out_of_range"
     )
     run.best_accuracy = max((r.accuracy for r in previous if r.status == "ok"), default=0.0)
-    log.info(
-        "%s run in %s: agent %s, budget %s",
-        "resuming" if resuming else "starting",
-        run.output,
-        config.get("run", "agent"),
-        f"{run.budget_episodes} episodes" if run.budget_episodes else f"{run.budget_steps} steps",
+    budget = (
+        f"{run.budget_episodes} episodes" if run.budget_episodes else f"{run.budget_steps} steps"
     )
+    start = (
+        f"{'resuming' if resuming else 'starting'} run in {run.output}: agent "
+        f"{config.get('run', 'agent')}, estimator {config.get('env', 'estimator')}, budget {budget}"
+    )
+    log.info("%s", start)
+    if verbosity >= 1:
+        # nasframe's first line comes before anything a component prints when it starts
+        # (TensorFlow's start-up lines, at the first training; issue 17).
+        console.print(start, highlight=False, soft_wrap=True)
 
     env = build_env(config, run.plugin_manager, seed)
     run.evaluator = evaluator_of(env)

@@ -12,6 +12,8 @@ discount of the L2RL-NAS paper (0.9).
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +49,19 @@ class AlgorithmSpec:
     contrib: bool = False
 
     def load(self) -> Any:
-        """The algorithm class (imports Stable-Baselines3)."""
+        """The algorithm class (imports Stable-Baselines3, but not TensorFlow)."""
+        _tensorboard_without_tensorflow()
         return getattr(importlib.import_module(self.module), self.cls)
+
+
+def _tensorboard_without_tensorflow() -> None:
+    # Stable-Baselines3 imports TensorBoard at import, and TensorBoard imports TensorFlow
+    # when it is installed: seconds and TensorFlow's start-up lines in a search that never
+    # trains with it (issue 17). TensorBoard's documented switch to its own TensorFlow stub
+    # is the presence of the module tensorboard.compat.notf; its event files are the same.
+    if "tensorflow" not in sys.modules:
+        name = "tensorboard.compat.notf"
+        sys.modules.setdefault(name, types.ModuleType(name))
 
 
 #: The algorithms, by agent base name.
