@@ -3,7 +3,7 @@
 One command::
 
     .venv/bin/python benchmarks/estimator_throughput.py [--repeats 3] [--epochs 4]
-        [--small-epochs 6] [--quick]
+        [--small-epochs 6] [--quick] [--smoke] [--fixed-cost-only]
 
 For three architectures (a chain, a multi-branch block with add and concat, a deep chain)
 on two datasets -- sklearn's bundled 8x8 digits and random 32x32x3 data of CIFAR-10's
@@ -26,9 +26,18 @@ rate: model build, tracing, first-step graph optimisation, validation and clean-
 (printed for the estimator and for ``fit``). Digits epochs are short (about 1150
 images), so they run ``--small-epochs``.
 
-Two more lines follow: the fixed cost of a tiny candidate with and without the
-estimator's ``gc.freeze()`` (interleaved), and the training rate of seeded runs without
-and with TensorFlow's op determinism (sequential: it cannot be switched off again).
+Then the fixed cost per candidate of the trainer's own traced Adam update against Keras'
+optimizer (the path before it; selected by the estimator's private ``_keras_optimizer``
+flag), interleaved, on the digits and on NSC-Bench's translated digits
+(``shifted-digits-v1``, 20x20 canvas, 12x12 digits, NSC-Bench's ``[keras]`` settings),
+with the ratio of the medians. Two more lines follow: the fixed cost of a tiny candidate
+with and without the estimator's ``gc.freeze()`` (interleaved), and the training rate of
+seeded runs without and with TensorFlow's op determinism (sequential: it cannot be
+switched off again).
+
+``--fixed-cost-only`` runs only that comparison. ``--smoke`` runs a seconds-long version
+(digits only, one architecture, one repeat, two epochs, no gc or determinism lines) for
+the test suite.
 """
 
 from __future__ import annotations
@@ -47,14 +56,22 @@ ARCHITECTURES = {
 }
 
 
-def datasets(quick: bool):
+def digits_data():
     from sklearn.datasets import load_digits
 
     import nasframe
 
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[..., None]
-    yield nasframe.ArrayDataset.from_arrays("digits", images, digits.target, test=0.0, seed=0)
+    return nasframe.ArrayDataset.from_arrays("digits", images, digits.target, test=0.0, seed=0)
+
+
+def datasets(quick: bool, smoke: bool = False):
+    import nasframe
+
+    yield digits_data()
+    if smoke:
+        return
     rng = np.random.default_rng(0)
     n = 512 if quick else 1024
     x = rng.random((n, 32, 32, 3), dtype=np.float32)
@@ -62,10 +79,11 @@ def datasets(quick: bool):
     yield nasframe.ArrayDataset.from_arrays("cifar-sized", x, y, test=0.0, seed=0)
 
 
-def run_estimator(nsc, data, settings, epochs, seed=None):
+def run_estimator(nsc, data, settings, epochs, seed=None, keras_optimizer=False):
     from nasframe_keras.estimator import KerasEstimator
 
     estimator = KerasEstimator(settings)
+    estimator._keras_optimizer = keras_optimizer
     start = time.perf_counter()
     evaluation = estimator.evaluate(nsc, data, seed=seed)
     total = time.perf_counter() - start
@@ -155,7 +173,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs on CIFAR-sized data")
     parser.add_argument("--small-epochs", type=int, default=6, help="epochs on digits")
     parser.add_argument("--quick", action="store_true", help="fewer CIFAR-sized examples")
+    parser.add_argument(
+        "--smoke", action="store_true", help="seconds: digits, one architecture, one repeat"
+    )
+    parser.add_argument(
+        "--fixed-cost-only",
+        action="store_true",
+        help="only the fixed-cost comparison (Keras' optimizer vs the traced Adam)",
+    )
     args = parser.parse_args()
+    if args.fixed_cost_only:
+        fixed_cost_paths(args)
+        return
+    if args.smoke:
+        args.repeats, args.small_epochs, args.epochs = 1, 2, 2
+    architectures = {"chain": ARCHITECTURES["chain"]} if args.smoke else ARCHITECTURES
 
     from nasframe_keras.settings import KerasSettings
 
@@ -178,14 +210,14 @@ def main() -> None:
     print(header)
     ratios_fit, ratios_loop, fixed_all = [], [], []
     last = None
-    for data in datasets(args.quick):
+    for data in datasets(args.quick, args.smoke):
         last = data
         epochs = args.small_epochs if data.name == "digits" else args.epochs
         settings = KerasSettings(epochs=epochs, lr_decay_epochs=0)
         n_train = data.num_examples("train")
         # one throw-away run: TensorFlow's one-time start-up belongs to no trainer
         run_estimator(NSC.parse("1,1,1,0,0"), data, KerasSettings(epochs=1), 1)
-        for label, text in ARCHITECTURES.items():
+        for label, text in architectures.items():
             nsc = NSC.parse(text)
             rates: dict[str, list[float]] = {name: [] for name in runners}
             fixed: dict[str, list[float]] = {name: [] for name in runners}
@@ -215,8 +247,78 @@ def main() -> None:
         f"estimator/loop {statistics.median(ratios_loop):.2f}x (target >= 0.95); "
         f"fixed cost per candidate median {statistics.median(fixed_all):.2f} s"
     )
+    fixed_cost_paths(args)
+    if args.smoke:
+        return
     gc_freeze_gain(args)
     determinism_cost(last, KerasSettings(epochs=args.epochs, lr_decay_epochs=0), args)
+
+
+#: small candidates for the fixed-cost comparison: most of their evaluation is fixed cost
+FIXED_COST_ARCHITECTURES = {
+    "empty": "",
+    "conv": "1,1,3,0,0",
+    "conv+pool": "1,1,3,0,0;2,2,2,1,0",
+    "chain": ARCHITECTURES["chain"],
+}
+
+
+def fixed_cost_datasets(args):
+    """The digits (the table's settings) and NSC-Bench's data with NSC-Bench's settings."""
+    from nasframe_keras.settings import KerasSettings
+
+    yield digits_data(), KerasSettings(epochs=args.small_epochs, lr_decay_epochs=0)
+    if args.smoke:
+        return
+    from nasframe_digits.shifted import ShiftedDigitsDataset
+
+    # resources/nsc-bench.ini: the data and [keras] settings of the NSC-Bench build
+    shifted = ShiftedDigitsDataset(canvas=20, digit=12, placements=4, eval_placements=2)
+    yield shifted, KerasSettings(epochs=6, padding="same", filters=16, fc_units=256)
+
+
+def fixed_cost_paths(args) -> None:
+    """Fixed cost per candidate: the trainer's traced Adam vs Keras' optimizer, interleaved.
+
+    The fixed cost of a run is its total time minus its epochs at its own steady rate (the
+    median epoch after the first), as in the table above. Both paths train bit-identical
+    weights (tested), so only time differs.
+    """
+    from nasframe import NSC
+
+    paths = {"keras optimizer": True, "traced adam": False}
+    architectures = FIXED_COST_ARCHITECTURES
+    if args.smoke:
+        architectures = {"conv": FIXED_COST_ARCHITECTURES["conv"]}
+    print(
+        "fixed cost per candidate (s, median over repeats): Keras' optimizer (before) vs the "
+        "trainer's traced Adam (now), interleaved"
+    )
+    print(f"{'dataset':<16} {'architecture':<13} {'before':>7} {'now':>7} {'ratio':>6}")
+    before_all, now_all = [], []
+    for data, settings in fixed_cost_datasets(args):
+        run_estimator(NSC.parse("1,1,1,0,0"), data, settings, settings.epochs)  # warm-up
+        for label, text in architectures.items():
+            nsc = NSC.parse(text)
+            fixed: dict[str, list[float]] = {name: [] for name in paths}
+            for repeat in range(max(args.repeats, 2)):
+                order = list(paths) if repeat % 2 == 0 else list(paths)[::-1]
+                for name in order:
+                    total, times = run_estimator(
+                        nsc, data, settings, settings.epochs, keras_optimizer=paths[name]
+                    )
+                    steady = times[1:] or times
+                    fixed[name].append(total - statistics.median(steady) * len(times))
+            before = statistics.median(fixed["keras optimizer"])
+            now = statistics.median(fixed["traced adam"])
+            before_all.append(before)
+            now_all.append(now)
+            print(f"{data.name:<16} {label:<13} {before:>7.2f} {now:>7.2f} {before / now:>6.2f}")
+    before, now = statistics.median(before_all), statistics.median(now_all)
+    print(
+        f"fixed cost per candidate median: {before:.2f} s before, {now:.2f} s now; "
+        f"ratio {before / now:.2f}x (target >= 2)"
+    )
 
 
 def gc_freeze_gain(args) -> None:
