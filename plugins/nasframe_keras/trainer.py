@@ -7,6 +7,10 @@ candidate. One ``tf.function`` train step with a fixed, full-batch input signatu
 traced once per model; the epoch loop is plain Python, which also lets the wall-clock
 budget be checked after every step.
 
+The Adam update is traced by the trainer itself (:class:`_Adam`): Keras' arithmetic op
+for op, bit-identical, at about half the traced ops of Keras' optimizer -- tracing is
+most of a small candidate's fixed cost (issue 13).
+
 Semantics (docs/estimator.md):
 
 * the train split, shuffled every pass from the seed, is repeated without end and cut
@@ -108,15 +112,23 @@ def input_pipelines(
     return train_data, validation, steps_per_epoch
 
 
+#: Variables of at most this many elements are updated together as one flat vector.
+_FUSE_LIMIT = 1 << 16
+
+
 class _Adam:
     """Keras' Adam update (``keras.optimizers.Adam``), op for op, traced straight into the step.
 
     Keras' optimizer spends most of a candidate's trace on its own machinery: per variable
     it rebuilds the step count, the bias corrections and the step size, and it routes every
     update through ``tf.distribute`` (an all-reduce wrapped in a ``tf.custom_gradient``,
-    even on one device). Here the scalars are built once per step and each variable gets
-    only its three updates, with the same TensorFlow ops, operands and order as Keras'
-    ``Adam.update_step``, so a seeded training gives bit-identical weights
+    even on one device). Here the scalars are built once per step, and the many small
+    variables (biases, BatchNorm scales and offsets, convolution kernels) are updated as
+    one flat vector -- one set of update ops instead of one per variable -- while the large
+    ones (the head's dense kernels) are updated one by one, so no step copies them. The
+    arithmetic is Keras' ``Adam.update_step``: the same element-wise TensorFlow ops on the
+    same operands in the same order, and an element-wise op does not care where in a
+    tensor an element sits, so a seeded training gives bit-identical weights
     (``tests/test_keras_estimator.py`` compares both; ``benchmarks/estimator_throughput.py``
     measures the time saved).
 
@@ -132,12 +144,23 @@ class _Adam:
         self._variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
         #: what the gradient is taken of (the TensorFlow variables themselves)
         self.gradient_targets = self._variables
-        self._m = [
-            tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self._variables
+        sizes = [int(v.shape.num_elements()) for v in self._variables]
+        self._small = [
+            i
+            for i, (size, v) in enumerate(zip(sizes, self._variables, strict=True))
+            if size <= _FUSE_LIMIT and v.dtype == tf.float32
         ]
-        self._v = [
-            tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self._variables
-        ]
+        self._small_sizes = [sizes[i] for i in self._small]
+        self._m: dict[Any, Any] = {}
+        self._v: dict[Any, Any] = {}
+        for i, variable in enumerate(self._variables):
+            if i not in self._small:
+                self._m[i] = _zeros(variable.shape, variable.dtype)
+                self._v[i] = _zeros(variable.shape, variable.dtype)
+        if self._small:
+            flat = (sum(self._small_sizes),)
+            self._m["small"] = _zeros(flat, tf.float32)
+            self._v["small"] = _zeros(flat, tf.float32)
         self._iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._learning_rate = tf.Variable(settings.learning_rate, dtype=tf.float32, trainable=False)
         self._beta1, self._beta2, self._epsilon = settings.beta1, settings.beta2, settings.epsilon
@@ -165,15 +188,35 @@ class _Adam:
         decay1 = tf.constant(1 - self._beta1, tf.float32)
         decay2 = tf.constant(1 - self._beta2, tf.float32)
         epsilon = tf.constant(self._epsilon, tf.float32)
-        for gradient, variable, m, v in zip(
-            gradients, self._variables, self._m, self._v, strict=True
-        ):
-            if gradient is None:  # Keras skips a variable the loss does not reach
-                continue
+
+        def update(gradient: Any, m: Any, v: Any) -> Any:
             m.assign_add(tf.multiply(tf.subtract(gradient, m), decay1))
             v.assign_add(tf.multiply(tf.subtract(tf.square(gradient), v), decay2))
-            variable.assign_sub(tf.divide(tf.multiply(m, alpha), tf.add(tf.sqrt(v), epsilon)))
+            return tf.divide(tf.multiply(m, alpha), tf.add(tf.sqrt(v), epsilon))
+
+        small = self._small
+        if any(gradients[i] is None for i in small):
+            small = []  # Keras skips a variable the loss does not reach: update one by one
+        for i, (gradient, variable) in enumerate(zip(gradients, self._variables, strict=True)):
+            if gradient is None or i in small:
+                continue
+            if i not in self._m:  # a small variable updated on its own
+                with tf.init_scope():  # created once, outside the traced step
+                    self._m[i] = _zeros(variable.shape, variable.dtype)
+                    self._v[i] = _zeros(variable.shape, variable.dtype)
+            variable.assign_sub(update(gradient, self._m[i], self._v[i]))
+        if small:
+            flat = tf.concat([tf.reshape(gradients[i], [-1]) for i in small], axis=0)
+            steps = tf.split(update(flat, self._m["small"], self._v["small"]), self._small_sizes)
+            for i, step in zip(small, steps, strict=True):
+                self._variables[i].assign_sub(tf.reshape(step, self._variables[i].shape))
         self._iterations.assign_add(1)
+
+
+def _zeros(shape: Any, dtype: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.Variable(tf.zeros(shape, dtype), trainable=False)
 
 
 class _KerasAdam:
