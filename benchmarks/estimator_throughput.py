@@ -274,7 +274,7 @@ def fixed_cost_datasets(args):
 
     # resources/nsc-bench.ini: the data and [keras] settings of the NSC-Bench build
     shifted = ShiftedDigitsDataset(canvas=20, digit=12, placements=4, eval_placements=2)
-    yield shifted, KerasSettings(epochs=6, padding="same", filters=16, fc_units=256)
+    yield shifted, KerasSettings(epochs=6, padding="same", filters=16, fc_units=128)
 
 
 def fixed_cost_paths(args) -> None:
