@@ -3,7 +3,7 @@
 One command::
 
     .venv/bin/python benchmarks/estimator_throughput.py [--repeats 3] [--epochs 4]
-        [--small-epochs 6] [--quick] [--smoke]
+        [--small-epochs 6] [--quick] [--smoke] [--fixed-cost-only]
 
 For three architectures (a chain, a multi-branch block with add and concat, a deep chain)
 on two datasets -- sklearn's bundled 8x8 digits and random 32x32x3 data of CIFAR-10's
@@ -26,12 +26,18 @@ rate: model build, tracing, first-step graph optimisation, validation and clean-
 (printed for the estimator and for ``fit``). Digits epochs are short (about 1150
 images), so they run ``--small-epochs``.
 
-Two more lines follow: the fixed cost of a tiny candidate with and without the
-estimator's ``gc.freeze()`` (interleaved), and the training rate of seeded runs without
-and with TensorFlow's op determinism (sequential: it cannot be switched off again).
+Then the fixed cost per candidate of the trainer's own traced Adam update against Keras'
+optimizer (the path before it; selected by the estimator's private ``_keras_optimizer``
+flag), interleaved, on the digits and on NSC-Bench's translated digits
+(``shifted-digits-v1``, 20x20 canvas, 12x12 digits, NSC-Bench's ``[keras]`` settings),
+with the ratio of the medians. Two more lines follow: the fixed cost of a tiny candidate
+with and without the estimator's ``gc.freeze()`` (interleaved), and the training rate of
+seeded runs without and with TensorFlow's op determinism (sequential: it cannot be
+switched off again).
 
-``--smoke`` (the test suite runs it, marked slow): one architecture, 160 digits, one
-repeat of two epochs -- it checks that the benchmark runs, nothing more.
+``--fixed-cost-only`` runs only that comparison. ``--smoke`` runs a seconds-long version
+(digits only, one architecture, one repeat, two epochs, no gc or determinism lines) for
+the test suite.
 """
 
 from __future__ import annotations
@@ -43,10 +49,6 @@ from typing import Any
 
 import numpy as np
 
-#: Its smoke mode trains with TensorFlow: the test suite marks it slow.
-SMOKE_SLOW = True
-
-
 ARCHITECTURES = {
     "chain": "1,1,3,0,0;2,1,3,1,0;3,2,2,2,0",
     "multi-branch": "1,1,3,0,0;2,1,1,0,0;3,5,0,1,2;4,1,3,0,0;5,6,0,3,4;6,2,3,5,0",
@@ -54,20 +56,25 @@ ARCHITECTURES = {
 }
 
 
-def datasets(quick: bool, smoke: bool = False):
+def digits_data(smoke: bool = False):
     from sklearn.datasets import load_digits
 
     import nasframe
 
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[..., None]
+    labels = digits.target
+    if smoke:  # a few steps per epoch: the smoke run checks that the code runs
+        images, labels = images[:160], labels[:160]
+    return nasframe.ArrayDataset.from_arrays("digits", images, labels, test=0.0, seed=0)
+
+
+def datasets(quick: bool, smoke: bool = False):
+    import nasframe
+
+    yield digits_data(smoke)
     if smoke:
-        images, labels = images[:160], digits.target[:160]
-    else:
-        labels = digits.target
-    yield nasframe.ArrayDataset.from_arrays("digits", images, labels, test=0.0, seed=0)
-    if smoke:
-        return  # the CIFAR-sized data runs the same code
+        return
     rng = np.random.default_rng(0)
     n = 512 if quick else 1024
     x = rng.random((n, 32, 32, 3), dtype=np.float32)
@@ -75,10 +82,11 @@ def datasets(quick: bool, smoke: bool = False):
     yield nasframe.ArrayDataset.from_arrays("cifar-sized", x, y, test=0.0, seed=0)
 
 
-def run_estimator(nsc, data, settings, epochs, seed=None):
+def run_estimator(nsc, data, settings, epochs, seed=None, keras_optimizer=False):
     from nasframe_keras.estimator import KerasEstimator
 
     estimator = KerasEstimator(settings)
+    estimator._keras_optimizer = keras_optimizer
     start = time.perf_counter()
     evaluation = estimator.evaluate(nsc, data, seed=seed)
     total = time.perf_counter() - start
@@ -168,12 +176,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs on CIFAR-sized data")
     parser.add_argument("--small-epochs", type=int, default=6, help="epochs on digits")
     parser.add_argument("--quick", action="store_true", help="fewer CIFAR-sized examples")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
+    parser.add_argument(
+        "--smoke", action="store_true", help="seconds: digits, one architecture, one repeat"
+    )
+    parser.add_argument(
+        "--fixed-cost-only",
+        action="store_true",
+        help="only the fixed-cost comparison (Keras' optimizer vs the traced Adam)",
+    )
     args = parser.parse_args()
-    architectures = ARCHITECTURES
+    if args.fixed_cost_only:
+        fixed_cost_paths(args)
+        return
     if args.smoke:
-        args.repeats, args.epochs, args.small_epochs = 1, 2, 2
-        architectures = {"chain": ARCHITECTURES["chain"]}
+        args.repeats, args.small_epochs, args.epochs = 1, 2, 2
+    architectures = {"chain": ARCHITECTURES["chain"]} if args.smoke else ARCHITECTURES
 
     from nasframe_keras.settings import KerasSettings
 
@@ -237,8 +254,90 @@ def main() -> None:
         f"ratio estimator/fit {statistics.median(ratios_fit):.2f}x, estimator/loop "
         f"{statistics.median(ratios_loop):.2f}x (medians over every dataset and architecture)"
     )
+    fixed_cost_paths(args)
+    if args.smoke:
+        return
     gc_freeze_gain(args)
     determinism_cost(last, KerasSettings(epochs=args.epochs, lr_decay_epochs=0), args)
+
+
+#: small candidates for the fixed-cost comparison: most of their evaluation is fixed cost
+FIXED_COST_ARCHITECTURES = {
+    "empty": "",
+    "conv": "1,1,3,0,0",
+    "conv+pool": "1,1,3,0,0;2,2,2,1,0",
+    "chain": ARCHITECTURES["chain"],
+}
+
+
+def fixed_cost_datasets(args):
+    """The digits (the table's settings) and NSC-Bench's data with NSC-Bench's settings."""
+    from nasframe_keras.settings import KerasSettings
+
+    yield digits_data(args.smoke), KerasSettings(epochs=args.small_epochs, lr_decay_epochs=0)
+    if args.smoke:
+        return
+    from nasframe_digits.shifted import ShiftedDigitsDataset
+
+    # resources/nsc-bench.ini: the data and [keras] settings of the NSC-Bench build
+    shifted = ShiftedDigitsDataset(canvas=20, digit=12, placements=4, eval_placements=2)
+    yield shifted, KerasSettings(epochs=6, padding="same", filters=16, fc_units=128)
+
+
+def fixed_cost_paths(args) -> None:
+    """Fixed cost per candidate: the trainer's traced Adam vs Keras' optimizer, interleaved.
+
+    The fixed cost of a run is its total time minus its epochs at its own steady rate (the
+    median epoch after the first), as in the table above. Both paths train bit-identical
+    weights (tested), so only time differs.
+    """
+    from nasframe import NSC
+
+    paths = {"keras optimizer": True, "traced adam": False}
+    architectures = FIXED_COST_ARCHITECTURES
+    if args.smoke:
+        architectures = {"conv": FIXED_COST_ARCHITECTURES["conv"]}
+    print(
+        "fixed cost per candidate (s, median over repeats): Keras' optimizer (before) vs the "
+        "trainer's traced Adam (now), interleaved"
+    )
+    print(
+        f"{'dataset':<16} {'architecture':<13} {'before':>7} {'now':>7} {'ratio':>6} "
+        f"{'img/s before':>13} {'img/s now':>10} {'rate ratio':>11}"
+    )
+    before_all, now_all, rate_ratios = [], [], []
+    for data, settings in fixed_cost_datasets(args):
+        run_estimator(NSC.parse("1,1,1,0,0"), data, settings, settings.epochs)  # warm-up
+        for label, text in architectures.items():
+            nsc = NSC.parse(text)
+            fixed: dict[str, list[float]] = {name: [] for name in paths}
+            rates: dict[str, list[float]] = {name: [] for name in paths}
+            for repeat in range(max(args.repeats, 2)):
+                order = list(paths) if repeat % 2 == 0 else list(paths)[::-1]
+                for name in order:
+                    total, times = run_estimator(
+                        nsc, data, settings, settings.epochs, keras_optimizer=paths[name]
+                    )
+                    steady = times[1:] or times
+                    fixed[name].append(total - statistics.median(steady) * len(times))
+                    rates[name].extend(data.num_examples("train") / t for t in steady)
+            before = statistics.median(fixed["keras optimizer"])
+            now = statistics.median(fixed["traced adam"])
+            rate_before = statistics.median(rates["keras optimizer"])
+            rate_now = statistics.median(rates["traced adam"])
+            before_all.append(before)
+            now_all.append(now)
+            rate_ratios.append(rate_now / rate_before)
+            print(
+                f"{data.name:<16} {label:<13} {before:>7.2f} {now:>7.2f} {before / now:>6.2f} "
+                f"{rate_before:>13.0f} {rate_now:>10.0f} {rate_now / rate_before:>11.2f}"
+            )
+    before, now = statistics.median(before_all), statistics.median(now_all)
+    print(
+        f"fixed cost per candidate median: {before:.2f} s before, {now:.2f} s now; "
+        f"ratio {before / now:.2f}x (target >= 2); steady training rate now/before "
+        f"{statistics.median(rate_ratios):.2f}x"
+    )
 
 
 def gc_freeze_gain(args) -> None:
@@ -260,7 +359,7 @@ def gc_freeze_gain(args) -> None:
     nsc = NSC.parse(ARCHITECTURES["multi-branch"])
     tiny = KerasSettings(epochs=1, fc_units=64)
     costs: dict[str, list[float]] = {"with": [], "without": []}
-    for repeat in range(2 if args.smoke else 2 * max(3, args.repeats)):
+    for repeat in range(2 * max(3, args.repeats)):
         label = "without" if repeat % 2 else "with"
         if label == "without":
             gc.unfreeze()

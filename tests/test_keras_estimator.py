@@ -193,6 +193,50 @@ def test_seeded_evaluations_repeat_exactly(data: ArrayDataset) -> None:
     assert estimator.last_train.losses == losses
 
 
+@pytest.mark.parametrize(
+    ("nsc", "fc_units"),
+    [
+        ("1,1,3,0,0;2,1,1,0,0;3,5,0,1,2", 16),  # every variable small: one flat update
+        ("", 1100),  # a 64 x 1100 head kernel: above the flat limit, updated on its own
+    ],
+)
+def test_traced_adam_trains_bit_identically_to_keras_adam(
+    data: ArrayDataset, nsc: str, fc_units: int
+) -> None:
+    # The trainer's own Adam (traced into the step, cheaper to trace) must repeat Keras'
+    # optimizer exactly: cached results and benchmark tables were made with Keras'.
+    from nasframe_keras.trainer import _FUSE_LIMIT, train
+
+    assert 64 * fc_units > _FUSE_LIMIT or fc_units == 16
+    tf.config.experimental.enable_op_determinism()
+    values = {"epochs": 3, "batch_size": 32, **SMALL, "dropout": 0.3, "learning_rate": 0.01}
+    values["fc_units"] = fc_units
+    settings = KerasSettings.from_mapping({**values, "lr_decay": 0.5, "lr_decay_epochs": 1})
+    runs = []
+    for keras_optimizer in (True, False):
+        keras.utils.set_random_seed(11)
+        model = build_model(NSC.parse(nsc), SHAPE, 4, settings)
+        result = train(
+            model,
+            data,
+            settings,
+            seed=11,
+            every_epoch=True,
+            test=True,
+            _keras_optimizer=keras_optimizer,
+        )
+        runs.append((result, [np.array(w) for w in model.weights]))
+        keras.backend.clear_session()
+    (reference, reference_weights), (ours, our_weights) = runs
+    assert ours.status is Status.OK and ours.epochs == 3
+    assert ours.losses == reference.losses
+    assert ours.accuracies == reference.accuracies
+    assert ours.test_accuracy == reference.test_accuracy
+    assert ours.learning_rates == reference.learning_rates == pytest.approx([0.01, 0.005, 0.0025])
+    assert len(our_weights) == len(reference_weights)
+    assert all(np.array_equal(a, b) for a, b in zip(our_weights, reference_weights, strict=True))
+
+
 def test_no_traced_graph_outlives_its_evaluation(data: ArrayDataset) -> None:
     import gc
 

@@ -56,6 +56,9 @@ class KerasEstimator(PerformanceEstimator):
         #: inspection (learning rates and accuracies per epoch)
         self.last_train: Any = None
         self._devices_configured = False
+        # Private, for benchmarks/estimator_throughput.py only: train with Keras' own
+        # optimizer, the path before the trainer's traced Adam, to time both in one run.
+        self._keras_optimizer = False
 
     def fingerprint(self) -> str:
         """Name, builder and trainer versions and every result-changing setting."""
@@ -188,6 +191,7 @@ class KerasEstimator(PerformanceEstimator):
                 deadline=deadline,
                 every_epoch=curve,
                 test=test,
+                _keras_optimizer=self._keras_optimizer,
             )
             self.last_train = result
             if save_to is not None and result.status is Status.OK:

@@ -7,6 +7,10 @@ candidate. One ``tf.function`` train step with a fixed, full-batch input signatu
 traced once per model; the epoch loop is plain Python, which also lets the wall-clock
 budget be checked after every step.
 
+The Adam update is traced by the trainer itself (:class:`_Adam`): Keras' arithmetic op
+for op, bit-identical, at about half the traced ops of Keras' optimizer -- tracing is
+most of a small candidate's fixed cost (issue 13).
+
 Semantics (docs/estimator.md):
 
 * the train split, shuffled every pass from the seed, is repeated without end and cut
@@ -110,6 +114,146 @@ def input_pipelines(
     return train_data, validation, steps_per_epoch
 
 
+#: Variables of at most this many elements are updated together as one flat vector.
+_FUSE_LIMIT = 1 << 16
+
+
+class _Adam:
+    """Keras' Adam update (``keras.optimizers.Adam``), op for op, traced straight into the step.
+
+    Keras' optimizer spends most of a candidate's trace on its own machinery: per variable
+    it rebuilds the step count, the bias corrections and the step size, and it routes every
+    update through ``tf.distribute`` (an all-reduce wrapped in a ``tf.custom_gradient``,
+    even on one device). Here the scalars are built once per step, and the many small
+    variables (biases, BatchNorm scales and offsets, convolution kernels) are updated as
+    one flat vector -- one set of update ops instead of one per variable -- while the large
+    ones (the head's dense kernels) are updated one by one, so no step copies them. The
+    arithmetic is Keras' ``Adam.update_step``: the same element-wise TensorFlow ops on the
+    same operands in the same order, and an element-wise op does not care where in a
+    tensor an element sits, so a seeded training gives bit-identical weights
+    (``tests/test_keras_estimator.py`` compares both; ``benchmarks/estimator_throughput.py``
+    measures the time saved).
+
+    Args:
+        variables: the model's trainable variables (Keras or TensorFlow variables).
+        settings: the estimator settings (learning rate, betas, epsilon).
+    """
+
+    def __init__(self, variables: list[Any], settings: KerasSettings) -> None:
+        import keras
+        import tensorflow as tf
+
+        self._variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+        #: what the gradient is taken of (the TensorFlow variables themselves)
+        self.gradient_targets = self._variables
+        sizes = [int(v.shape.num_elements()) for v in self._variables]
+        self._small = [
+            i
+            for i, (size, v) in enumerate(zip(sizes, self._variables, strict=True))
+            if size <= _FUSE_LIMIT and v.dtype == tf.float32
+        ]
+        self._small_sizes = [sizes[i] for i in self._small]
+        self._m: dict[Any, Any] = {}
+        self._v: dict[Any, Any] = {}
+        for i, variable in enumerate(self._variables):
+            if i not in self._small:
+                self._m[i] = _zeros(variable.shape, variable.dtype)
+                self._v[i] = _zeros(variable.shape, variable.dtype)
+        if self._small:
+            flat = (sum(self._small_sizes),)
+            self._m["small"] = _zeros(flat, tf.float32)
+            self._v["small"] = _zeros(flat, tf.float32)
+        self._iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._learning_rate = tf.Variable(settings.learning_rate, dtype=tf.float32, trainable=False)
+        self._beta1, self._beta2, self._epsilon = settings.beta1, settings.beta2, settings.epsilon
+
+    def set_learning_rate(self, value: float) -> None:
+        self._learning_rate.assign(value)
+
+    def read_learning_rate(self) -> float:
+        return float(self._learning_rate.numpy())
+
+    def scale_loss(self, loss: Any) -> Any:
+        return loss
+
+    def apply(self, gradients: list[Any]) -> None:
+        """Adam's update of every variable with a gradient (in the traced step)."""
+        import tensorflow as tf
+
+        # Keras' arithmetic, written with the same ops: python floats become float32
+        # constants where Keras' ops convert them (1 - beta1 is rounded in double first).
+        local_step = tf.cast(self._iterations + 1, tf.float32)
+        beta1_power = tf.pow(tf.constant(self._beta1, tf.float32), local_step)
+        beta2_power = tf.pow(tf.constant(self._beta2, tf.float32), local_step)
+        lr = self._learning_rate.read_value()
+        alpha = lr * tf.sqrt(1 - beta2_power) / (1 - beta1_power)
+        decay1 = tf.constant(1 - self._beta1, tf.float32)
+        decay2 = tf.constant(1 - self._beta2, tf.float32)
+        epsilon = tf.constant(self._epsilon, tf.float32)
+
+        def update(gradient: Any, m: Any, v: Any) -> Any:
+            m.assign_add(tf.multiply(tf.subtract(gradient, m), decay1))
+            v.assign_add(tf.multiply(tf.subtract(tf.square(gradient), v), decay2))
+            return tf.divide(tf.multiply(m, alpha), tf.add(tf.sqrt(v), epsilon))
+
+        small = self._small
+        if any(gradients[i] is None for i in small):
+            small = []  # Keras skips a variable the loss does not reach: update one by one
+        for i, (gradient, variable) in enumerate(zip(gradients, self._variables, strict=True)):
+            if gradient is None or i in small:
+                continue
+            if i not in self._m:  # a small variable updated on its own
+                with tf.init_scope():  # created once, outside the traced step
+                    self._m[i] = _zeros(variable.shape, variable.dtype)
+                    self._v[i] = _zeros(variable.shape, variable.dtype)
+            variable.assign_sub(update(gradient, self._m[i], self._v[i]))
+        if small:
+            flat = tf.concat([tf.reshape(gradients[i], [-1]) for i in small], axis=0)
+            steps = tf.split(update(flat, self._m["small"], self._v["small"]), self._small_sizes)
+            for i, step in zip(small, steps, strict=True):
+                self._variables[i].assign_sub(tf.reshape(step, self._variables[i].shape))
+        self._iterations.assign_add(1)
+
+
+def _zeros(shape: Any, dtype: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.Variable(tf.zeros(shape, dtype), trainable=False)
+
+
+class _KerasAdam:
+    """Keras' own Adam (with loss scaling under mixed precision), as :class:`_Adam` is used."""
+
+    def __init__(self, variables: list[Any], settings: KerasSettings) -> None:
+        import keras
+
+        optimizer: Any = keras.optimizers.Adam(
+            learning_rate=settings.learning_rate,
+            beta_1=settings.beta1,
+            beta_2=settings.beta2,
+            epsilon=settings.epsilon,
+        )
+        if settings.mixed_precision:
+            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer.build(variables)
+        self._optimizer = optimizer
+        self.gradient_targets = variables
+
+    def set_learning_rate(self, value: float) -> None:
+        self._optimizer.learning_rate.assign(value)
+
+    def read_learning_rate(self) -> float:
+        import keras
+
+        return float(keras.ops.convert_to_numpy(self._optimizer.learning_rate))
+
+    def scale_loss(self, loss: Any) -> Any:
+        return self._optimizer.scale_loss(loss)
+
+    def apply(self, gradients: list[Any]) -> None:
+        self._optimizer.apply(gradients, self.gradient_targets)
+
+
 def _augmenter(name: str, seed: int | None) -> Any:
     """The Keras preprocessing layers of augmentation ``name`` (``None`` for ``none``)."""
     if name == "none":
@@ -132,6 +276,7 @@ def train(
     deadline: float | None = None,
     every_epoch: bool = False,
     test: bool = False,
+    _keras_optimizer: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``'s train split; measure accuracy on its validation split.
 
@@ -145,26 +290,23 @@ def train(
             curve), even without early stopping or a deadline.
         test: measure the test accuracy of the final weights (benchmark tables and final
             reports only; a search never asks for it).
+        _keras_optimizer: private, for ``benchmarks/estimator_throughput.py`` only: update
+            with Keras' own Adam (the path before :class:`_Adam`), to measure both.
 
     Returns:
         The result; failures of the run itself (NaN loss, time) are statuses. Errors
         TensorFlow raises (out of memory, ...) propagate to the caller.
     """
-    import keras
     import tensorflow as tf
 
     batch = settings.batch_size
     train_data, validation_data, steps_per_epoch = input_pipelines(dataset, batch, seed=seed)
-    optimizer: Any = keras.optimizers.Adam(
-        learning_rate=settings.learning_rate,
-        beta_1=settings.beta1,
-        beta_2=settings.beta2,
-        epsilon=settings.epsilon,
-    )
-    if settings.mixed_precision:
-        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     variables = model.trainable_variables
-    optimizer.build(variables)
+    optimizer: _Adam | _KerasAdam
+    if settings.mixed_precision or _keras_optimizer:
+        optimizer = _KerasAdam(variables, settings)
+    else:
+        optimizer = _Adam(variables, settings)
     loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
     steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     x_spec = tf.TensorSpec((None, *dataset.input_shape), tf.float32)
@@ -186,8 +328,7 @@ def train(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             )
             scaled = optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled, variables)
-        optimizer.apply(gradients, variables)
+        optimizer.apply(tape.gradient(scaled, optimizer.gradient_targets))
         loss_sum.assign_add(loss)
         steps.assign_add(1)
 
@@ -205,8 +346,8 @@ def train(
     batches = iter(train_data)
     best_epoch = 0
     for epoch in range(settings.epochs):
-        optimizer.learning_rate.assign(learning_rate_at(epoch, settings))
-        result.learning_rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        optimizer.set_learning_rate(learning_rate_at(epoch, settings))
+        result.learning_rates.append(optimizer.read_learning_rate())
         loss_sum.assign(0.0)
         steps.assign(0)
         timed_out = False
