@@ -27,7 +27,7 @@ Directives (shell-quoted arguments):
 Each page runs in a fresh temporary folder holding a copy of `resources/` and links to
 `docs/`, `benchmarks/` and the virtual environment (`.venv`); the environment's `bin`
 folder comes first on `PATH` (as if activated); the example plugins' `src` folders under
-`docs/examples/` are importable.
+`docs/examples/` are importable; commands see an empty data folder (`NASFRAME_DATA_DIR`).
 """
 
 from __future__ import annotations
@@ -189,7 +189,9 @@ def run_command(command: str, block: Block, *, expected: list[str] | None) -> No
     append = block.get("append")
     if append is not None:
         command = _strip_comment(command) + " " + append[0]
-    env = dict(os.environ, COLUMNS="200", PYTHONUNBUFFERED="1")
+    # An empty data folder: a page runs as on a fresh machine, whatever is cached here.
+    data = Path("data").absolute()
+    env = dict(os.environ, COLUMNS="200", PYTHONUNBUFFERED="1", NASFRAME_DATA_DIR=str(data))
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
         ["bash", "-c", command],
