@@ -157,6 +157,12 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             ``evaluate(nsc) -> Outcome`` (a parallel back end).
         state: the current :class:`~nasframe.contracts.SearchState`.
         last_episode: the :class:`Episode` that ended last, or ``None``.
+        last_outcome: the evaluation :class:`~nasframe.evaluation.Outcome` of the last step
+            (``None`` before the first step and when nothing was evaluated).
+        last_cache_hit: whether the last step's network came from the cache (the database)
+            without training. It depends on the cache's history, not on the step, so it is
+            kept out of ``info`` (equal seeds and actions then give equal ``info``, as
+            Gymnasium's ``check_env`` requires); the search writes it into the step log.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -226,6 +232,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._log = _EpisodeLog()
         self._episodes = 0
         self.last_episode: Episode | None = None
+        self.last_outcome: Outcome | None = None
 
     # -- Gymnasium API --------------------------------------------------------------------
     def reset(
@@ -258,6 +265,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._done = False
         self._pending = None
         self._log = _EpisodeLog()
+        self.last_outcome = None
         info = {
             "step": 0,
             "nsc": str(self.state.nsc),
@@ -359,11 +367,17 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         log.rewards.append(float(reward))
         log.accuracies.append(accuracy)
         log.trainings += int(outcome is not None and not outcome.cache_hit)
+        self.last_outcome = outcome
         info = self._info(plan, outcome, float(reward), reason)
         if terminated or truncated:
             self._done = True
             self._end_episode(terminated, reason)
         return self._observe(), float(reward), terminated, truncated, info
+
+    @property
+    def last_cache_hit(self) -> bool:
+        """Whether the last step's network came from the cache without training."""
+        return self.last_outcome is not None and bool(self.last_outcome.cache_hit)
 
     # -- helpers ----------------------------------------------------------------------------
     def _reward(self, evaluation: Evaluation) -> float:
@@ -394,7 +408,6 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
             "status": str(evaluation.status) if evaluation is not None else "out_of_range",
             "message": evaluation.message if evaluation is not None else "",
-            "cache_hit": bool(outcome.cache_hit) if outcome is not None else False,
             "seconds": float(evaluation.seconds) if evaluation is not None else 0.0,
             "params": int(evaluation.params) if evaluation is not None else 0,
             "flops": int(evaluation.flops) if evaluation is not None else 0,

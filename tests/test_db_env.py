@@ -21,7 +21,7 @@ def episode_infos(env: nasframe.NASEnv, actions: list[int]) -> list[dict[str, ob
     infos = []
     for action in actions:
         _, _, terminated, truncated, info = env.step(action)
-        infos.append(info)
+        infos.append(dict(info, cache_hit=env.last_cache_hit))
         if terminated or truncated:
             env.reset()
     return infos

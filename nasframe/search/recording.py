@@ -57,8 +57,13 @@ class StepRecorder:
         truncated: bool,
         info: dict[str, Any],
         seconds: float,
+        cache_hit: bool = False,
     ) -> None:
-        """Log one step of the environment in ``slot``."""
+        """Log one step of the environment in ``slot``.
+
+        ``cache_hit`` comes from the environment (``NASEnv.last_cache_hit``), not from
+        ``info``, which leaves out what depends on the cache's history.
+        """
         episode = self.open.get(slot)
         if episode is None:
             episode = self.open[slot] = [self.next_episode, 0]
@@ -78,6 +83,7 @@ class StepRecorder:
             terminated=terminated,
             truncated=truncated,
             seconds=seconds,
+            cache_hit=cache_hit,
         )
         self.steplog.append(row)
         if row.done:
@@ -113,6 +119,7 @@ class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
             bool(truncated),
             info,
             time.perf_counter() - start,
+            _cache_hit(self.env, info),
         )
         return obs, reward, terminated, truncated, info
 
@@ -134,6 +141,7 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
         ) -> Any:
             obs, reward, terminated, truncated, info = _finish(plan, outcome)
             action = int(plan.action)
+            hit = outcome is not None and bool(outcome.cache_hit)
             recorder.record(
                 _slot,
                 action,
@@ -142,7 +150,8 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
                 bool(terminated),
                 bool(truncated),
                 info,
-                0.0 if info.get("cache_hit") else float(info.get("seconds", 0.0)),
+                0.0 if hit else float(info.get("seconds", 0.0)),
+                hit,
             )
             return obs, reward, terminated, truncated, info
 
@@ -152,6 +161,14 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
 
         env.finish_step = finish_step
         env.reset = reset_env
+
+
+def _cache_hit(env: gymnasium.Env[Any, Any], info: dict[str, Any]) -> bool:
+    """The last step's cache hit: ``NASEnv.last_cache_hit``, else ``info["cache_hit"]``."""
+    hit = getattr(env.unwrapped, "last_cache_hit", None)
+    if hit is None:  # another environment may report it in info
+        hit = info.get("cache_hit", False)
+    return bool(hit)
 
 
 def _action_labels(env: gymnasium.Env[Any, Any]) -> dict[int, str]:
@@ -186,6 +203,5 @@ def _row_from_info(info: dict[str, Any], **known: Any) -> StepRow:
         accuracy=float(accuracy),
         params=int(params or 0),
         status=str(status),
-        cache_hit=bool(_first(info, "cache_hit", default=False)),
         **known,
     )
