@@ -1,4 +1,4 @@
-"""Run every fenced code block of README.md and docs/**/*.md (collected by ../conftest.py).
+"""Run every fenced code block of README.md and docs/**/*.md (driven by test_docs.py).
 
 How a block runs depends on its language tag; `<!-- docs-test: ... -->` comments right
 above a block adjust it. docs/writing-docs.md is the user-facing description; keep the
@@ -126,7 +126,7 @@ def evaluate(example: Example) -> None:
     block: Block = example.parsed
     skip = block.get("skip")
     if skip is not None:
-        pytest.skip(f"{Path(example.path).name}:{block.line}: {skip[0]}")
+        pytest.skip(skip[0])
     target = block.get("file")
     if target is not None:
         Path(target[0]).write_text(block.source, encoding="utf-8")
@@ -213,20 +213,20 @@ def run_command(command: str, block: Block, *, expected: list[str] | None) -> No
         return
     wanted = [line for line in expected or [] if line.strip() and line.strip() != "..."]
     status = 1 if any(line.startswith("error:") for line in wanted) else 0
-    assert done.returncode == status, f"{where}\nexit {done.returncode}, expected {status}\n{output}"
+    assert done.returncode == status, (
+        f"{where}\nexit {done.returncode}, expected {status}\n{output}"
+    )
     if block.get("ignore-output") is not None:
         return
     for line in wanted:
-        pattern = r"\s+".join(
-            ".*".join(re.escape(part) for part in word.split("..."))
-            for word in line.strip().split()
+        pattern = ".*".join(
+            r"\s+".join(map(re.escape, part.split())) for part in line.strip().split("...")
         )
         assert re.search(pattern, output), f"{where}\nexpected a line {line!r} in:\n{output}"
 
 
-def setup(namespace: dict[str, Any]) -> None:
-    """A page starts in a fresh folder: resources copied, docs/benchmarks/.venv linked."""
-    folder = Path(tempfile.mkdtemp(prefix="nasframe-docs-"))
+def page_folder(folder: Path) -> None:
+    """Prepare the working folder of a page: resources copied, docs/benchmarks/.venv linked."""
     shutil.copytree(ROOT / "resources", folder / "resources")
     for name in ("docs", "benchmarks"):
         (folder / name).symlink_to(ROOT / name, target_is_directory=True)
@@ -234,20 +234,12 @@ def setup(namespace: dict[str, Any]) -> None:
     for src in sorted((ROOT / "docs" / "examples").glob("*/src")):
         if str(src) not in sys.path:
             sys.path.append(str(src))
-    namespace["__docs_folder__"] = folder
-    namespace["__docs_cwd__"] = Path.cwd()
-    namespace["__name__"] = "__docs__"
-    os.chdir(folder)
-
-
-def teardown(namespace: dict[str, Any]) -> None:
-    os.chdir(namespace["__docs_cwd__"])
-    shutil.rmtree(namespace["__docs_folder__"], ignore_errors=True)
 
 
 def markdown_files() -> list[Path]:
     """README.md and every page under docs/ (what the test suite runs)."""
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    return [ROOT / "README.md", *(p for p in pages if "build" not in p.relative_to(ROOT).parts)]
 
 
 def fences(path: Path) -> list[tuple[int, str]]:
@@ -266,12 +258,4 @@ def fences(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-SYBIL = Sybil(
-    parsers=[DocsBlockParser()],
-    path=str(ROOT),
-    patterns=["*.md"],
-    excludes=["*/build/*"],
-    setup=setup,
-    teardown=teardown,
-    name="docs",
-)
+SYBIL = Sybil(parsers=[DocsBlockParser()], path=str(ROOT), patterns=["*.md"], name="docs")
