@@ -7,6 +7,7 @@ blocks above it first. How a page marks its blocks: docs/writing-docs.md.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -53,10 +54,8 @@ def pages() -> Iterator[dict[Path, _Page]]:
 
 
 def _run(example: Example) -> None:
-    try:
+    with contextlib.suppress(pytest.skip.Exception):
         example.evaluate()
-    except pytest.skip.Exception:
-        pass
 
 
 @pytest.mark.parametrize(
@@ -107,7 +106,10 @@ def _block(source: str) -> Block:
 
 
 def test_directives_are_read_and_checked() -> None:
-    text = '<!-- docs-test: replace "search" "search --steps 1" -->\n<!-- docs-test: skip "a GPU" -->\n```bash\n'
+    text = (
+        '<!-- docs-test: replace "search" "search --steps 1" -->\n'
+        '<!-- docs-test: skip "a GPU" -->\n```bash\n'
+    )
     block = _block(text)
     assert block.source == "nasframe search --steps 1\n" and block.get("skip") == ["a GPU"]
     for bad, message in (

@@ -127,7 +127,11 @@ def _dataset_matches(identities: Any, dataset: str, path: Path) -> Any:
 @db.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--top", "-n", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--dataset", default=None, help="Only records of this dataset: a name (digits) or a whole identity.")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Only records of this dataset: a name (digits) or a whole identity.",
+)
 @click.option(
     "--all-statuses",
     is_flag=True,

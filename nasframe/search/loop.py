@@ -19,7 +19,12 @@ from nasframe.agents import make_agent
 from nasframe.config import Config, check_components
 from nasframe.results import StepLog, StepRow
 from nasframe.search.environment import build_env, evaluator_of, known_tasks, load_distributed
-from nasframe.search.output import attach_log_file, prepare_output, write_state
+from nasframe.search.output import (
+    attach_log_file,
+    discard_if_empty,
+    prepare_output,
+    write_state,
+)
 from nasframe.search.progress import ProgressBar
 from nasframe.search.recording import Recorder, StepRecorder, record_vector
 from nasframe.search.report import report_end, write_results
@@ -85,6 +90,11 @@ def run_search(
     handler = attach_log_file(output, int(config.get("run", "verbosity")))
     try:
         return _run(run, resuming, console, resume_command)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt):
+            log.error("the run failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
+        discard_if_empty(output)
+        raise
     finally:
         logging.getLogger("nasframe").removeHandler(handler)
         logging.getLogger("nasframe").setLevel(level)
@@ -171,9 +181,13 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             plugin_manager=run.plugin_manager,
         )
         checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-        if resuming and checkpoint.is_file():
+        restored = resuming and checkpoint.is_file()
+        if restored:
             agent.load(checkpoint)
             log.info("agent %s restored from %s", agent.name, checkpoint)
+        if previous and not isinstance(env, gymnasium.vector.VectorEnv):
+            # Continue from the agent's checkpoint, its open episode restored (recording.py).
+            recorder.resume(previous, agent.num_timesteps if restored else 0)
     except BaseException:
         run.env.close()  # Ray workers, files: nothing may outlive a failed start
         raise

@@ -37,6 +37,37 @@ class StepRecorder:
         self.next_episode = next_episode
         self.on_step = on_step
         self.open: dict[int, list[int]] = {}  # slot -> [episode, steps in it]
+        self.kept: list[StepRow] = []  # logged rows up to the agent's checkpoint
+        self.ahead: list[StepRow] = []  # logged rows beyond it, walked again
+        self.replay: tuple[int, list[int]] | None = None  # the open episode to restore
+
+    def resume(self, previous: list[StepRow], position: int) -> None:
+        """Continue a logged run from the agent's checkpoint, ``position`` steps in.
+
+        The episode open at that step is restored at the environment's next reset by
+        replaying its logged actions through the cache (:meth:`take_replay`; nothing is
+        trained), so the agent continues it as an uninterrupted run would. Logged steps
+        beyond the checkpoint (a killed process logs steps after its last checkpoint) are
+        walked again: while the agent takes the logged actions, their rows are kept as
+        logged rather than appended again; at the first other action the log is cut there.
+        """
+        position = max(0, min(position, len(previous)))
+        self.kept, self.ahead = list(previous[:position]), list(previous[position:])
+        self.run.steps = position
+        self.run.episodes = sum(1 for row in self.kept if row.done)
+        self.open.clear()
+        self.replay = None
+        if self.kept:
+            self.next_episode = self.kept[-1].episode + 1
+            if not self.kept[-1].done:
+                episode = self.kept[-1].episode
+                actions = [row.action for row in self.kept if row.episode == episode]
+                self.replay = (episode, actions)
+
+    def take_replay(self) -> tuple[int, list[int]] | None:
+        """The open episode to restore (its number and actions), once; then ``None``."""
+        replay, self.replay = self.replay, None
+        return replay
 
     def task(self) -> str:
         """The dataset task under way (the evaluator's dataset)."""
@@ -70,6 +101,10 @@ class StepRecorder:
             self.next_episode += 1
         episode[1] += 1
         self.run.steps += 1
+        if self.ahead and self.ahead[0].action != action:
+            # The agent left the logged path: the log ends where it did.
+            self.steplog.truncate(self.kept)
+            self.ahead = []
         if "task" not in info:
             info = dict(info, task=self.task())
         row = _row_from_info(
@@ -85,7 +120,11 @@ class StepRecorder:
             seconds=seconds,
             cache_hit=cache_hit,
         )
-        self.steplog.append(row)
+        if self.ahead:
+            row = self.ahead.pop(0)  # walked again through the cache: the logged row stands
+        else:
+            self.steplog.append(row)
+        self.kept.append(row)
         if row.done:
             self.run.episodes += 1
             del self.open[slot]
@@ -104,11 +143,19 @@ class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         self.recorder.abandon(0)
-        return self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=seed, options=options)
+        replay = self.recorder.take_replay()
+        if replay is not None:  # a resumed run: restore the interrupted episode
+            episode, actions = replay
+            for action in actions:
+                obs, _, _, _, info = self.env.step(action)
+            self.recorder.open[0] = [episode, len(actions)]
+        return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         start = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action)
+        hit = _cache_hit(self.env, info)
         action_id = int(action)
         self.recorder.record(
             0,
@@ -118,8 +165,8 @@ class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
             bool(terminated),
             bool(truncated),
             info,
-            time.perf_counter() - start,
-            _cache_hit(self.env, info),
+            0.0 if hit else float(info.get("seconds", time.perf_counter() - start)),
+            hit,
         )
         return obs, reward, terminated, truncated, info
 
