@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +133,76 @@ def test_help_shows_whole_summaries() -> None:
     assert "Train one architecture (an NSC string) and print its evaluation." in out
     commands = out[out.index("Commands:") :]
     assert "..." not in commands and "(e.g.\n" not in commands
+
+
+class _Boom:
+    """A plugin whose episode observer raises."""
+
+    def __init__(self) -> None:
+        import nasframe
+
+        @nasframe.hookimpl
+        def nasframe_episode_ended(episode: object) -> None:
+            raise ValueError("no room\nin the log")
+
+        self.nasframe_episode_ended = nasframe_episode_ended
+
+
+def test_an_event_hook_that_raises_is_one_line_naming_plugin_and_hook(tmp_path: Path) -> None:
+    import nasframe
+    from nasframe.search import run_search
+
+    manager = nasframe.get_plugin_manager(plugins=[("boom", _Boom())])
+    config = nasframe.load_config(
+        overrides={
+            "run": {"steps": 30, "output": str(tmp_path / "r"), "verbosity": 0},
+            "env": {"estimator": "proxy"},
+        },
+        plugin_manager=manager,
+    )
+    with pytest.raises(nasframe.PluginError) as error:
+        run_search(config, plugin_manager=manager)
+    assert str(error.value) == (
+        "plugin 'boom' failed in nasframe_episode_ended: ValueError: no room in the log "
+        "(block it with NASFRAME_DISABLE_PLUGINS=boom)"
+    )
+    assert isinstance(error.value.__cause__, ValueError)  # --debug shows its traceback
+
+
+def test_plugins_lists_everything_when_one_plugin_is_broken(sandbox: Any) -> None:
+    from click.testing import CliRunner
+
+    from nasframe.cli import main
+
+    typo = sandbox.module(
+        "typo_plugin",
+        """
+        import nasframe
+
+        @nasframe.hookimpl
+        def nasframe_register_dataset(registry):
+            registry.add("x-v1", dict)
+        """,
+    )
+    boom = sandbox.module(
+        "boom_plugin",
+        """
+        import nasframe
+
+        @nasframe.hookimpl
+        def nasframe_register_datasets(registry):
+            raise RuntimeError("no data here")
+        """,
+    )
+    sandbox.entry_points(typo=typo)
+    result = CliRunner().invoke(main, ["plugins"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "typo failed: plugin 'typo' implements unknown hook" in result.output
+    assert "│ typo " in result.output and "failed" in result.output  # listed in the table
+    sandbox.entry_points(boom=boom)
+    result = CliRunner().invoke(main, ["plugins"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "components not listed: plugin 'boom' failed in nasframe_register_datasets" in (
+        result.output
+    )
+    assert "boom" in result.output and "loaded" in result.output
