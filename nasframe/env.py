@@ -48,7 +48,7 @@ from nasframe.contracts import (
     Status,
     Transition,
 )
-from nasframe.errors import ConfigError
+from nasframe.errors import ConfigError, DatabaseError
 from nasframe.evaluation import Evaluator, Outcome
 from nasframe.nsc import NSC
 
@@ -527,7 +527,16 @@ def make_env(
         if kind == "database" and given is None and no_config:
             name = "memory"
         info = registries[kind].get(name)
-        return registries[kind].create(info.name, *args, **config.component_settings(info))
+        component_settings = config.component_settings(info)
+        if kind == "database" and info.section == "database" and not component_settings.get("path"):
+            # The command puts the file in its output folder; a Python caller has none.
+            source = f" of {config.path}" if config.path else ""
+            raise DatabaseError(
+                f"make_env: [database] path{source} is empty, so the {info.name} database has "
+                "no file; pass database='memory' to keep results in memory, or a file: "
+                "load_config(..., {'database': {'path': 'experiments.csv'}})"
+            )
+        return registries[kind].create(info.name, *args, **component_settings)
 
     space = build("search_space", search_space)
     encoder = build("state_encoder", state_encoder, space)

@@ -206,3 +206,16 @@ def test_plugins_lists_everything_when_one_plugin_is_broken(sandbox: Any) -> Non
         result.output
     )
     assert "boom" in result.output and "loaded" in result.output
+
+
+def test_make_env_with_a_config_without_database_path_speaks_python() -> None:
+    import nasframe
+
+    quickstart = ROOT / "resources" / "quickstart.ini"
+    with pytest.raises(nasframe.DatabaseError) as error:
+        nasframe.make_env(config=str(quickstart), estimator="proxy")
+    message = str(error.value)
+    assert message.startswith(f"make_env: [database] path of {quickstart} is empty")
+    assert "database='memory'" in message and "--set" not in message
+    env = nasframe.make_env(config=str(quickstart), estimator="proxy", database="memory")
+    assert type(env.unwrapped.database).__name__ == "MemoryDB"
