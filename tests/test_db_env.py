@@ -60,7 +60,7 @@ def test_a_second_run_on_the_same_file_trains_nothing(backend: str, tmp_path: Pa
 
 def test_a_configured_csv_database_needs_a_path() -> None:
     config = nasframe.load_config(overrides={"env": {"database": "csv"}})
-    with pytest.raises(DatabaseError, match=r"^\[database\] path is empty"):
+    with pytest.raises(DatabaseError, match=r"^make_env: \[database\] path is empty"):
         nasframe.make_env(
             search_space="chained", estimator="proxy", dataset=dataset(), config=config
         )

@@ -219,3 +219,13 @@ def test_make_env_with_a_config_without_database_path_speaks_python() -> None:
     assert "database='memory'" in message and "--set" not in message
     env = nasframe.make_env(config=str(quickstart), estimator="proxy", database="memory")
     assert type(env.unwrapped.database).__name__ == "MemoryDB"
+
+
+def test_search_says_up_front_what_it_will_do(tmp_path: Path) -> None:
+    result = _nasframe(
+        "search", "--estimator", "proxy", "--steps", "2", "--output", "r", cwd=tmp_path
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("starting: 2 steps of agent random on digits, every new network ")
+    assert "evaluated by proxy-v1, into r" in first and "--estimator proxy" in first

@@ -87,6 +87,8 @@ def run_search(
     check_installed(config, plugin_manager)
     resuming = prepare_output(run, force, bool(config.get("run", "resume")))
     level = logging.getLogger("nasframe").level
+    if int(config.get("run", "verbosity")) >= 1:
+        console.print(_plan(config, plugin_manager, resuming), highlight=False, soft_wrap=True)
     handler = attach_log_file(output, int(config.get("run", "verbosity")))
     try:
         return _run(run, resuming, console, resume_command)
@@ -99,6 +101,21 @@ def run_search(
         logging.getLogger("nasframe").removeHandler(handler)
         logging.getLogger("nasframe").setLevel(level)
         handler.close()
+
+
+def _plan(config: Config, plugin_manager: Any, resuming: bool) -> str:
+    """One line saying, before anything is built, what the search will do."""
+    steps, episodes = check_budget(config)
+    budget = f"{episodes} episodes" if episodes else f"{steps} steps"
+    estimator = plugin_manager.registry("estimator").get(str(config.get("env", "estimator")))
+    settings = config.component_settings(estimator)
+    epochs = f", {settings['epochs']} epochs" if "epochs" in settings else ""
+    return (
+        f"{'resuming' if resuming else 'starting'}: {budget} of agent "
+        f"{config.get('run', 'agent')} on {config.get('env', 'dataset')}, every new network "
+        f"evaluated by {estimator.name}{epochs}, into {config.get('run', 'output')} "
+        "(the bar shows an ETA; --steps N shortens it, --estimator proxy trains nothing)"
+    )
 
 
 def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
