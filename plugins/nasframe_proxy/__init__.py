@@ -45,7 +45,6 @@ architecture and the input shape: two evaluations always agree (``seed`` is igno
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import nasframe
 from nasframe import NSC, DatasetHandler, Evaluation, LayerType, PerformanceEstimator, Status
