@@ -25,7 +25,7 @@ Directives (shell-quoted arguments):
 * `ignore-output` -- console: run the commands, do not compare the output.
 
 Each page runs in a fresh temporary folder holding a copy of `resources/` and links to
-`docs/`, `benchmarks/` and the virtual environment (`.venv`); the environment's `bin`
+`docs/`, `benchmarks/`, `nasframe/` and the virtual environment (`.venv`); the environment's `bin`
 folder comes first on `PATH` (as if activated); the example plugins' `src` folders under
 `docs/examples/` are importable; commands see an empty data folder (`NASFRAME_DATA_DIR`).
 """
@@ -226,7 +226,7 @@ def run_command(command: str, block: Block, *, expected: list[str] | None) -> No
 def page_folder(folder: Path) -> None:
     """Prepare the working folder of a page: resources copied, docs/benchmarks/.venv linked."""
     shutil.copytree(ROOT / "resources", folder / "resources")
-    for name in ("docs", "benchmarks"):
+    for name in ("docs", "benchmarks", "nasframe"):
         (folder / name).symlink_to(ROOT / name, target_is_directory=True)
     (folder / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     for src in sorted((ROOT / "docs" / "examples").glob("*/src")):
