@@ -130,7 +130,8 @@ def test_help_shows_whole_summaries() -> None:
     from nasframe.cli import main
 
     out = CliRunner().invoke(main, ["--help"], terminal_width=80).output
-    assert "Train one architecture (an NSC string) and print its evaluation." in out
+    flat = " ".join(out.split())
+    assert "Train one architecture (an NSC string) and print its evaluation." in flat
     commands = out[out.index("Commands:") :]
     assert "..." not in commands and "(e.g.\n" not in commands
 

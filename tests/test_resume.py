@@ -56,4 +56,16 @@ def test_interrupted_and_resumed_search_logs_the_uninterrupted_steps(
         assert process.returncode == 0, err.decode()
         assert b"resume with" in err or b"resume with" in (cut / "search.log").read_bytes()
     subprocess.run(_command(cut, every), check=True, capture_output=True, timeout=600)
-    assert (cut / "steps.csv").read_bytes() == (whole / "steps.csv").read_bytes()
+    resumed = (cut / "steps.csv").read_bytes().splitlines()
+    expected = (whole / "steps.csv").read_bytes().splitlines()
+    if how == signal.SIGKILL and resumed != expected:
+        # kill -9 between the database's put and the step log's append: that one step's
+        # network is stored but its row is not, so on resume it is a cache hit. Only the
+        # cache_hit field of that row may differ.
+        diff = [i for i, (a, b) in enumerate(zip(resumed, expected, strict=True)) if a != b]
+        assert diff == [stopped_at + 1], diff
+        cells = [resumed[diff[0]].split(b","), expected[diff[0]].split(b",")]
+        hit = -4  # cache_hit, seconds, terminated, truncated are the last four columns
+        assert cells[0][:hit] + cells[0][hit + 1 :] == cells[1][:hit] + cells[1][hit + 1 :]
+        return
+    assert resumed == expected
