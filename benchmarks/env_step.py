@@ -61,9 +61,9 @@ def _run(env, actions: list[int], *, bare: bool) -> dict[str, list]:
     nsc = NSC()
     for action in actions:
         start = time.perf_counter()
-        _, _, terminated, truncated, info = env.step(action)
+        _, _, terminated, truncated, _ = env.step(action)
         elapsed = time.perf_counter() - start
-        out["hit" if info["cache_hit"] else "miss"].append(elapsed)
+        out["hit" if env.unwrapped.last_cache_hit else "miss"].append(elapsed)
         out["nasgym"].append(_nasgym_key(env))
         if bare:
             layer_type, kernel = layers[action]

@@ -430,10 +430,23 @@ def _check_section(schema: ConfigSchema, name: str, where: str) -> str:
     section = name.lower()
     if section not in schema.sections:
         known = sorted(schema.sections)
-        raise ConfigError(
-            f"{where}unknown section [{name}]{closest(section, known)} (known: {', '.join(known)})"
-        )
+        blocked = _blocked_plugins()
+        if section in blocked:
+            hint = f"; the plugin {section!r} is blocked (NASFRAME_DISABLE_PLUGINS)"
+        elif blocked:
+            hint = f"; plugins blocked by NASFRAME_DISABLE_PLUGINS: {', '.join(blocked)}"
+        else:
+            hint = closest(section, known)
+        raise ConfigError(f"{where}unknown section [{name}]{hint} (known: {', '.join(known)})")
     return section
+
+
+def _blocked_plugins() -> list[str]:
+    """The plugin names ``NASFRAME_DISABLE_PLUGINS`` blocks (their sections are unknown)."""
+    import os
+
+    names = os.environ.get("NASFRAME_DISABLE_PLUGINS", "").split(",")
+    return sorted({name.strip().lower() for name in names if name.strip()})
 
 
 def _check_key(schema: ConfigSchema, section: str, key: str, where: str) -> str:

@@ -35,15 +35,21 @@ def default_data_dir() -> Path:
     return Path(cache).expanduser() / "nasframe" / "data"
 
 
-def split_indices(n: int, *, validation: float, test: float, seed: int) -> dict[Split, np.ndarray]:
+def split_indices(
+    n: int, *, validation: float, test: float, seed: int, section: str = ""
+) -> dict[Split, np.ndarray]:
     """Shuffle ``range(n)`` with ``seed`` and cut it into disjoint train/validation/test.
+
+    ``section`` names the configuration section of the fractions in the error message.
 
     Raises:
         DatasetError: the fractions are negative or leave no training examples.
     """
     if validation < 0 or test < 0 or validation + test >= 1:
+        where = f"[{section}] " if section else ""
         raise DatasetError(
-            f"split fractions validation={validation} and test={test} must be >= 0 and sum to < 1"
+            f"{where}split fractions validation={validation} and test={test} must be >= 0 "
+            "and sum to < 1"
         )
     order = np.random.default_rng(seed).permutation(n)
     n_val, n_test = round(n * validation), round(n * test)

@@ -48,7 +48,7 @@ from nasframe.contracts import (
     Status,
     Transition,
 )
-from nasframe.errors import ConfigError
+from nasframe.errors import ConfigError, DatabaseError
 from nasframe.evaluation import Evaluator, Outcome
 from nasframe.nsc import NSC
 
@@ -157,6 +157,12 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             ``evaluate(nsc) -> Outcome`` (a parallel back end).
         state: the current :class:`~nasframe.contracts.SearchState`.
         last_episode: the :class:`Episode` that ended last, or ``None``.
+        last_outcome: the evaluation :class:`~nasframe.evaluation.Outcome` of the last step
+            (``None`` before the first step and when nothing was evaluated).
+        last_cache_hit: whether the last step's network came from the cache (the database)
+            without training. It depends on the cache's history, not on the step, so it is
+            kept out of ``info`` (equal seeds and actions then give equal ``info``, as
+            Gymnasium's ``check_env`` requires); the search writes it into the step log.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -228,6 +234,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.last_episode: Episode | None = None
         # The components make_env built by name, which close() closes (issue 17).
         self._owned: list[Any] = []
+        self.last_outcome: Outcome | None = None
 
     # -- Gymnasium API --------------------------------------------------------------------
     def reset(
@@ -260,6 +267,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._done = False
         self._pending = None
         self._log = _EpisodeLog()
+        self.last_outcome = None
         info = {
             "step": 0,
             "nsc": str(self.state.nsc),
@@ -407,12 +415,18 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         log.rewards.append(float(reward))
         log.accuracies.append(accuracy)
         log.trainings += int(outcome is not None and not outcome.cache_hit)
+        self.last_outcome = outcome
         info = self._info(plan, outcome, float(reward), reason)
         if terminated or truncated:
             self._done = True
             self._end_episode(terminated, reason)
         info["action_mask"] = self.action_masks()
         return self._observe(), float(reward), terminated, truncated, info
+
+    @property
+    def last_cache_hit(self) -> bool:
+        """Whether the last step's network came from the cache without training."""
+        return self.last_outcome is not None and bool(self.last_outcome.cache_hit)
 
     # -- helpers ----------------------------------------------------------------------------
     def _reward(self, evaluation: Evaluation) -> float:
@@ -443,7 +457,6 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
             "status": str(evaluation.status) if evaluation is not None else "out_of_range",
             "message": evaluation.message if evaluation is not None else "",
-            "cache_hit": bool(outcome.cache_hit) if outcome is not None else False,
             "seconds": float(evaluation.seconds) if evaluation is not None else 0.0,
             "params": int(evaluation.params) if evaluation is not None else 0,
             "flops": int(evaluation.flops) if evaluation is not None else 0,
@@ -563,7 +576,16 @@ def make_env(
         if kind == "database" and given is None and no_config:
             name = "memory"
         info = registries[kind].get(name)
-        return registries[kind].create(info.name, *args, **config.component_settings(info))
+        component_settings = config.component_settings(info)
+        if kind == "database" and info.section == "database" and not component_settings.get("path"):
+            # The command puts the file in its output folder; a Python caller has none.
+            source = f" of {config.path}" if config.path else ""
+            raise DatabaseError(
+                f"make_env: [database] path{source} is empty, so the {info.name} database has "
+                "no file; pass database='memory' to keep results in memory, or a file: "
+                "load_config(..., {'database': {'path': 'experiments.csv'}})"
+            )
+        return registries[kind].create(info.name, *args, **component_settings)
 
     space = build("search_space", search_space)
     encoder = build("state_encoder", state_encoder, space)

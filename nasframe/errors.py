@@ -62,5 +62,10 @@ def closest(word: str, candidates: Iterable[str]) -> str:
 
     Used to build the one-line messages of :class:`NasframeError` for typos.
     """
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]!r}?" if matches else ""
+    candidates = list(candidates)
+    # Names are case-sensitive, so a different case is the likeliest slip (PPO for ppo).
+    by_lower = {candidate.lower(): candidate for candidate in candidates}
+    if word.lower() in by_lower:
+        return f"; did you mean {by_lower[word.lower()]!r}?"
+    matches = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean {by_lower[matches[0]]!r}?" if matches else ""

@@ -167,7 +167,9 @@ def nasframe_run_started(run: Any) -> None:
             components.
 
     Returns:
-        Nothing; results are ignored. An exception aborts the run.
+        Nothing; results are ignored. An exception stops the run with one line naming
+        the plugin and the hook (``error: plugin 'x' failed in HOOK: ...``; the
+        traceback with ``--debug``).
     """
 
 
@@ -179,7 +181,9 @@ def nasframe_evaluation_stored(record: Record) -> None:
         record: the stored :class:`~nasframe.contracts.Record`.
 
     Returns:
-        Nothing; results are ignored.
+        Nothing; results are ignored. An exception stops the run with one line naming
+        the plugin and the hook (``error: plugin 'x' failed in HOOK: ...``; the
+        traceback with ``--debug``).
     """
 
 
@@ -192,7 +196,9 @@ def nasframe_episode_ended(episode: Any) -> None:
             the best accuracy of the episode.
 
     Returns:
-        Nothing; results are ignored.
+        Nothing; results are ignored. An exception stops the run with one line naming
+        the plugin and the hook (``error: plugin 'x' failed in HOOK: ...``; the
+        traceback with ``--debug``).
     """
 
 
@@ -204,5 +210,7 @@ def nasframe_run_finished(run: Any) -> None:
         run: the run; ``run.outcome`` says how it ended.
 
     Returns:
-        Nothing; results are ignored.
+        Nothing; results are ignored. An exception stops the run with one line naming
+        the plugin and the hook (``error: plugin 'x' failed in HOOK: ...``; the
+        traceback with ``--debug``).
     """

@@ -20,6 +20,7 @@ A plugin that fails to import is recorded with its reason (and the ``pip install
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -100,6 +101,35 @@ class PluginStatus:
     hooks: list[str] = field(default_factory=list)
 
 
+#: The hooks that observe a run; a plugin failing in one is named (PluginManager.register).
+EVENT_HOOKS = frozenset(
+    {
+        "nasframe_run_started",
+        "nasframe_evaluation_stored",
+        "nasframe_episode_ended",
+        "nasframe_run_finished",
+    }
+)
+
+
+def _reporting(function: Any, plugin: str, hook: str) -> Any:
+    """``function`` raising a one-line PluginError naming ``plugin`` and ``hook``."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            raise PluginError(
+                f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}"
+                + (f": {text}" if text else "")
+                + f" (block it with NASFRAME_DISABLE_PLUGINS={plugin})"
+            ) from exc
+
+    return call
+
+
 class PluginManager(pluggy.PluginManager):
     """A pluggy manager with nasframe's registries and plugin statuses."""
 
@@ -108,6 +138,25 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.statuses: dict[str, PluginStatus] = {}
         self._registries: dict[str, Registry] | None = None
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` (pluggy's ``register``); its event hooks report who failed.
+
+        An exception in an implementation of an event hook (``nasframe_run_started``,
+        ``nasframe_evaluation_stored``, ``nasframe_episode_ended``,
+        ``nasframe_run_finished``) becomes a one-line :class:`PluginError` naming the
+        plugin, the hook and the exception, raised from it (``--debug`` shows the
+        traceback).
+        """
+        registered = super().register(plugin, name=name)
+        if registered is not None:
+            for caller in self.get_hookcallers(plugin) or []:
+                if caller.name in EVENT_HOOKS:
+                    for impl in caller.get_hookimpls():
+                        if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
+                            wrapped = _reporting(impl.function, registered, caller.name)
+                            impl.function = wrapped  # type: ignore[misc]
+        return registered
 
     # -- loading -------------------------------------------------------------------------
     def load_plugin(
@@ -160,11 +209,27 @@ class PluginManager(pluggy.PluginManager):
             ) from None
         status.hooks = sorted(caller.name for caller in self.get_hookcallers(module) or [])
 
-    def check(self) -> None:
+    def check(self, *, strict: bool = True) -> None:
         """Reject hooks no spec declares (a typo in a plugin) with a :class:`PluginError`.
 
-        The message names the plugin, the unknown hook and the closest real hook.
+        The message names the plugin, the unknown hook and the closest real hook. With
+        ``strict=False`` (``nasframe plugins``) the plugin is unregistered and its status
+        becomes ``failed`` with that message instead, so the others can be listed.
         """
+        if not strict:
+            while True:
+                try:
+                    self.check()
+                    return
+                except PluginError as exc:
+                    name = _culprit(exc, self.statuses)
+                    if name is None:
+                        raise
+                    plugin = self.get_plugin(name)
+                    if plugin is not None:
+                        self.unregister(plugin)
+                    status = self.statuses[name]
+                    status.status, status.reason = "failed", str(exc)
         known = sorted(name for name in vars(self.hook) if not name.startswith("_"))
         known = [name for name in known if getattr(self.hook, name).has_spec()]
         for name, caller in sorted(vars(self.hook).items()):
@@ -254,6 +319,7 @@ def get_plugin_manager(
     plugins: Iterable[tuple[str, Any]] = (),
     autoload: bool | None = None,
     disable: Iterable[str] | None = None,
+    strict: bool = True,
 ) -> PluginManager:
     """Build a fresh plugin manager with the default and installed plugins.
 
@@ -264,9 +330,12 @@ def get_plugin_manager(
             ``NASFRAME_DISABLE_PLUGIN_AUTOLOAD`` is ``1``/``true``/``yes``.
         disable: plugin names to block; default: ``NASFRAME_DISABLE_PLUGINS`` (comma
             separated).
+        strict: raise for a plugin that implements a hook that does not exist; with
+            ``False`` that plugin is left out and listed as ``failed`` instead (what
+            ``nasframe plugins`` uses, to show everything).
 
     Raises:
-        PluginError: a plugin implements a hook that does not exist.
+        PluginError: a plugin implements a hook that does not exist (``strict``).
     """
     manager = PluginManager()
     if disable is None:
@@ -296,8 +365,17 @@ def get_plugin_manager(
                 continue
             version = _distribution_version(ep, versions)
             manager.load_plugin(name, ep.value.split(":")[0], version=version)
-    manager.check()
+    manager.check(strict=strict)
     return manager
+
+
+def _culprit(exc: PluginError, statuses: dict[str, PluginStatus]) -> str | None:
+    """The plugin a :class:`PluginError` message names (``plugin 'x' ...``), if known."""
+    text = str(exc)
+    for name in statuses:
+        if f"plugin {name!r}" in text:
+            return name
+    return None
 
 
 def _own_version() -> str:

@@ -83,7 +83,7 @@ class StepRow:
         params: the network's parameter count.
         status: the evaluation status (``ok``, ``invalid``, ...).
         cache_hit: whether the evaluation came from the database.
-        seconds: wall seconds of the step.
+        seconds: the estimator's seconds for the step's network (0 on a cache hit).
         terminated: the episode ended (terminal action, invalid network, ...).
         truncated: the episode hit its step limit.
     """

@@ -15,12 +15,17 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nasframe.errors import DatabaseError
 
-__all__ = ["FileDBSettings", "check_file_db_settings"]
+__all__ = ["DB_SUFFIXES", "FileDBSettings", "check_file_db_settings"]
+
+#: File suffixes of experiment databases that ``nasframe db`` tells apart: a backend
+#: refuses a path ending in one that is not its own (see :func:`check_file_db_settings`).
+DB_SUFFIXES = frozenset({".csv", ".sqlite", ".sqlite3", ".db"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ def check_file_db_settings(
     *,
     suffix: str,
     section: str = "database",
+    accepts: Sequence[str] = (),
 ) -> FileDBSettings:
     """Check the settings of a file-backed experiment database and create the file's folder.
 
@@ -59,6 +65,10 @@ def check_file_db_settings(
       ``[database] path: 5 is not a file path (a str or os.PathLike)``.
     * ``path`` contains a NUL character:
       ``[database] path: 'a\\x00b' contains a NUL character``.
+    * ``path`` ends in the suffix of another database file type (:data:`DB_SUFFIXES`) that
+      is not in ``accepts`` -- an SQLite file named ``.csv`` would be misread by every
+      tool: ``[database] path: 'x.csv' is another kind of database file (.csv); use a
+      .db or .sqlite or .sqlite3 file``.
     * ``path`` is an existing folder:
       ``[database] path: 'runs' is a folder; set it to a .csv file inside it``.
     * ``lock_timeout`` is not a real number (``int``, ``float``, a NumPy number; ``bool``
@@ -82,6 +92,7 @@ def check_file_db_settings(
         fsync: force every record to disk before ``put`` returns.
         suffix: the backend's usual file suffix, e.g. ``".csv"``; used only in messages.
         section: the configuration section the settings come from; used only in messages.
+        accepts: the suffixes of this backend's files; empty: any suffix.
 
     Returns:
         The settings as :class:`FileDBSettings`, ``lock_timeout`` as a ``float``.
@@ -104,6 +115,12 @@ def check_file_db_settings(
     if "\0" in text:
         raise DatabaseError(f"{where} path: {text!r} contains a NUL character")
     file = Path(text)
+    accepted = {s.lower() for s in accepts}
+    if accepted and file.suffix.lower() in DB_SUFFIXES - accepted:
+        raise DatabaseError(
+            f"{where} path: {str(file)!r} is another kind of database file "
+            f"({file.suffix}); use a {' or '.join(sorted(accepted))} file"
+        )
     if file.is_dir():
         raise DatabaseError(
             f"{where} path: {str(file)!r} is a folder; set it to a {suffix} file inside it"

@@ -216,3 +216,19 @@ def test_skipped_lines_are_reported_as_one_line_warnings(database: Path) -> None
     assert code == 0
     assert f"{database}: 13 records" in out
     assert err == (f"warning: {database}: line 4 is corrupt and ignored (1 fields, expected 18)\n")
+
+
+def test_show_selects_a_dataset_by_its_short_name(tmp_path: Path) -> None:
+    # Records store the handler's identity, which the table shows; `--dataset digits`
+    # (the name a user types) selects every identity of that name, and the identity
+    # itself is printed whole, not eaten as rich markup.
+    identity = "digits[resize=16,validation=0.2,test=0.2,seed=0]"
+    path = tmp_path / "experiments.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(1, dataset=identity), make_record(2, dataset="cifar10")])
+    for name in ("digits", identity):
+        code, out, _ = run("show", path, "--dataset", name)
+        assert code == 0, out
+        assert "top 1 of 1" in out and "digits[resize=16" in out
+    code, _, err = run("show", path, "--dataset", "digit")
+    assert code == 1 and "did you mean 'digits'?" in err and err.count("\n") == 1

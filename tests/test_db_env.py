@@ -22,7 +22,7 @@ def episode_infos(env: nasframe.NASEnv, actions: list[int]) -> list[dict[str, ob
     infos = []
     for action in actions:
         _, _, terminated, truncated, info = env.step(action)
-        infos.append(info)
+        infos.append(dict(info, cache_hit=env.last_cache_hit))
         if terminated or truncated:
             env.reset()
     return infos
@@ -61,7 +61,7 @@ def test_a_second_run_on_the_same_file_trains_nothing(backend: str, tmp_path: Pa
 
 def test_a_configured_csv_database_needs_a_path() -> None:
     config = nasframe.load_config(overrides={"env": {"database": "csv"}})
-    with pytest.raises(DatabaseError, match=r"^\[database\] path is empty"):
+    with pytest.raises(DatabaseError, match=r"^make_env: \[database\] path is empty"):
         nasframe.make_env(
             search_space="chained", estimator="proxy", dataset=dataset(), config=config
         )

@@ -42,9 +42,9 @@ def _episode(env: Any, actions: list[int] | None = None) -> tuple[list[int], lis
     done = False
     while not done:
         action = actions[len(taken)] if actions is not None else int(env.action_space.sample())
-        _, _, terminated, truncated, info = env.step(action)
+        _, _, terminated, truncated, _ = env.step(action)
         taken.append(action)
-        hits.append(bool(info["cache_hit"]))
+        hits.append(env.unwrapped.last_cache_hit)
         done = terminated or truncated
     return taken, hits
 

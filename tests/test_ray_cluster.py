@@ -204,6 +204,6 @@ def test_cluster_with_token_authentication_names_the_setting(tmp_path: Path) -> 
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: could not start or reach the Ray cluster at {address!r}: ")
     assert last.endswith(
-        "(a cluster that uses token authentication also needs RAY_AUTH_MODE=token "
-        "and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here)"
+        "(a cluster that uses token authentication also needs its token here: "
+        "RAY_AUTH_TOKEN or the file ~/.ray/auth_token)"
     )

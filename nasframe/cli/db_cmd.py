@@ -72,13 +72,15 @@ def _frame(path: Path) -> pd.DataFrame:
 
 def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="left" if column in _TEXT_COLUMNS else "right")
     for row in rows:
-        table.add_row(*(str(value) for value in row))
+        # Escaped: a dataset identity such as "digits[resize=16,...]" is not rich markup.
+        table.add_row(*(escape(str(value)) for value in row))
     Console(width=160).print(table)
 
 
@@ -102,10 +104,34 @@ def db(ctx: click.Context) -> None:
     ctx.with_resource(_warnings_as_lines())
 
 
+def _dataset_matches(identities: Any, dataset: str, path: Path) -> Any:
+    """Rows whose dataset is ``dataset``: a whole identity or its name (``digits``).
+
+    An identity is the handler's name with its data settings,
+    ``digits[resize=16,validation=0.2,test=0.2,seed=0]``; the short name selects every
+    identity of that name. A name with no record is a one-line error listing what is there.
+    """
+    names = identities.fillna("").str.split("[", n=1, regex=False).str[0]
+    selected = (identities == dataset) | (names == dataset)
+    if not selected.any():
+        from nasframe.errors import closest
+
+        known = sorted({*identities.dropna().unique(), *names[names != ""].unique()})
+        raise DatabaseError(
+            f"{path}: no records of dataset {dataset!r}{closest(dataset, known)} "
+            f"(datasets: {', '.join(known) or 'none'})"
+        )
+    return selected
+
+
 @db.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--top", "-n", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--dataset", default=None, help="Only records of this dataset identity.")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Only records of this dataset: a name (digits) or a whole identity.",
+)
 @click.option(
     "--all-statuses",
     is_flag=True,
@@ -115,15 +141,7 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
     """Show the top architectures by validation accuracy as a table."""
     frame = _frame(path)
     if dataset is not None:
-        known = sorted(frame["dataset"].dropna().unique())
-        if dataset not in known:
-            from nasframe.errors import closest
-
-            raise DatabaseError(
-                f"{path}: no records of dataset {dataset!r}{closest(dataset, known)} "
-                f"(datasets: {', '.join(known) or 'none'})"
-            )
-        frame = frame[frame["dataset"] == dataset]
+        frame = frame[_dataset_matches(frame["dataset"], dataset, path)]
     if not all_statuses:
         frame = frame[frame["status"] == "ok"]
     if frame.empty:

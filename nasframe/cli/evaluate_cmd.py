@@ -14,7 +14,7 @@ from nasframe.config import Config
 __all__ = ["evaluate"]
 
 
-@click.command()
+@click.command(short_help="Train one architecture (an NSC string) and print its evaluation.")
 @click.argument("nsc")
 @click.option("--dataset", "dataset_name", default=None, help="Dataset name (default: [env]).")
 @click.option(

@@ -15,18 +15,26 @@ def plugins(show_hooks: bool) -> None:
     Below the table, one line per plugin that failed to load or was blocked says why
     (and the pip command that fixes a missing extra), and one line per component whose
     dependencies are missing gives its pip command. Those lines are never wrapped, so
-    they can be copied.
+    they can be copied. A broken plugin is listed as ``failed``, not an error: the
+    command exits 0 so that it always shows what broke (when a registration hook
+    fails, the components are left out and its one-line error is printed below).
     """
     from rich.console import Console
     from rich.table import Table
 
+    from nasframe.errors import NasframeError
     from nasframe.plugins import get_plugin_manager
 
-    manager = get_plugin_manager()
+    manager = get_plugin_manager(strict=False)
     by_plugin: dict[str, list[str]] = {}
     plugin_notes: list[str] = []
     component_notes: list[str] = []
-    for info in manager.components():
+    try:
+        components = manager.components()
+    except NasframeError as exc:  # a registration hook raised, or two plugins share a name
+        components = []
+        component_notes.append(f"components not listed: {exc}")
+    for info in components:
         mark = "" if info.available else " (unavailable)"
         by_plugin.setdefault(info.plugin, []).append(f"{info.kind}: {info.name}{mark}")
         if not info.available:

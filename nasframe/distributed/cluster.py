@@ -64,8 +64,8 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> b
             hint = "start one with 'ray start --head' and pass its address"
         else:
             hint = (
-                "a cluster that uses token authentication also needs RAY_AUTH_MODE=token "
-                "and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here"
+                "a cluster that uses token authentication also needs its token here: "
+                "RAY_AUTH_TOKEN or the file ~/.ray/auth_token"
             )
         raise NasframeError(
             f"could not start or reach the Ray cluster {where}: {reason} ({hint})"
@@ -91,3 +91,33 @@ def _unreachable(address: str, timeout: float = 10.0) -> str | None:
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     return None
+
+
+def check_workers_fit(workers: int, num_cpus: float, num_gpus: float) -> None:
+    """Refuse at once ``workers`` that a local Ray instance can never place.
+
+    Called right after :func:`connect_ray` started a local instance: its resources are the
+    machine's and never grow, so workers that do not fit would wait for placement until
+    the start timeout and end in a traceback. (A cluster may autoscale, so its workers
+    are not checked here.)
+
+    Raises:
+        NasframeError: ``workers * num_cpus`` or ``workers * num_gpus`` exceeds what the
+            instance has, naming both and what would fit.
+    """
+    ray = import_ray()
+    total = ray.cluster_resources()
+    for name, each, key in (("num_cpus", num_cpus, "CPU"), ("num_gpus", num_gpus, "GPU")):
+        have = float(total.get(key, 0.0))
+        need = workers * float(each)
+        if each and need > have + 1e-9:
+            fit = int(have // each) if each else 0
+            share = f"{name}={have / workers:g} to share them" if have else ""
+            hints = [f"workers={fit}"] if fit >= 1 else []
+            hints += [share] if share else []
+            raise NasframeError(
+                f"{workers} Ray workers with {name}={each:g} each need {need:g} {key}s, but "
+                f"the local Ray instance has {have:g}; use "
+                + (" or ".join(hints) or f"{name}=0")
+                + f" ([run] workers, [ray] {name})"
+            )

@@ -22,7 +22,12 @@ from nasframe.contracts import (
     Record,
     Status,
 )
-from nasframe.distributed.cluster import connect_ray, import_ray, resolve_address
+from nasframe.distributed.cluster import (
+    check_workers_fit,
+    connect_ray,
+    import_ray,
+    resolve_address,
+)
 from nasframe.distributed.components import ComponentSpec, build_component
 from nasframe.distributed.worker import EvaluationWorker, WorkerInfo
 from nasframe.errors import ConfigError, NasframeError, PluginError
@@ -173,6 +178,12 @@ class RayEvaluator(Evaluator):
                 self._worker_env[name] = os.environ[name]
         ray = import_ray()
         self._owns_ray = connect_ray(address)
+        if self._owns_ray:
+            try:
+                check_workers_fit(workers, self.num_cpus, self.num_gpus)
+            except NasframeError:
+                ray.shutdown()
+                raise
         self._lock = threading.Condition(threading.RLock())
         self._queue: collections.deque[_Job] = collections.deque()
         self._inflight: dict[CacheKey, Future[Record]] = {}

@@ -19,7 +19,12 @@ from nasframe.agents import make_agent
 from nasframe.config import Config, check_components
 from nasframe.results import StepLog, StepRow
 from nasframe.search.environment import build_env, evaluator_of, known_tasks, load_distributed
-from nasframe.search.output import attach_log_file, prepare_output, write_state
+from nasframe.search.output import (
+    attach_log_file,
+    discard_if_empty,
+    prepare_output,
+    write_state,
+)
 from nasframe.search.progress import ProgressBar
 from nasframe.search.recording import Recorder, StepRecorder, record_vector
 from nasframe.search.report import report_end, write_results
@@ -82,13 +87,35 @@ def run_search(
     check_installed(config, plugin_manager)
     resuming = prepare_output(run, force, bool(config.get("run", "resume")))
     level = logging.getLogger("nasframe").level
+    if int(config.get("run", "verbosity")) >= 1:
+        console.print(_plan(config, plugin_manager, resuming), highlight=False, soft_wrap=True)
     handler = attach_log_file(output, int(config.get("run", "verbosity")))
     try:
         return _run(run, resuming, console, resume_command)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt):
+            log.error("the run failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
+        discard_if_empty(output)
+        raise
     finally:
         logging.getLogger("nasframe").removeHandler(handler)
         logging.getLogger("nasframe").setLevel(level)
         handler.close()
+
+
+def _plan(config: Config, plugin_manager: Any, resuming: bool) -> str:
+    """One line saying, before anything is built, what the search will do."""
+    steps, episodes = check_budget(config)
+    budget = f"{episodes} episodes" if episodes else f"{steps} steps"
+    estimator = plugin_manager.registry("estimator").get(str(config.get("env", "estimator")))
+    settings = config.component_settings(estimator)
+    epochs = f", {settings['epochs']} epochs" if "epochs" in settings else ""
+    return (
+        f"{'resuming' if resuming else 'starting'}: {budget} of agent "
+        f"{config.get('run', 'agent')} on {config.get('env', 'dataset')}, every new network "
+        f"evaluated by {estimator.name}{epochs}, into {config.get('run', 'output')} "
+        "(the bar shows an ETA; --steps N shortens it, --estimator proxy trains nothing)"
+    )
 
 
 def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
@@ -177,11 +204,16 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         )
         checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
         play = str(config.get("run", "play"))
+        restored = False
         if play:  # nasframe play: the saved policy acts and is never saved back
             _load_policy(agent, Path(play))
         elif resuming and checkpoint.is_file():
+            restored = True
             agent.load(checkpoint)
             log.info("agent %s restored from %s", agent.name, checkpoint)
+        if previous and not play and not isinstance(env, gymnasium.vector.VectorEnv):
+            # Continue from the agent's checkpoint, its open episode restored (recording.py).
+            recorder.resume(previous, agent.num_timesteps if restored else 0)
     except BaseException:
         run.env.close()  # Ray workers, files: nothing may outlive a failed start
         raise

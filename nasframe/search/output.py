@@ -83,6 +83,18 @@ def prepare_output(run: Run, force: bool, resume: bool) -> bool:
     return False
 
 
+def discard_if_empty(output: Path) -> None:
+    """Remove the run files of a run that failed before its first step.
+
+    Such a run holds nothing to resume, so the next start must not find a run there (and
+    move it aside); ``search.log``, which records the failure, stays.
+    """
+    if StepLog(output / "steps.csv").read():
+        return
+    for name in ("run.json", "steps.csv", "state.json"):
+        (output / name).unlink(missing_ok=True)
+
+
 def _difference(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> str:
     """The first three differences between two identities, for the refusal message."""
     changes = []

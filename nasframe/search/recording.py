@@ -37,6 +37,37 @@ class StepRecorder:
         self.next_episode = next_episode
         self.on_step = on_step
         self.open: dict[int, list[int]] = {}  # slot -> [episode, steps in it]
+        self.kept: list[StepRow] = []  # logged rows up to the agent's checkpoint
+        self.ahead: list[StepRow] = []  # logged rows beyond it, walked again
+        self.replay: tuple[int, list[int]] | None = None  # the open episode to restore
+
+    def resume(self, previous: list[StepRow], position: int) -> None:
+        """Continue a logged run from the agent's checkpoint, ``position`` steps in.
+
+        The episode open at that step is restored at the environment's next reset by
+        replaying its logged actions through the cache (:meth:`take_replay`; nothing is
+        trained), so the agent continues it as an uninterrupted run would. Logged steps
+        beyond the checkpoint (a killed process logs steps after its last checkpoint) are
+        walked again: while the agent takes the logged actions, their rows are kept as
+        logged rather than appended again; at the first other action the log is cut there.
+        """
+        position = max(0, min(position, len(previous)))
+        self.kept, self.ahead = list(previous[:position]), list(previous[position:])
+        self.run.steps = position
+        self.run.episodes = sum(1 for row in self.kept if row.done)
+        self.open.clear()
+        self.replay = None
+        if self.kept:
+            self.next_episode = self.kept[-1].episode + 1
+            if not self.kept[-1].done:
+                episode = self.kept[-1].episode
+                actions = [row.action for row in self.kept if row.episode == episode]
+                self.replay = (episode, actions)
+
+    def take_replay(self) -> tuple[int, list[int]] | None:
+        """The open episode to restore (its number and actions), once; then ``None``."""
+        replay, self.replay = self.replay, None
+        return replay
 
     def task(self) -> str:
         """The dataset task under way (the evaluator's dataset)."""
@@ -57,14 +88,23 @@ class StepRecorder:
         truncated: bool,
         info: dict[str, Any],
         seconds: float,
+        cache_hit: bool = False,
     ) -> None:
-        """Log one step of the environment in ``slot``."""
+        """Log one step of the environment in ``slot``.
+
+        ``cache_hit`` comes from the environment (``NASEnv.last_cache_hit``), not from
+        ``info``, which leaves out what depends on the cache's history.
+        """
         episode = self.open.get(slot)
         if episode is None:
             episode = self.open[slot] = [self.next_episode, 0]
             self.next_episode += 1
         episode[1] += 1
         self.run.steps += 1
+        if self.ahead and self.ahead[0].action != action:
+            # The agent left the logged path: the log ends where it did.
+            self.steplog.truncate(self.kept)
+            self.ahead = []
         if "task" not in info:
             info = dict(info, task=self.task())
         row = _row_from_info(
@@ -78,8 +118,13 @@ class StepRecorder:
             terminated=terminated,
             truncated=truncated,
             seconds=seconds,
+            cache_hit=cache_hit,
         )
-        self.steplog.append(row)
+        if self.ahead:
+            row = self.ahead.pop(0)  # walked again through the cache: the logged row stands
+        else:
+            self.steplog.append(row)
+        self.kept.append(row)
         if row.done:
             self.run.episodes += 1
             del self.open[slot]
@@ -98,11 +143,19 @@ class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         self.recorder.abandon(0)
-        return self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=seed, options=options)
+        replay = self.recorder.take_replay()
+        if replay is not None:  # a resumed run: restore the interrupted episode
+            episode, actions = replay
+            for action in actions:
+                obs, _, _, _, info = self.env.step(action)
+            self.recorder.open[0] = [episode, len(actions)]
+        return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         start = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action)
+        hit = _cache_hit(self.env, info)
         action_id = int(action)
         self.recorder.record(
             0,
@@ -112,7 +165,8 @@ class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
             bool(terminated),
             bool(truncated),
             info,
-            time.perf_counter() - start,
+            0.0 if hit else float(info.get("seconds", time.perf_counter() - start)),
+            hit,
         )
         return obs, reward, terminated, truncated, info
 
@@ -134,6 +188,7 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
         ) -> Any:
             obs, reward, terminated, truncated, info = _finish(plan, outcome)
             action = int(plan.action)
+            hit = outcome is not None and bool(outcome.cache_hit)
             recorder.record(
                 _slot,
                 action,
@@ -142,7 +197,8 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
                 bool(terminated),
                 bool(truncated),
                 info,
-                0.0 if info.get("cache_hit") else float(info.get("seconds", 0.0)),
+                0.0 if hit else float(info.get("seconds", 0.0)),
+                hit,
             )
             return obs, reward, terminated, truncated, info
 
@@ -152,6 +208,14 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
 
         env.finish_step = finish_step
         env.reset = reset_env
+
+
+def _cache_hit(env: gymnasium.Env[Any, Any], info: dict[str, Any]) -> bool:
+    """The last step's cache hit: ``NASEnv.last_cache_hit``, else ``info["cache_hit"]``."""
+    hit = getattr(env.unwrapped, "last_cache_hit", None)
+    if hit is None:  # another environment may report it in info
+        hit = info.get("cache_hit", False)
+    return bool(hit)
 
 
 def _action_labels(env: gymnasium.Env[Any, Any]) -> dict[int, str]:
@@ -186,6 +250,5 @@ def _row_from_info(info: dict[str, Any], **known: Any) -> StepRow:
         accuracy=float(accuracy),
         params=int(params or 0),
         status=str(status),
-        cache_hit=bool(_first(info, "cache_hit", default=False)),
         **known,
     )

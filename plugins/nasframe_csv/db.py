@@ -120,7 +120,9 @@ class CsvExperimentDB(ExperimentDB):
         lock_timeout: float = 60.0,
         fsync: bool = True,
     ) -> None:
-        settings = check_file_db_settings(path, lock_timeout, fsync, suffix=".csv")
+        settings = check_file_db_settings(
+            path, lock_timeout, fsync, suffix=".csv", accepts=(".csv",)
+        )
         self.path = settings.path
         self.lock_timeout = settings.lock_timeout
         self.fsync = settings.fsync

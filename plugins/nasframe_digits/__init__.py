@@ -46,7 +46,9 @@ class DigitsDataset(ArrayDataset):
         self, *, resize: int = 16, validation: float = 0.2, test: float = 0.2, seed: int = 0
     ) -> None:
         images, labels = load_digits_images(resize)
-        indices = nasframe.split_indices(len(labels), validation=validation, test=test, seed=seed)
+        indices = nasframe.split_indices(
+            len(labels), validation=validation, test=test, seed=seed, section="digits"
+        )
         super().__init__(
             "digits",
             {split: (images[idx], labels[idx]) for split, idx in indices.items()},

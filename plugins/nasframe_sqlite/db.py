@@ -105,7 +105,9 @@ class SqliteExperimentDB(ExperimentDB):
         lock_timeout: float = 60.0,
         fsync: bool = True,
     ) -> None:
-        settings = check_file_db_settings(path, lock_timeout, fsync, suffix=".sqlite")
+        settings = check_file_db_settings(
+            path, lock_timeout, fsync, suffix=".sqlite", accepts=(".sqlite", ".sqlite3", ".db")
+        )
         self.path = settings.path
         self.lock_timeout = settings.lock_timeout
         self.fsync = settings.fsync
