@@ -531,6 +531,18 @@ class PerformanceEstimator(abc.ABC):
             "(it does not implement measure())"
         )
 
+    def check_setup(self, search_space: SearchSpace, dataset: DatasetHandler) -> None:  # noqa: B027
+        """Refuse a search space or dataset this estimator cannot answer for.
+
+        :class:`~nasframe.NASEnv` calls it once, when it is built, so a mismatch (a
+        benchmark table built for another space or dataset) is an error at construction
+        rather than a wrong answer later. The default accepts everything.
+
+        Raises:
+            ConfigError: the estimator cannot serve this space or dataset; the message
+                names both sides.
+        """
+
     @property
     def deterministic(self) -> bool:
         """Whether two evaluations with the same seed give the same result."""
