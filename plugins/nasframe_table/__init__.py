@@ -17,7 +17,9 @@ Settings (section ``[table]``):
   epochs (``0``: the last epoch recorded);
 * ``seed`` -- which training of a network answers: a seed of the table (``0``), ``mean``
   (the mean over the table's seeds) or ``random`` (one seed drawn per query, keeping
-  the seed-to-seed noise of real training; reproducible from the env's seed);
+  the seed-to-seed noise of real training; reproducible from the env's seed); a network
+  the table trained with fewer seeds answers with its first seed where the asked one is
+  missing, and ``mean``/``random`` use the seeds it has;
 * ``simulated_cost`` -- report the recorded cost of the training as the evaluation's
   ``seconds`` (so a search can be budgeted in simulated time); the cost of a fidelity of
   ``e`` of ``E`` epochs is the fixed part (build, trace, evaluation) plus ``e/E`` of the
