@@ -98,17 +98,19 @@ def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path
     out = tmp_path / "results"
     args = ["bench", "run", "--table", str(table), "--agents", "random,rea", "--seeds", "2"]
     result = CliRunner().invoke(
-        cli, [*args, "--budget", "10", "--output", str(out), "--quiet"], catch_exceptions=False
+        cli, [*args, "--budget", "50", "--output", str(out), "--quiet"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     assert "test regret vs the table's best" in result.output
-    for name in ("random", "rea", "top1_median", "regret@10", "beats_random"):
+    for name in ("random", "rea", "top1_median", "regret@50", "beats_random"):
         assert name in result.output
     with (out / "summary.csv").open() as handle:
         summary = list(csv.DictReader(handle))
     assert [row["agent"] for row in summary] == ["random", "rea"]
     assert summary[1]["beats_random"] in ("yes", "no")
-    assert float(summary[0]["regret@10"]) >= 0
+    assert float(summary[0]["regret@50"]) >= 0
+    # the budget is a checkpoint (50): one column, not two
+    assert len(result.output.split("regret@50")) == 2
 
 
 @pytest.mark.parametrize(

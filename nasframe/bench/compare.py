@@ -606,7 +606,11 @@ def summary_header(comparison: Comparison) -> list[str]:
         "top1_median",
         "top1_reached",
         *marks,
-        f"regret@{comparison.settings.budget}",
+        *(
+            []
+            if comparison.settings.budget in CHECKPOINTS
+            else [f"regret@{comparison.settings.budget}"]
+        ),
         "mean_regret",
         "p_vs_random",
         "beats_random",
@@ -628,7 +632,7 @@ def summary_rows(comparison: Comparison) -> list[list[str]]:
                 f">{budget}" if math.isinf(median) else f"{median:g}",
                 f"{reached}/{s.runs}",
                 *marks,
-                f"{s.mean_at(budget):.4f}",
+                *([] if budget in CHECKPOINTS else [f"{s.mean_at(budget):.4f}"]),
                 f"{float(s.auc.mean()):.4f}",
                 "" if s.p_value is None else f"{s.p_value:.3g}",
                 "" if s.beats_random is None else ("yes" if s.beats_random else "no"),
