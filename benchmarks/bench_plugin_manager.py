@@ -14,6 +14,7 @@ Plugin modules are imported once before timing (both sides then find them in
 ``sys.modules``), so the figures compare the managers, not the imports.
 
 Run: ``python benchmarks/bench_plugin_manager.py [--number N] [--repeat R]``
+(``--smoke``: a few managers, seconds; the test suite runs it).
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=50, help="managers per timing")
     parser.add_argument("--repeat", type=int, default=5, help="timings; the best is kept")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.number, args.repeat = 2, 1
     ours()  # import every plugin module once, for both sides
     baseline()
     manager = get_plugin_manager()

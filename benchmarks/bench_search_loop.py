@@ -15,7 +15,8 @@ dataset, so the figures compare the loops, not network training (a real Keras tr
 takes seconds per step and dwarfs both). The order alternates so that machine load hits
 both alike.
 
-Run: ``python benchmarks/bench_search_loop.py [--steps N] [--repeat R]``
+Run: ``python benchmarks/bench_search_loop.py [--steps N] [--repeat R]`` (``--smoke``: 20
+steps, 2 repeats, seconds; the test suite runs it).
 """
 
 from __future__ import annotations
@@ -85,11 +86,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:  # two repeats: the second replaces the first run (--force) at once
+        args.steps, args.repeat = 20, 2
+    warm = min(50, args.steps)
     ours_times, base_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        ours(50, Path(tmp) / "warm")  # imports and first-use costs out of the timing
-        baseline(50)
+        ours(warm, Path(tmp) / "warm")  # imports and first-use costs out of the timing
+        baseline(warm)
         for i in range(args.repeat):
             if i % 2 == 0:
                 ours_times.append(ours(args.steps, Path(tmp) / "run"))

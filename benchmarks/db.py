@@ -1,6 +1,7 @@
 """Experiment database: cost of one put + get, ours against NASGym's rewrite-on-save.
 
-Run: ``python benchmarks/db.py`` (under a minute; ``--sizes 1000,10000`` for less).
+Run: ``python benchmarks/db.py`` (under a minute; ``--sizes 1000,10000`` for less;
+``--smoke``: 50 records, a few operations, seconds; the test suite runs it).
 
 For each database size N (records already stored) it measures the median wall time of
 one ``put`` of a new record plus one ``get`` of a stored one, for the contenders below,
@@ -190,7 +191,10 @@ def main() -> None:
     parser.add_argument("--nasgym-ops", type=int, default=10, help="put+get pairs for NASGym")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the files")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.ops, args.nasgym_ops, args.rounds = "50", 4, 2, 2
     sizes = [int(s) for s in args.sizes.split(",")]
     header = (
         f"{'records':>8} | {'csv fsync':>10} {'csv no-fsync':>12} {'sqlite':>10} {'NASGym':>10}"
@@ -198,14 +202,19 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         root = Path(folder)
-        floor = fsync_floor(root)
+        floor = fsync_floor(root, appends=5 if args.smoke else 50)
         print(f"this disk: one append + fsync takes {floor * 1e3:.3f} ms (csv-v1's floor)")
         print("median milliseconds per put + get (lower is better); ratios: NASGym / ours")
         print(header)
         print("-" * len(header))
+        ratios = ""
         for n in sizes:
             csv, nofsync, sql, gym = bench_size(root, n, args.ops, args.nasgym_ops, args.rounds)
             g = gym.per_op
+            ratios = (
+                f"ratio NASGym/ours at {n} records: csv {g / csv.per_op:.0f}x, csv no-fsync "
+                f"{g / nofsync.per_op:.0f}x, sqlite {g / sql.per_op:.0f}x"
+            )
             print(
                 f"{n:>8} | {csv.per_op * 1e3:>10.3f} {nofsync.per_op * 1e3:>12.3f}"
                 f" {sql.per_op * 1e3:>10.3f} {g * 1e3:>10.2f} | {g / csv.per_op:>9.0f}x"
@@ -213,6 +222,7 @@ def main() -> None:
                 f" {csv.opened * 1e3:.0f} {sql.opened * 1e3:.0f} {gym.opened * 1e3:.0f}",
                 flush=True,
             )
+        print(ratios)
 
 
 if __name__ == "__main__":

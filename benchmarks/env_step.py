@@ -1,6 +1,6 @@
 """What one env step costs, and how many trainings the canonical-hash cache saves.
 
-Run: ``python -m benchmarks.env_step [--steps 2000] [--seed 0]``
+Run: ``python -m benchmarks.env_step [--steps 2000] [--seed 0]`` (``--smoke``: 100 steps)
 
 Part 1 (cost): one seeded random action sequence in the chained space, run three ways in
 one process -- through ``NASEnv.step`` with the ``proxy`` estimator and a fresh
@@ -92,7 +92,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.steps = 100
 
     env = make_env(search_space="chained", estimator="proxy", dataset=_dataset(), seed=args.seed)
     actions = _actions(int(env.search_space.action_space.n), args.seed, args.steps)

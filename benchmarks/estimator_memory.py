@@ -4,6 +4,8 @@ One command::
 
     .venv/bin/python benchmarks/estimator_memory.py [--evaluations 200] [--baseline 10]
 
+(``--smoke``: 3 evaluations; the test suite runs it, marked slow).
+
 Evaluates a rotation of five small architectures on sklearn's bundled 8x8 digits (a
 512-image training subset, one epoch, a 64-unit head) and prints the peak resident set
 size after evaluation ``--baseline`` and after the last one, and their ratio (target
@@ -19,6 +21,10 @@ import sys
 import time
 
 import numpy as np
+
+#: Its smoke mode trains with TensorFlow: the test suite marks it slow.
+SMOKE_SLOW = True
+
 
 ROTATION = (
     "1,1,3,0,0",
@@ -42,7 +48,10 @@ def main() -> None:
     parser.add_argument(
         "--no-clear", action="store_true", help="skip clear_session (shows the growth it stops)"
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.evaluations, args.baseline = 3, 1
 
     from nasframe_keras.estimator import KerasEstimator
     from nasframe_keras.settings import KerasSettings
@@ -75,6 +84,7 @@ def main() -> None:
         f"{args.evaluations}: {final:.0f} MiB; ratio {final / at_baseline:.3f} (target <= 1.10); "
         f"{(time.perf_counter() - start) / args.evaluations:.2f} s per evaluation"
     )
+    print(f"ratio peak RSS last/baseline: {final / at_baseline:.3f} (target <= 1.10)")
 
 
 if __name__ == "__main__":

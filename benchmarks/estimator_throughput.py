@@ -3,7 +3,7 @@
 One command::
 
     .venv/bin/python benchmarks/estimator_throughput.py [--repeats 3] [--epochs 4]
-        [--small-epochs 6] [--quick]
+        [--small-epochs 6] [--quick] [--smoke]
 
 For three architectures (a chain, a multi-branch block with add and concat, a deep chain)
 on two datasets -- sklearn's bundled 8x8 digits and random 32x32x3 data of CIFAR-10's
@@ -29,6 +29,9 @@ images), so they run ``--small-epochs``.
 Two more lines follow: the fixed cost of a tiny candidate with and without the
 estimator's ``gc.freeze()`` (interleaved), and the training rate of seeded runs without
 and with TensorFlow's op determinism (sequential: it cannot be switched off again).
+
+``--smoke`` (the test suite runs it, marked slow): one architecture, 160 digits, one
+repeat of two epochs -- it checks that the benchmark runs, nothing more.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ from typing import Any
 
 import numpy as np
 
+#: Its smoke mode trains with TensorFlow: the test suite marks it slow.
+SMOKE_SLOW = True
+
+
 ARCHITECTURES = {
     "chain": "1,1,3,0,0;2,1,3,1,0;3,2,2,2,0",
     "multi-branch": "1,1,3,0,0;2,1,1,0,0;3,5,0,1,2;4,1,3,0,0;5,6,0,3,4;6,2,3,5,0",
@@ -47,14 +54,20 @@ ARCHITECTURES = {
 }
 
 
-def datasets(quick: bool):
+def datasets(quick: bool, smoke: bool = False):
     from sklearn.datasets import load_digits
 
     import nasframe
 
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[..., None]
-    yield nasframe.ArrayDataset.from_arrays("digits", images, digits.target, test=0.0, seed=0)
+    if smoke:
+        images, labels = images[:160], digits.target[:160]
+    else:
+        labels = digits.target
+    yield nasframe.ArrayDataset.from_arrays("digits", images, labels, test=0.0, seed=0)
+    if smoke:
+        return  # the CIFAR-sized data runs the same code
     rng = np.random.default_rng(0)
     n = 512 if quick else 1024
     x = rng.random((n, 32, 32, 3), dtype=np.float32)
@@ -155,7 +168,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs on CIFAR-sized data")
     parser.add_argument("--small-epochs", type=int, default=6, help="epochs on digits")
     parser.add_argument("--quick", action="store_true", help="fewer CIFAR-sized examples")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    architectures = ARCHITECTURES
+    if args.smoke:
+        args.repeats, args.epochs, args.small_epochs = 1, 2, 2
+        architectures = {"chain": ARCHITECTURES["chain"]}
 
     from nasframe_keras.settings import KerasSettings
 
@@ -178,14 +196,14 @@ def main() -> None:
     print(header)
     ratios_fit, ratios_loop, fixed_all = [], [], []
     last = None
-    for data in datasets(args.quick):
+    for data in datasets(args.quick, args.smoke):
         last = data
         epochs = args.small_epochs if data.name == "digits" else args.epochs
         settings = KerasSettings(epochs=epochs, lr_decay_epochs=0)
         n_train = data.num_examples("train")
         # one throw-away run: TensorFlow's one-time start-up belongs to no trainer
         run_estimator(NSC.parse("1,1,1,0,0"), data, KerasSettings(epochs=1), 1)
-        for label, text in ARCHITECTURES.items():
+        for label, text in architectures.items():
             nsc = NSC.parse(text)
             rates: dict[str, list[float]] = {name: [] for name in runners}
             fixed: dict[str, list[float]] = {name: [] for name in runners}
@@ -215,6 +233,10 @@ def main() -> None:
         f"estimator/loop {statistics.median(ratios_loop):.2f}x (target >= 0.95); "
         f"fixed cost per candidate median {statistics.median(fixed_all):.2f} s"
     )
+    print(
+        f"ratio estimator/fit {statistics.median(ratios_fit):.2f}x, estimator/loop "
+        f"{statistics.median(ratios_loop):.2f}x (medians over every dataset and architecture)"
+    )
     gc_freeze_gain(args)
     determinism_cost(last, KerasSettings(epochs=args.epochs, lr_decay_epochs=0), args)
 
@@ -238,7 +260,7 @@ def gc_freeze_gain(args) -> None:
     nsc = NSC.parse(ARCHITECTURES["multi-branch"])
     tiny = KerasSettings(epochs=1, fc_units=64)
     costs: dict[str, list[float]] = {"with": [], "without": []}
-    for repeat in range(2 * max(3, args.repeats)):
+    for repeat in range(2 if args.smoke else 2 * max(3, args.repeats)):
         label = "without" if repeat % 2 else "with"
         if label == "without":
             gc.unfreeze()

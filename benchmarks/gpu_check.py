@@ -4,11 +4,13 @@ One command (the lead runs it on a GPU machine; it also runs, slowly, on CPU)::
 
     python benchmarks/gpu_check.py [--epochs 2]
 
+(``--smoke``: 256 images, one epoch, two settings; the test suite runs it, marked slow.)
+
 It evaluates one NSC on 32x32x3 random data of CIFAR-10's size with the default
 settings and then with each GPU setting on its own -- ``memory_growth``,
 ``mixed_precision``, ``jit_compile`` (XLA) -- and all three together, printing the
-device, then per run the status, accuracy, seconds and the steady training rate, so the
-ratio of each setting to the default can be read side by side. ``memory_growth`` can
+device, then per run the status, accuracy, seconds and the steady training rate, and the
+ratio of each setting's training rate to the default's. ``memory_growth`` can
 only take effect before TensorFlow touches the GPU, so it is applied first, by the first
 estimator that asks for it, and stays on for the rest of the process (printed).
 """
@@ -21,6 +23,10 @@ import time
 
 import numpy as np
 
+#: Its smoke mode trains with TensorFlow: the test suite marks it slow.
+SMOKE_SLOW = True
+
+
 NSC_TEXT = "1,1,3,0,0;2,1,1,0,0;3,5,0,1,2;4,1,3,3,0;5,2,2,4,0"
 
 
@@ -28,7 +34,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--examples", type=int, default=8192)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.epochs, args.examples = 1, 256
 
     import tensorflow as tf
     from nasframe_keras.estimator import KerasEstimator
@@ -48,9 +57,12 @@ def main() -> None:
         ("jit_compile", {"jit_compile": True}),
         ("all three", {"memory_growth": True, "mixed_precision": True, "jit_compile": True}),
     ]
+    if args.smoke:
+        runs = runs[:2]
     gpus = tf.config.list_physical_devices("GPU")
     print(f"TensorFlow {tf.__version__}; GPUs: {[gpu.name for gpu in gpus] or 'none (CPU)'}")
     print(f"NSC {NSC_TEXT}; {data.num_examples('train')} training images; {args.epochs} epochs")
+    rates: dict[str, float] = {}
     for label, settings in runs:
         estimator = KerasEstimator(KerasSettings(epochs=args.epochs, **settings))  # type: ignore[arg-type]
         start = time.perf_counter()
@@ -66,6 +78,11 @@ def main() -> None:
             f"seconds={wall:.2f} images/s={rate:.0f} memory_growth={growth} "
             f"{evaluation.message}"
         )
+        rates[label] = rate
+    for label, rate in rates.items():
+        if label != "default":
+            ratio = rate / rates["default"] if rates["default"] else float("nan")
+            print(f"ratio images/s {label}/default: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Run::
     python benchmarks/scaling.py                 # keras on digits if installed, else burn
     python benchmarks/scaling.py --estimator burn --networks 12 --repeats 3
     python benchmarks/scaling.py --estimator keras --set epochs=2 --networks 8
+    python benchmarks/scaling.py --smoke          # burn, tiny: checks it runs (seconds)
 
 Two figures, each side by side in one run:
 
@@ -49,6 +50,9 @@ from nasframe import (
     PerformanceEstimator,
     Record,
 )
+
+#: Its smoke mode starts Ray: the test suite marks it slow.
+SMOKE_SLOW = True
 
 
 class BurnEstimator(PerformanceEstimator):
@@ -229,7 +233,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="keras: KEY=VALUE")
     parser.add_argument("--repeats", type=int, help="alternating rounds (2; keras 1)")
     parser.add_argument("--overhead-evals", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.estimator, args.networks, args.repeats = "burn", 2, 1
+        args.hash_rounds, args.overhead_evals = 2_000, 5
 
     import ray
 
@@ -265,6 +273,7 @@ def main() -> None:
         f"speed-up : Ray {ray_up:.2f}x (target >= 1.7x), plain processes {base_up:.2f}x; "
         f"Ray / processes with 2 workers: {rate['ray', 2] / rate['processes', 2]:.2f}"
     )
+    print(f"ratio evaluations/min 2/1 workers: Ray {ray_up:.2f}x, plain processes {base_up:.2f}x")
     local_ms, ray_ms = overhead_ms(args.overhead_evals)
     print(
         f"overhead : in-process {local_ms:.2f} ms/eval, Ray {ray_ms:.2f} ms/eval, "

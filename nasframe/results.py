@@ -22,6 +22,8 @@ import csv
 import itertools
 import json
 import math
+import sys
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = [
     "plot_architecture",
     "plot_rewards",
     "summarize",
+    "tensorboard_without_tensorflow",
     "write_tensorboard",
 ]
 
@@ -398,6 +401,26 @@ def plot_architecture(nsc: NSC | str, path: Path, *, title: str = "") -> Path:
     return path
 
 
+def tensorboard_without_tensorflow() -> None:
+    """Make TensorBoard use its own TensorFlow stub, unless TensorFlow is imported already.
+
+    TensorBoard resolves ``tensorboard.compat.tf`` to TensorFlow when it is installed,
+    so importing ``torch.utils.tensorboard`` (which Stable-Baselines3 does at import)
+    imports TensorFlow: seconds of start-up and its absl/oneDNN lines in a search that
+    never trains with it (issue 17). TensorBoard's documented switch to its stub is the
+    module ``tensorboard.compat.notf``; an empty module of that name is registered here.
+    Writing event files to local folders works the same with the stub. Call it before
+    the first import of TensorBoard; later calls, or calls once TensorFlow is imported
+    (it then serves TensorBoard at no extra cost), change nothing.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault(_NOTF, types.ModuleType(_NOTF))
+
+
+#: The module whose presence makes TensorBoard use its TensorFlow stub.
+_NOTF = "tensorboard.compat.notf"
+
+
 def write_tensorboard(rows: Sequence[StepRow], logdir: Path) -> Path:
     """Write reward, accuracy and best accuracy so far per step as TensorBoard scalars.
 
@@ -407,6 +430,7 @@ def write_tensorboard(rows: Sequence[StepRow], logdir: Path) -> Path:
     Raises:
         PluginError: tensorboard (with torch) is not installed.
     """
+    tensorboard_without_tensorflow()
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ModuleNotFoundError:

@@ -90,3 +90,30 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginS
     box.entry_points()
     yield box
     box.cleanup()
+
+
+# -- Hypothesis (property-based tests, tests/test_properties_*.py) ---------------------------
+# "ci", the default: a fixed budget of examples, derandomized so every CI run tries the same
+# examples (a red main is then always reproducible), no example database written. "thorough"
+# (HYPOTHESIS_PROFILE=thorough): ten times the examples, fresh random ones each run, for
+# hunting bugs locally. Each property sizes its own budget with properties_examples().
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "ci",
+        max_examples=200,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        print_blob=True,
+    )
+    settings.register_profile(
+        "thorough", parent=settings.get_profile("ci"), max_examples=2000, derandomize=False
+    )
+    import os as _os
+
+    settings.load_profile(_os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # the test extra is not installed: the property tests are not collected
+    pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,50 @@ def test_a_configured_csv_database_needs_a_path() -> None:
         nasframe.make_env(
             search_space="chained", estimator="proxy", dataset=dataset(), config=config
         )
+
+
+def open_descriptors(*paths: Path) -> int:
+    """How many descriptors of this process point at one of ``paths`` (Linux /proc)."""
+    targets = {str(path.resolve()) for path in paths}
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed while listing (the listing's own)
+            count += str(Path(fd).readlink()) in targets
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("backend", ["csv", "sqlite"])
+def test_close_releases_the_database_it_built(backend: str, tmp_path: Path) -> None:
+    # Issue 17, defect 2: every stepped and closed env kept 2 descriptors open (the CSV
+    # file and its write descriptor), so a sweep in one process leaked them.
+    path = tmp_path / f"experiments.{backend}"
+    files = (path, Path(f"{path}.lock"), Path(f"{path}-wal"), Path(f"{path}-journal"))
+    config = nasframe.load_config(
+        overrides={"env": {"database": backend}, "database": {"path": str(path)}}
+    )
+    before = open_descriptors(*files)
+    for _ in range(3):
+        env = nasframe.make_env(
+            search_space="chained", estimator="proxy", dataset=dataset(), config=config, seed=0
+        )
+        episode_infos(env, [0, 1, 2, 3])
+        assert open_descriptors(*files) > before  # it really holds the file open
+        env.close()
+        env.close()  # twice is harmless
+        assert open_descriptors(*files) == before
+    with nasframe.make_env(config=config, estimator="proxy", dataset=dataset()) as env:
+        assert len(env.database) > 0  # closing lost nothing
+    assert open_descriptors(*files) == before
+
+
+def test_close_leaves_a_database_passed_in_open(tmp_path: Path) -> None:
+    from nasframe_csv import CsvExperimentDB
+
+    with CsvExperimentDB(tmp_path / "shared.csv", fsync=False) as database:
+        env = nasframe.make_env(
+            search_space="chained", estimator="proxy", dataset=dataset(), database=database
+        )
+        episode_infos(env, [0, 1])
+        env.close()
+        assert len(database) > 0  # still usable: it belongs to the caller

@@ -205,6 +205,37 @@ def test_other_configuration_in_the_folder_is_refused(tmp_path: Path) -> None:
     assert len(aside) == 1 and (aside[0] / "steps.csv").is_file()
 
 
+def test_forcing_again_within_one_second_keeps_every_replaced_run(tmp_path: Path) -> None:
+    # Issue 17, defect 1: the folder was named by the second alone, so a second --force
+    # within that second raised FileExistsError. The folders of the next minute exist
+    # already, so every replacement collides however slowly the runs go.
+    import datetime as dt
+
+    out = tmp_path / "out"
+    out.mkdir()
+    now = dt.datetime.now(dt.UTC)
+    taken = {
+        (out / f"replaced-{(now + dt.timedelta(seconds=ahead)):%Y%m%dT%H%M%S}")
+        for ahead in range(60)
+    }
+    for folder in taken:
+        folder.mkdir()
+    config, manager, _ = setup(tmp_path, steps=5, plots=False)
+    for seed in range(3):
+        overrides = {"run": {"seed": seed}}
+        run_search(
+            config.with_overrides(overrides), plugin_manager=manager, console=quiet(), force=True
+        )
+    aside = {p for p in out.iterdir() if p.name.startswith("replaced-")}
+    new = aside - taken
+    # the first run found no run; each later one moved its predecessor into a new folder
+    assert len(new) == 2 and all(not any(folder.iterdir()) for folder in taken)
+    seeds = sorted(json.loads((p / "run.json").read_text())["identity"]["run"]["seed"] for p in new)
+    assert seeds == ["0", "1"]
+    assert all((p / "steps.csv").is_file() for p in new)
+    assert json.loads((out / "run.json").read_text())["identity"]["run"]["seed"] == "2"
+
+
 def test_a_run_without_steps_can_be_corrected(tmp_path: Path) -> None:
     config, manager, _ = setup(tmp_path, agent="ppo", steps=10)
     bad = config.with_overrides({"ppo": {"net_arch": "x"}})

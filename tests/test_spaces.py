@@ -236,11 +236,15 @@ def _replace(old: str, new: str) -> str:
         (_replace("  encoding: NSC\n", ""), "<string>: missing the required key 'nasenv.encoding'"),
         (
             _replace("max_nlayers: 4", "max_nlayers: 0"),
-            "<string>: 'max_nlayers' must be >= 1, got 0",
+            "<string>: 'max_nlayers' must be between 1 and 100, got 0",
         ),
         (
             _replace("max_nlayers: 4", "max_nlayers: -3"),
-            "<string>: 'max_nlayers' must be >= 1, got -3",
+            "<string>: 'max_nlayers' must be between 1 and 100, got -3",
+        ),
+        (  # a typo that would exhaust memory in the encoders (issue 17)
+            _replace("max_nlayers: 4", "max_nlayers: 1000000"),
+            "<string>: 'max_nlayers' must be between 1 and 100, got 1000000",
         ),
         (
             _replace("max_nlayers: 4", "max_nlayers: four"),
@@ -257,7 +261,11 @@ def _replace(old: str, new: str) -> str:
         ),
         (
             _replace("kernel_size: [1, 3]", "kernel_size: [1, -3]"),
-            "<string>: layer 'convolution': kernel size -3 must be a positive integer",
+            "<string>: layer 'convolution': kernel size -3 must be an integer from 1 to 99",
+        ),
+        (
+            _replace("kernel_size: [1, 3]", "kernel_size: [1, 3000000000]"),
+            "<string>: layer 'convolution': kernel size 3000000000 must be an integer from 1 to 99",
         ),
         (
             _replace("kernel_size: [1, 3]", "kernel_size: [1, 2.5]"),

@@ -31,6 +31,9 @@ _CLASSES: dict[str, type] = {}
 
 
 def _sb3_class() -> type:
+    from nasframe.results import tensorboard_without_tensorflow
+
+    tensorboard_without_tensorflow()  # SB3 imports TensorBoard, which imports TensorFlow
     try:
         from stable_baselines3.common.env_util import is_wrapped
         from stable_baselines3.common.vec_env import VecEnv

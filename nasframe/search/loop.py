@@ -111,13 +111,18 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         1 for row in previous if not row.cache_hit and row.status != "out_of_range"
     )
     run.best_accuracy = max((r.accuracy for r in previous if r.status == "ok"), default=0.0)
-    log.info(
-        "%s run in %s: agent %s, budget %s",
-        "resuming" if resuming else "starting",
-        run.output,
-        config.get("run", "agent"),
-        f"{run.budget_episodes} episodes" if run.budget_episodes else f"{run.budget_steps} steps",
+    budget = (
+        f"{run.budget_episodes} episodes" if run.budget_episodes else f"{run.budget_steps} steps"
     )
+    start = (
+        f"{'resuming' if resuming else 'starting'} run in {run.output}: agent "
+        f"{config.get('run', 'agent')}, estimator {config.get('env', 'estimator')}, budget {budget}"
+    )
+    log.info("%s", start)
+    if verbosity >= 1:
+        # nasframe's first line comes before anything a component prints when it starts
+        # (TensorFlow's start-up lines, at the first training; issue 17).
+        console.print(start, highlight=False, soft_wrap=True)
 
     env = build_env(config, run.plugin_manager, seed)
     run.evaluator = evaluator_of(env)
@@ -171,7 +176,10 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             plugin_manager=run.plugin_manager,
         )
         checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-        if resuming and checkpoint.is_file():
+        play = str(config.get("run", "play"))
+        if play:  # nasframe play: the saved policy acts and is never saved back
+            _load_policy(agent, Path(play))
+        elif resuming and checkpoint.is_file():
             agent.load(checkpoint)
             log.info("agent %s restored from %s", agent.name, checkpoint)
     except BaseException:
@@ -185,7 +193,8 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
 
     def callback() -> bool:
         if checkpoint_every and run.steps - saved_at[0] >= checkpoint_every:
-            agent.save(checkpoint)
+            if not play:
+                agent.save(checkpoint)
             write_state(with_trainings(run))
             saved_at[0] = run.steps
         return not (run.stop_requested or run.finished_budget)
@@ -195,8 +204,10 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     try:
         with progress:
             if not run.finished_budget:
-                agent.learn(run.remaining_steps, callback)
-        agent.save(checkpoint)
+                act = agent.play if play else agent.learn
+                act(run.remaining_steps, callback)
+        if not play:
+            agent.save(checkpoint)
         run.outcome = "interrupted" if run.stop_requested else "completed"
         if run.outcome == "completed" and not run.finished_budget:
             run.outcome = "interrupted"
@@ -218,3 +229,19 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             run.env.close()
     report_end(run, console, verbosity, resume_command)
     return run
+
+
+def _load_policy(agent: Any, path: Path) -> None:
+    """Load the saved agent ``nasframe play`` runs (``[run] play``); check it can play."""
+    from nasframe.agents import Agent
+    from nasframe.errors import ConfigError
+
+    if type(agent).play is Agent.play:
+        raise ConfigError(
+            f"[run] play: agent {agent.name!r} cannot play (run a saved policy without "
+            "learning): it does not implement Agent.play"
+        )
+    if not path.is_file():
+        raise ConfigError(f"[run] play: {path}: no such saved agent file")
+    agent.load(path)
+    log.info("agent %s loaded from %s to play (no learning)", agent.name, path)

@@ -97,15 +97,27 @@ def _difference(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) 
     return shown + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
 
 
-def _move_aside(output: Path) -> None:
-    """Move the run files of ``output`` into a new ``replaced-<time>/`` folder in it."""
+def _move_aside(output: Path) -> Path:
+    """Move the run files of ``output`` into a new ``replaced-<time>/`` folder in it.
+
+    Replacements within one second get ``replaced-<time>-2/``, ``-3/``, ...: a replaced
+    run is never overwritten, however fast replacements come. Returns the folder.
+    """
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
     target = output / f"replaced-{stamp}"
-    target.mkdir()
+    number = 1
+    while True:
+        try:
+            target.mkdir()  # atomic: two processes never claim the same folder
+            break
+        except FileExistsError:
+            number += 1
+            target = output / f"replaced-{stamp}-{number}"
     for name in _RUN_FILES:
         path = output / name
         if path.exists():
             path.rename(target / name)
+    return target
 
 
 def utc_now() -> str:

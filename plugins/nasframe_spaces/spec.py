@@ -5,7 +5,7 @@ A file looks like this (``resources/chain.yml``)::
     nasenv:
       name: L2RL-NAS chain space      # optional
       version: "1.0"                  # optional
-      max_nlayers: 10                 # required: the depth limit, >= 1
+      max_nlayers: 10                 # required: the depth limit, 1 .. 100
       encoding: NSC                   # required: must be NSC
       layers:                         # required: a list of one-key maps, in action order
         - convolution: {id: 1, kernel_size: [1, 3, 5], pred1: true, pred2: false}
@@ -38,6 +38,12 @@ BUILTIN_FILES = {
 }
 
 _LAYER_KEYS = ("id", "kernel_size", "pred1", "pred2")
+
+#: The largest ``max_nlayers``: the absolute mode has about depth^2 merge actions, and
+#: the state encoders a row per layer (a typo such as 1000000 would exhaust memory).
+MAX_DEPTH = 100
+#: The largest kernel size: the one-hot encoder has a column per kernel size up to it.
+MAX_KERNEL = 99
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,10 @@ def parse_space(text: str, *, source: str = "<string>") -> SpaceSpec:
     depth = body["max_nlayers"]
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise SearchSpaceError(f"{source}: 'max_nlayers' must be an integer >= 1, got {depth!r}")
-    if depth < 1:
-        raise SearchSpaceError(f"{source}: 'max_nlayers' must be >= 1, got {depth}")
+    if not 1 <= depth <= MAX_DEPTH:
+        raise SearchSpaceError(
+            f"{source}: 'max_nlayers' must be between 1 and {MAX_DEPTH}, got {depth}"
+        )
     if body["encoding"] != "NSC":
         raise SearchSpaceError(
             f"{source}: 'encoding' must be 'NSC' (the only one supported), got {body['encoding']!r}"
@@ -241,8 +249,10 @@ def _parse_kernels(raw: Any, layer_type: LayerType, where: str) -> tuple[int, ..
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SearchSpaceError(f"{where}: kernel size {value!r} is not an integer")
-        if value < 1:
-            raise SearchSpaceError(f"{where}: kernel size {value} must be a positive integer")
+        if not 1 <= value <= MAX_KERNEL:
+            raise SearchSpaceError(
+                f"{where}: kernel size {value} must be an integer from 1 to {MAX_KERNEL}"
+            )
         if value in kernels:
             raise SearchSpaceError(f"{where}: kernel size {value} is listed twice")
         kernels.append(value)

@@ -125,9 +125,18 @@ class SqliteExperimentDB(ExperimentDB):
 
     def _setup(self) -> None:
         try:
-            application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # One read transaction: the three answers come from one snapshot. Read one by
+            # one, a process could see the table another process had just created but not
+            # yet its application id, and refuse a new database as not nasframe's
+            # (found by tests/test_properties_db.py).
+            self._db.execute("BEGIN")
+            try:
+                application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{self.path}: not an SQLite database ({exc})") from None
         if application_id != APPLICATION_ID and (application_id != 0 or tables):
