@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from nasframe.agents import Agent, StepCallback, make_agent
+from nasframe.bench.table import BenchTable, TableRow
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
@@ -67,6 +68,7 @@ __all__ = [
     "ActionInfo",
     "Agent",
     "ArrayDataset",
+    "BenchTable",
     "CacheKey",
     "ComponentInfo",
     "Config",
@@ -101,6 +103,7 @@ __all__ = [
     "StateEncoder",
     "Status",
     "StepCallback",
+    "TableRow",
     "Transition",
     "__version__",
     "block_shapes",

@@ -535,6 +535,18 @@ class PerformanceEstimator(abc.ABC):
             "(it does not implement measure())"
         )
 
+    def check_setup(self, search_space: SearchSpace, dataset: DatasetHandler) -> None:  # noqa: B027
+        """Refuse a search space or dataset this estimator cannot answer for.
+
+        :class:`~nasframe.NASEnv` calls it once, when it is built, so a mismatch (a
+        benchmark table built for another space or dataset) is an error at construction
+        rather than a wrong answer later. The default accepts everything.
+
+        Raises:
+            ConfigError: the estimator cannot serve this space or dataset; the message
+                names both sides.
+        """
+
     def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
         """Why the network this estimator would build for ``architecture`` cannot exist.
 

@@ -165,7 +165,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             Gymnasium's ``check_env`` requires); the search writes it into the step log.
 
     Raises:
-        ConfigError: a setting is out of range.
+        ConfigError: a setting is out of range, or the estimator refuses the search space
+            or dataset (:meth:`~nasframe.PerformanceEstimator.check_setup`).
     """
 
     # render_fps only tells recorders how fast to replay the text frames
@@ -203,6 +204,10 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
                 f"render_mode {render_mode!r} is not supported; valid: None, "
                 + ", ".join(self.metadata["render_modes"])
             )
+        # An estimator bound to one space or dataset (a benchmark table) refuses others now.
+        check_setup = getattr(estimator, "check_setup", None)
+        if check_setup is not None:
+            check_setup(search_space, dataset)
         self.search_space = search_space
         self.state_encoder = state_encoder
         self.estimator = estimator

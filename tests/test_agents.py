@@ -47,7 +47,7 @@ class GuessEnv(gymnasium.Env[np.ndarray, int]):
         return self._obs(), reward, False, self._t >= 4, {}
 
 
-AGENTS = ["random", "ppo", "a2c", "dqn", "recurrent-ppo"]
+AGENTS = ["random", "rea", "tpe", "ppo", "a2c", "dqn", "recurrent-ppo"]
 
 
 @pytest.mark.parametrize("name", AGENTS)
@@ -230,3 +230,110 @@ def test_dqn_checkpoint_keeps_its_replay_buffer(tmp_path: Path) -> None:
     # SB3 asks the callback before it stores a step's transition: stopping loses the last
     size = restored.model.replay_buffer.size()  # type: ignore[attr-defined]
     assert size == 29
+
+
+# -- the black-box baselines: regularized evolution and TPE (ask/tell) ---------------------
+
+
+def test_rea_mutates_one_action_of_a_tournament_winner() -> None:
+    env = GuessEnv(n_actions=6)
+    agent: Any = nasframe.make_agent("rea", env, seed=0, population=4, sample=2, length=4)
+    assert agent.length == 4
+    for actions, reward in (([0, 0, 0, 0], 0.1), ([1, 1, 1, 1], 0.9), ([2, 2, 2, 2], 0.2)):
+        agent.tell(actions, reward)
+    assert len(agent.ask()) == 4  # still filling the population: random
+    agent.tell([3, 3, 3, 3], 0.3)
+    parents = [a for a, _ in agent.population]
+    for _ in range(50):
+        child = agent.ask()
+        differences = [
+            min(sum(c != p for c, p in zip(child, parent, strict=True)) for parent in parents)
+        ]
+        assert differences == [1]
+        assert all(0 <= a < 6 for a in child)
+    # the best member wins every tournament it is drawn into: 2 of 4 members are drawn,
+    # so half the children are its mutants (three 1s), the others none
+    children = [agent.ask() for _ in range(200)]
+    from_best = sum(sum(a == 1 for a in child) == 3 for child in children)
+    assert 60 < from_best < 140
+    # aging: a fifth result pushes out the oldest member
+    agent.tell([5, 5, 5, 5], 0.0)
+    assert agent.population[0][0] == [1, 1, 1, 1]
+
+
+def test_rea_mutates_only_actions_the_episode_took() -> None:
+    agent: Any = nasframe.make_agent(
+        "rea", GuessEnv(n_actions=3), seed=1, population=2, sample=1, length=5
+    )
+    agent.tell([2], 0.5)  # an episode that ended after one action
+    agent.tell([2], 0.5)
+    for _ in range(20):
+        child = agent.ask()
+        assert len(child) == 5 and child[0] != 2
+
+
+def test_ask_tell_agents_learn_from_episodes_in_the_env() -> None:
+    for name in ("rea", "tpe"):
+        env = GuessEnv(n_actions=4, target=2)
+        agent: Any = nasframe.make_agent(name, env, seed=0)
+        assert agent.length == 10  # GuessEnv has no max_steps: the default
+        agent.learn(400)
+        # episodes of 4 steps; the reward an episode is told is its last step's: 1 when
+        # the 4th action is 2. The last 25 episodes mostly end with it.
+        last = env.actions[3::4][-25:]
+        assert last.count(2) / len(last) > 0.5, name
+
+
+def test_tpe_tell_accepts_a_sequence_it_did_not_propose() -> None:
+    agent: Any = nasframe.make_agent("tpe", GuessEnv(n_actions=3), seed=0, length=3)
+    proposal = agent.ask()
+    agent.tell([0, 1, 2], 0.4)
+    agent.tell(proposal[:1], 0.7)  # the proposal's episode ended after one action
+    values = sorted(t.value for t in agent.study.trials if t.value is not None)
+    assert values == [0.4, 0.7]
+
+
+def test_rea_and_tpe_resume_with_their_history(tmp_path: Path) -> None:
+    for name in ("rea", "tpe"):
+        agent: Any = nasframe.make_agent(name, GuessEnv(), seed=4)
+        agent.learn(40)
+        path = agent.save(tmp_path / f"{name}.json")
+        restored: Any = nasframe.make_agent(name, GuessEnv(), seed=4)
+        restored.load(path)
+        assert restored.num_timesteps == 40
+        assert restored.state() == agent.state()
+        if name == "rea":
+            assert restored.ask() == agent.ask()  # same population, same generator state
+        else:
+            assert len(restored.study.trials) == 10
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"agent": "random"}')
+        with pytest.raises(nasframe.NasframeError, match=f"cannot load the {name} agent's"):
+            restored.load(bad)
+
+
+def test_rea_and_tpe_settings_are_checked() -> None:
+    with pytest.raises(nasframe.ConfigError, match=r"\[rea\] sample = 9: must be between 1"):
+        nasframe.make_agent("rea", GuessEnv(), population=4, sample=9)
+    with pytest.raises(nasframe.ConfigError, match=r"\[rea\] population = 1: must be at least 2"):
+        nasframe.make_agent("rea", GuessEnv(), population=1)
+    with pytest.raises(nasframe.ConfigError, match=r"\[tpe\] length = -1: must be an integer"):
+        nasframe.make_agent("tpe", GuessEnv(), length=-1)
+    vector = gymnasium.vector.SyncVectorEnv([GuessEnv, GuessEnv])
+    with pytest.raises(nasframe.ConfigError, match="agent 'rea' runs one episode at a time"):
+        nasframe.make_agent("rea", vector)
+
+
+def test_missing_optuna_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any, **kwargs: Any) -> Any:
+        return None if name == "optuna" else real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(nasframe.PluginError) as info:
+        nasframe.make_agent("tpe", GuessEnv())
+    assert str(info.value) == (
+        "agent 'tpe-v1' needs optuna, which is not installed; run: pip install 'nasframe[optuna]'"
+    )
+    assert nasframe.make_agent("rea", GuessEnv()).learn(2) == 2

@@ -30,16 +30,21 @@ from nasframe.errors import ConfigError
 __all__ = [
     "BUILD_FILE",
     "ROWS_FILE",
+    "SHIPPED_TABLE",
     "TABLE_FILE",
     "BenchTable",
     "TableRow",
     "read_rows",
     "sha256_of",
+    "write_rows",
 ]
 
 TABLE_FILE = "table.csv.gz"
 ROWS_FILE = "rows.csv"
 BUILD_FILE = "build.json"
+
+#: The folder of the table that ships with nasframe (package data).
+SHIPPED_TABLE = Path(__file__).resolve().parent / "data" / "nsc-bench-v1"
 
 #: The fixed columns, in order; ``val_1 .. val_E`` follow ``epochs``, then ``test``.
 _HEAD = (
@@ -247,6 +252,53 @@ class BenchTable:
                 "is damaged); rebuild it or restore it"
             )
         return cls(read_rows(path, drop_partial=True), build, str(path))
+
+    @staticmethod
+    def shipped() -> Path:
+        """The folder of the table that ships with nasframe (NSC-Bench v1)."""
+        return SHIPPED_TABLE
+
+    @classmethod
+    def from_records(cls, records: Iterable[Any], source: str) -> BenchTable:
+        """A table of the records of an experiment database (one epoch count each).
+
+        Every :class:`~nasframe.Record` becomes a row whose curve is its one validation
+        accuracy (at the epochs it trained) and which has no test accuracy; a record
+        without a seed counts as seed 0. The build card names the records' dataset, or
+        ``None`` when they hold several.
+
+        Args:
+            records: the records, e.g. an :class:`~nasframe.ExperimentDB`.
+            source: where they come from, for messages.
+        """
+        rows: list[TableRow] = []
+        datasets: set[str] = set()
+        seen: set[tuple[str, int]] = set()
+        for record in records:
+            evaluation = record.evaluation
+            seed = int(record.seed) if record.seed is not None else 0
+            if (record.arch_hash, seed) in seen:
+                continue  # one row per (network, seed): the first record stored wins
+            seen.add((record.arch_hash, seed))
+            datasets.add(record.dataset)
+            rows.append(
+                TableRow(
+                    arch_hash=record.arch_hash,
+                    nsc=record.nsc,
+                    depth=len(record.nsc.split(";")) if record.nsc else 0,
+                    seed=seed,
+                    status=str(evaluation.status),
+                    params=evaluation.params,
+                    flops=evaluation.flops,
+                    seconds=evaluation.seconds,
+                    train_seconds=evaluation.seconds,
+                    epochs=evaluation.epochs,
+                    curve=(float(evaluation.accuracy),),
+                    message=evaluation.message,
+                )
+            )
+        build = {"dataset": datasets.pop() if len(datasets) == 1 else None, "space": None}
+        return cls(rows, build, source)
 
     @property
     def hashes(self) -> list[str]:

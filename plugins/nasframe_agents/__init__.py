@@ -1,6 +1,9 @@
-"""nasframe's default search agents: random search and Stable-Baselines3 learners.
+"""nasframe's default search agents: random search, black-box baselines, SB3 learners.
 
 * ``random-v1`` -- uniform random action ids (NASGym's random-search baseline); no extra.
+* ``rea-v1`` -- regularized evolution over episodes' action sequences (the NAS-Bench-101
+  baseline); no extra.
+* ``tpe-v1`` -- Optuna's TPE over episodes' action sequences (extra ``optuna``).
 * ``ppo-v1``, ``a2c-v1``, ``dqn-v1`` -- Stable-Baselines3 (extra ``rl``).
 * ``recurrent-ppo-v1`` -- sb3-contrib's recurrent PPO with an LSTM policy, the meta-RL
   learner (extra ``rl``; use it with ``[run] meta_rl = true``, see ``docs/meta-rl.md``).
@@ -8,17 +11,28 @@
   ``action_masks()`` allows (extra ``rl``).
 
 Each learner reads its settings from the configuration section named after it
-(``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[maskable_ppo]``, ``[random]``).
-Stable-Baselines3 is imported only when such an agent is built, so listing plugins stays fast.
+(``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[maskable_ppo]``, ``[random]``,
+``[rea]``, ``[tpe]``). ``rea-v1`` and ``tpe-v1`` also offer ``ask()``/``tell()`` (one
+whole episode per proposal), so a scheduler can run their episodes asynchronously.
+Stable-Baselines3 is imported only when such an agent is built, so listing plugins stays
+fast.
 """
 
 from __future__ import annotations
 
 import nasframe
+from nasframe_agents.evolution import RegularizedEvolution
 from nasframe_agents.random_agent import RandomAgent
 from nasframe_agents.sb3 import ALGORITHMS, declare_sb3_config, sb3_factory
+from nasframe_agents.tpe import TPEAgent
 
-__all__ = ["RandomAgent", "nasframe_add_config", "nasframe_register_agents"]
+__all__ = [
+    "RandomAgent",
+    "RegularizedEvolution",
+    "TPEAgent",
+    "nasframe_add_config",
+    "nasframe_register_agents",
+]
 
 _RL = ("stable_baselines3", "torch")
 
@@ -31,6 +45,20 @@ def nasframe_register_agents(registry: nasframe.Registry) -> None:
         RandomAgent,
         summary="uniform random action ids (random search)",
         section="random",
+    )
+    registry.add(
+        "rea-v1",
+        RegularizedEvolution,
+        summary="regularized evolution: mutate one action of a tournament winner's episode",
+        section="rea",
+    )
+    registry.add(
+        "tpe-v1",
+        TPEAgent,
+        summary="Optuna TPE over the action sequence of an episode",
+        section="tpe",
+        requires=("optuna",),
+        extra="optuna",
     )
     for name, spec in ALGORITHMS.items():
         requires = _RL + (("sb3_contrib",) if spec.contrib else ())
@@ -46,6 +74,15 @@ def nasframe_register_agents(registry: nasframe.Registry) -> None:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
-    """Declare ``[random]`` and one section per Stable-Baselines3 agent."""
+    """Declare ``[random]``, ``[rea]``, ``[tpe]`` and one section per SB3 agent."""
     schema.section("random", "Random search: uniform random action ids.")
+    length_help = "actions per proposed episode (0: the env's max_steps)"
+    rea = schema.section("rea", "Regularized evolution (rea-v1).")
+    rea.add("population", int, 20, "members kept; the oldest leaves for each new one", min=2)
+    rea.add("sample", int, 5, "members drawn per tournament (<= population)", min=1)
+    rea.add("length", int, 0, length_help, min=0)
+    tpe = schema.section("tpe", "Optuna TPE over an episode's actions (tpe-v1).")
+    tpe.add("n_startup_trials", int, 10, "random proposals before TPE models results", min=1)
+    tpe.add("multivariate", bool, True, "model the action positions jointly")
+    tpe.add("length", int, 0, length_help, min=0)
     declare_sb3_config(schema)

@@ -1,0 +1,678 @@
+"""``nasframe bench run``: search agents compared on a benchmark table, over many seeds.
+
+Every (agent, seed) pair searches a fresh environment whose estimator is ``table-v1``
+(the table answers instead of training) and whose cache is an in-memory database, until
+it has spent the budget of *trainings* (distinct networks evaluated: cache misses) or of
+simulated training seconds. Then, per agent, the regret curves are averaged with a 95%
+confidence interval. Nothing is written but the results. ``docs/bench-run.md`` defines
+every figure; in short:
+
+* the **incumbent** after ``t`` trainings is the network with the highest validation
+  accuracy the agent has *seen* (the reward: the table's validation accuracy at the
+  fidelity, of the training seed the table answered with) among its first ``t``;
+* its **regret** is ``best_test - test(incumbent)``: the table's best seed-mean test
+  accuracy minus the incumbent's seed-mean test accuracy -- what the search would lose
+  by deploying the network it believes best. A better validation accuracy can come with
+  a worse test accuracy, so a single run's regret can rise; the **validation regret**
+  (``best_val - val(incumbent)``, seed-mean validation accuracies at the fidelity)
+  cannot when the table answers with the seed mean;
+* **trainings to the top 1%**: the first ``t`` at which the incumbent is among the top
+  1% of the table's networks by seed-mean test accuracy (``ceil(1%)`` networks, at
+  least one); a run that never gets there counts as not reached;
+* **beats random**: a one-sided Mann-Whitney U test of the agent's per-seed mean
+  regret over the budget (the area under its regret curve) against random search's;
+  ``p < 0.05`` is a yes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from nasframe.bench.table import BenchTable
+from nasframe.errors import ConfigError, NasframeError
+
+__all__ = [
+    "AgentSummary",
+    "CompareSettings",
+    "Comparison",
+    "RunTrace",
+    "compare_agents",
+    "regret_curve",
+]
+
+#: Agents tried first, in this order; any other available agent follows by name.
+PREFERRED = ("random", "rea", "tpe", "ppo", "a2c", "dqn", "recurrent-ppo")
+
+#: The trainings at which mean regret is reported (those within the budget).
+CHECKPOINTS = (50, 100, 300)
+
+
+@dataclass
+class CompareSettings:
+    """What ``bench run`` compares.
+
+    Attributes:
+        table: the table folder or file (``None``: the table shipped with nasframe).
+        agents: agent names; empty: every available agent.
+        seeds: runs per agent (seeds ``0 .. seeds-1``).
+        budget: trainings (distinct networks) per run.
+        seconds: simulated training seconds per run (``None``: no time budget).
+        epochs: the fidelity (``table-v1``'s ``epochs``; 0: the table's last epoch).
+        table_seed: ``table-v1``'s ``seed``: a seed, ``mean`` or ``random``.
+        step_factor: a run stops after ``step_factor * budget`` environment steps even
+            if it has not spent its budget (an agent that keeps revisiting networks it
+            has seen spends no trainings).
+        jobs: runs in parallel (forked processes; 1: in this process).
+    """
+
+    table: Path | None = None
+    agents: Sequence[str] = ()
+    seeds: int = 20
+    budget: int = 300
+    seconds: float | None = None
+    epochs: int = 0
+    table_seed: str = "random"
+    step_factor: int = 10
+    jobs: int = 1
+
+
+@dataclass
+class RunTrace:
+    """What one (agent, seed) run trained, in order.
+
+    Attributes:
+        agent: the agent's registered name.
+        seed: the run's seed (agent and environment).
+        hashes: the canonical hash of each trained network.
+        rewards: the validation accuracy the agent saw for each.
+        seconds: the (simulated) seconds of each training.
+        steps: environment steps taken.
+        wall: wall seconds of the run.
+        cpu: CPU seconds of the run (its process's; what the run costs on a busy machine).
+    """
+
+    agent: str
+    seed: int
+    hashes: list[str] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    steps: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+
+
+@dataclass
+class AgentSummary:
+    """The figures of one agent over its runs.
+
+    Attributes:
+        agent: the agent's name.
+        runs: how many runs.
+        regret: per-run test regret after ``1 .. budget`` trainings, ``(runs, budget)``.
+        val_regret: the same for validation regret.
+        top1: per-run trainings to reach the top 1% (``None``: not reached).
+        wall: mean wall seconds per run.
+        p_value: the one-sided Mann-Whitney U p-value against random search (``None``
+            for random search itself, or without it).
+    """
+
+    agent: str
+    runs: int
+    regret: np.ndarray
+    val_regret: np.ndarray
+    top1: list[int | None]
+    wall: float
+    p_value: float | None = None
+
+    def mean_at(self, trainings: int) -> float:
+        """Mean test regret after ``trainings`` trainings (NaN beyond the budget)."""
+        if trainings > self.regret.shape[1]:
+            return math.nan
+        return float(self.regret[:, trainings - 1].mean())
+
+    @property
+    def auc(self) -> np.ndarray:
+        """Per-run mean regret over the budget (the area under the regret curve)."""
+        return np.asarray(self.regret.mean(axis=1))
+
+    @property
+    def median_top1(self) -> float:
+        """Median trainings to the top 1% (``inf`` when at most half the runs got there)."""
+        values = sorted(math.inf if t is None else float(t) for t in self.top1)
+        return float(np.median(values)) if values else math.nan
+
+    @property
+    def beats_random(self) -> bool | None:
+        """Whether the agent's regret is significantly lower than random search's."""
+        return None if self.p_value is None else self.p_value < 0.05
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare_agents`.
+
+    Attributes:
+        settings: what was compared.
+        summaries: one per agent, in the order run.
+        traces: every run.
+        best_test: the table's best seed-mean test accuracy.
+        top1_threshold: the smallest seed-mean test accuracy in the top 1%.
+        skipped: agents not run, with the reason (a missing extra).
+        seconds_grid: the simulated seconds at which :attr:`seconds_regret` is given.
+        seconds_regret: per agent, per-run regret at each grid point ``(runs, points)``.
+    """
+
+    settings: CompareSettings
+    summaries: list[AgentSummary]
+    traces: list[RunTrace]
+    best_test: float
+    top1_threshold: float
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds_grid: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds_regret: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
+    """Notes every training (a cache miss) and stops the agent at the budget."""
+
+    def __init__(self, env: gymnasium.Env[Any, Any], trace: RunTrace) -> None:
+        super().__init__(env)
+        self.trace = trace
+        self.spent = 0.0
+
+    def step(self, action: Any) -> Any:
+        result = self.env.step(action)
+        info = result[4]
+        self.trace.steps += 1
+        if not info.get("cache_hit") and info.get("status") != "out_of_range":
+            seconds = float(info.get("seconds", 0.0))
+            self.trace.hashes.append(str(info["arch_hash"]))
+            self.trace.rewards.append(float(info.get("accuracy", 0.0)))
+            self.trace.seconds.append(seconds)
+            self.spent += seconds
+        return result
+
+
+def regret_curve(
+    hashes: Sequence[str], rewards: Sequence[float], score: dict[str, float], best: float
+) -> np.ndarray:
+    """Regret ``best - score[incumbent]`` after each training.
+
+    The incumbent is the network with the highest seen reward so far (the earlier one on
+    a tie). ``score`` maps a hash to the quality regret is measured in (test or
+    validation accuracy).
+    """
+    out = np.empty(len(hashes))
+    top = -math.inf
+    incumbent = ""
+    for i, (arch_hash, reward) in enumerate(zip(hashes, rewards, strict=True)):
+        if reward > top:
+            top, incumbent = reward, arch_hash
+        out[i] = best - score.get(incumbent, 0.0)
+    return out
+
+
+def compare_agents(
+    settings: CompareSettings,
+    *,
+    plugin_manager: Any = None,
+    config: Any = None,
+    report: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Run every agent of ``settings`` for every seed on ``table-v1``; see the module docs.
+
+    Args:
+        settings: what to compare.
+        plugin_manager: the plugin manager (default: a fresh one).
+        config: a :class:`~nasframe.Config` whose agent sections set the agents' settings.
+        report: called with a one-line progress message after every run.
+
+    Raises:
+        ConfigError: a setting is out of range, an agent name is unknown or unavailable,
+            or the table is unusable (no build card naming its space and dataset).
+    """
+    if settings.seeds < 1 or settings.budget < 1:
+        raise ConfigError(
+            f"bench run: seeds ({settings.seeds}) and budget ({settings.budget}) must be >= 1"
+        )
+    if settings.jobs < 1:
+        raise ConfigError(f"bench run: jobs = {settings.jobs}: must be >= 1")
+    if settings.seconds is not None and not settings.seconds > 0:
+        raise ConfigError(f"bench run: seconds = {settings.seconds}: must be > 0")
+    say = report or (lambda message: None)
+    if plugin_manager is None:
+        from nasframe.plugins import get_plugin_manager
+
+        plugin_manager = get_plugin_manager()
+    estimator = plugin_manager.registry("estimator").create(
+        "table",
+        table=str(settings.table) if settings.table else None,
+        epochs=settings.epochs,
+        seed=settings.table_seed,
+        simulated_cost=True,
+    )
+    table: BenchTable = estimator.bench
+    space, encoder, dataset, depth = _components(table, estimator.source, plugin_manager)
+    agents, skipped = _agents(settings.agents, plugin_manager)
+    tests = table.mean_tests()
+    vals = table.mean_accuracies(epochs=estimator.epochs)
+    best_test = max(tests.values())
+    best_val = max(vals.values())
+    ranked = sorted(tests.values(), reverse=True)
+    threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
+    context = _Context(settings, estimator, space, encoder, dataset, depth, config, plugin_manager)
+    pairs = [(name, seed) for name in agents for seed in range(settings.seeds)]
+    traces = list(_run_all(context, pairs, settings.jobs, say))
+    summaries: list[AgentSummary] = []
+    for agent_name in agents:
+        runs = [trace for trace in traces if trace.agent == agent_name]
+        summaries.append(_summarize(agent_name, runs, settings, tests, vals, best_test, best_val))
+        summaries[-1].top1 = [_first_reach(t, tests, threshold) for t in runs]
+    _test_against_random(summaries)
+    grid, by_seconds = _seconds_curves(traces, agents, tests, best_test, settings)
+    return Comparison(settings, summaries, traces, best_test, threshold, skipped, grid, by_seconds)
+
+
+@dataclass
+class _Context:
+    settings: CompareSettings
+    estimator: Any
+    space: Any
+    encoder: Any
+    dataset: Any
+    depth: int
+    config: Any
+    plugin_manager: Any
+
+
+#: The context of the forked worker processes (inherited, never pickled).
+_WORKER: dict[str, _Context] = {}
+
+
+def _run_all(
+    context: _Context, pairs: list[tuple[str, int]], jobs: int, say: Callable[[str], None]
+) -> Any:
+    def done(trace: RunTrace) -> RunTrace:
+        say(
+            f"{trace.agent} seed {trace.seed}: {len(trace.hashes)} trainings in {trace.steps} "
+            f"steps, {trace.wall:.1f} s ({trace.cpu:.1f} s CPU)"
+        )
+        return trace
+
+    if jobs <= 1 or len(pairs) <= 1:
+        for name, seed in pairs:
+            yield done(_run_one(context, name, seed))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _WORKER["context"] = context
+    try:
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(jobs, len(pairs)), mp_context=fork) as pool:
+            futures = [pool.submit(_run_in_worker, name, seed) for name, seed in pairs]
+            for future in futures:
+                yield done(future.result())
+    finally:
+        _WORKER.pop("context", None)
+
+
+def _run_in_worker(agent_name: str, seed: int) -> RunTrace:
+    return _run_one(_WORKER["context"], agent_name, seed)
+
+
+def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
+    from nasframe.agents import make_agent
+    from nasframe.env import NASEnv
+
+    settings = context.settings
+    _one_thread_torch(agent_name, context.plugin_manager)
+    trace = RunTrace(agent_name, seed)
+    env = NASEnv(
+        context.space,
+        context.encoder,
+        context.estimator,
+        context.dataset,
+        context.plugin_manager.registry("database").create("memory"),
+        max_steps=context.depth,
+        seed=seed,
+    )
+    recorder = _Recorder(env, trace)
+    started, cpu = time.perf_counter(), time.process_time()
+    agent = make_agent(
+        agent_name,
+        recorder,
+        seed=seed,
+        config=context.config,
+        plugin_manager=context.plugin_manager,
+    )
+
+    def more() -> bool:
+        if len(trace.hashes) >= settings.budget:
+            return False
+        return settings.seconds is None or recorder.spent < settings.seconds
+
+    try:
+        agent.learn(settings.step_factor * settings.budget, more)
+    finally:
+        agent.close()
+    trace.wall = time.perf_counter() - started
+    trace.cpu = time.process_time() - cpu
+    return trace
+
+
+def _one_thread_torch(agent: str, plugin_manager: Any) -> None:
+    # The policies are tiny: torch's thread pool only costs time here, and on a busy
+    # machine its threads wait for each other (measured: 117 ms per PPO step at a load
+    # of 15 on 2 cores, against about 1 ms with one thread).
+    if "torch" in plugin_manager.registry("agent").get(agent).requires:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _components(table: BenchTable, source: str, plugin_manager: Any) -> tuple[Any, Any, Any, int]:
+    build = table.build
+    missing = [key for key in ("space", "dataset_component", "depth") if not build.get(key)]
+    if missing:
+        raise ConfigError(
+            f"{source}: bench run needs a table built by nasframe bench build (its build.json "
+            f"lacks {', '.join(missing)})"
+        )
+    registries = plugin_manager.registries()
+    space = registries["search_space"].create(build["space"])
+    encoder = registries["state_encoder"].create("onehot", space)
+    component = build["dataset_component"]
+    dataset = registries["dataset"].create(component["name"], **component.get("settings", {}))
+    return space, encoder, dataset, int(build["depth"])
+
+
+def _agents(names: Sequence[str], plugin_manager: Any) -> tuple[list[str], dict[str, str]]:
+    registry = plugin_manager.registry("agent")
+    skipped: dict[str, str] = {}
+    if names:
+        chosen = [registry.get(name) for name in names]
+        for info in chosen:
+            if not info.available:
+                raise ConfigError(
+                    f"bench run: agent {info.name!r} needs {', '.join(info.missing)}; run: "
+                    f"{info.install_hint()}"
+                )
+        return [info.base_name for info in chosen], skipped
+    order = {name: i for i, name in enumerate(PREFERRED)}
+    infos = sorted(registry, key=lambda info: (order.get(info.base_name, len(order)), info.name))
+    chosen_names = []
+    for info in infos:
+        if info.available:
+            chosen_names.append(info.base_name)
+        else:
+            skipped[info.name] = info.install_hint()
+    return chosen_names, skipped
+
+
+def _summarize(
+    agent: str,
+    runs: list[RunTrace],
+    settings: CompareSettings,
+    tests: dict[str, float],
+    vals: dict[str, float],
+    best_test: float,
+    best_val: float,
+) -> AgentSummary:
+    budget = settings.budget
+    regret = np.empty((len(runs), budget))
+    val_regret = np.empty((len(runs), budget))
+    for i, trace in enumerate(runs):
+        if not trace.hashes:
+            raise NasframeError(
+                f"bench run: agent {agent!r} seed {trace.seed} trained nothing in "
+                f"{trace.steps} steps"
+            )
+        regret[i] = _pad(regret_curve(trace.hashes, trace.rewards, tests, best_test), budget)
+        val_regret[i] = _pad(regret_curve(trace.hashes, trace.rewards, vals, best_val), budget)
+    wall = float(np.mean([trace.wall for trace in runs]))
+    return AgentSummary(agent, len(runs), regret, val_regret, [], wall)
+
+
+def _pad(curve: np.ndarray, budget: int) -> np.ndarray:
+    # A run that stopped early (time budget, step cap) keeps its last incumbent.
+    curve = curve[:budget]
+    if len(curve) < budget:
+        curve = np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
+    return curve
+
+
+def _first_reach(trace: RunTrace, tests: dict[str, float], threshold: float) -> int | None:
+    top = -math.inf
+    for i, (arch_hash, reward) in enumerate(zip(trace.hashes, trace.rewards, strict=True)):
+        if reward > top:
+            top = reward
+            if tests.get(arch_hash, 0.0) >= threshold:
+                return i + 1
+    return None
+
+
+def _test_against_random(summaries: list[AgentSummary]) -> None:
+    baseline = next((s for s in summaries if s.agent == "random"), None)
+    if baseline is None or baseline.runs < 2:
+        return
+    from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]
+
+    for summary in summaries:
+        if summary is baseline or summary.runs < 2:
+            continue
+        if np.array_equal(summary.auc, baseline.auc):
+            summary.p_value = 1.0
+            continue
+        result = mannwhitneyu(summary.auc, baseline.auc, alternative="less")
+        summary.p_value = float(result.pvalue)
+
+
+def _seconds_curves(
+    traces: list[RunTrace],
+    agents: list[str],
+    tests: dict[str, float],
+    best_test: float,
+    settings: CompareSettings,
+    points: int = 100,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    ends = [float(np.sum(trace.seconds)) for trace in traces if trace.seconds]
+    limit = settings.seconds or (max(ends) if ends else 0.0)
+    grid = np.linspace(limit / points, limit, points) if limit > 0 else np.zeros(0)
+    out: dict[str, np.ndarray] = {}
+    for agent in agents:
+        runs = [trace for trace in traces if trace.agent == agent]
+        values = np.full((len(runs), len(grid)), np.nan)
+        for i, trace in enumerate(runs):
+            done = np.cumsum(trace.seconds)
+            curve = regret_curve(trace.hashes, trace.rewards, tests, best_test)
+            # regret at time t: that of the trainings finished by t (NaN before the first)
+            counts = np.searchsorted(done, grid, side="right")
+            have = counts > 0
+            values[i, have] = curve[counts[have] - 1]
+        out[agent] = values
+    return grid, out
+
+
+def interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, 95% t-interval (low, high) and count of each column, ignoring NaNs."""
+    from scipy.stats import t as student
+
+    values = np.atleast_2d(values)
+    n = np.sum(~np.isnan(values), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(values, axis=0) / np.maximum(n, 1), np.nan)
+        centred = np.where(np.isnan(values), 0.0, values - mean)
+        sd = np.sqrt(np.sum(centred**2, axis=0) / np.maximum(n - 1, 1))
+        half = np.where(n > 1, student.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), 0.0)
+    return mean, mean - half, mean + half, n
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def write_results(comparison: Comparison, output: Path) -> list[Path]:
+    """Write the CSV files and the plot of ``comparison`` into ``output``.
+
+    Returns:
+        The files written: ``regret_trainings.csv``, ``regret_seconds.csv``,
+        ``runs.csv``, ``summary.csv`` and (with matplotlib) ``regret.png``.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    written = []
+    path = output / "regret_trainings.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(
+            ["agent", "trainings", "regret_mean", "regret_low", "regret_high", "val_regret_mean"]
+        )
+        for s in comparison.summaries:
+            mean, low, high, _ = interval(s.regret)
+            val_mean = s.val_regret.mean(axis=0)
+            for t in range(len(mean)):
+                writer.writerow(
+                    [s.agent, t + 1, *(f"{v:.6f}" for v in (mean[t], low[t], high[t], val_mean[t]))]
+                )
+    written.append(path)
+    path = output / "regret_seconds.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["agent", "seconds", "regret_mean", "regret_low", "regret_high", "runs"])
+        for agent, values in comparison.seconds_regret.items():
+            mean, low, high, n = interval(values)
+            for j, when in enumerate(comparison.seconds_grid):
+                cells = ("" if math.isnan(v) else f"{v:.6f}" for v in (mean[j], low[j], high[j]))
+                writer.writerow([agent, f"{when:.2f}", *cells, int(n[j])])
+    written.append(path)
+    path = output / "runs.csv"
+    top1 = {s.agent: s.top1 for s in comparison.summaries}
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(
+            [
+                "agent",
+                "seed",
+                "trainings",
+                "steps",
+                "sim_seconds",
+                "wall_seconds",
+                "cpu_seconds",
+                "top1_at",
+            ]
+        )
+        for trace in comparison.traces:
+            reach = top1[trace.agent][trace.seed]
+            writer.writerow(
+                [
+                    trace.agent,
+                    trace.seed,
+                    len(trace.hashes),
+                    trace.steps,
+                    f"{sum(trace.seconds):.1f}",
+                    f"{trace.wall:.2f}",
+                    f"{trace.cpu:.2f}",
+                    "" if reach is None else reach,
+                ]
+            )
+    written.append(path)
+    path = output / "summary.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(summary_header(comparison))
+        for row in summary_rows(comparison):
+            writer.writerow(row)
+    written.append(path)
+    plot = _plot(comparison, output / "regret.png")
+    if plot is not None:
+        written.append(plot)
+    return written
+
+
+def summary_header(comparison: Comparison) -> list[str]:
+    """The columns of :func:`summary_rows`."""
+    marks = [f"regret@{t}" for t in CHECKPOINTS if t <= comparison.settings.budget]
+    return [
+        "agent",
+        "runs",
+        "top1_median",
+        "top1_reached",
+        *marks,
+        *(
+            []
+            if comparison.settings.budget in CHECKPOINTS
+            else [f"regret@{comparison.settings.budget}"]
+        ),
+        "mean_regret",
+        "p_vs_random",
+        "beats_random",
+    ]
+
+
+def summary_rows(comparison: Comparison) -> list[list[str]]:
+    """One row of figures per agent (the printed table and ``summary.csv``)."""
+    budget = comparison.settings.budget
+    rows = []
+    for s in comparison.summaries:
+        reached = sum(t is not None for t in s.top1)
+        median = s.median_top1
+        marks = [f"{s.mean_at(t):.4f}" for t in CHECKPOINTS if t <= budget]
+        rows.append(
+            [
+                s.agent,
+                str(s.runs),
+                f">{budget}" if math.isinf(median) else f"{median:g}",
+                f"{reached}/{s.runs}",
+                *marks,
+                *([] if budget in CHECKPOINTS else [f"{s.mean_at(budget):.4f}"]),
+                f"{float(s.auc.mean()):.4f}",
+                "" if s.p_value is None else f"{s.p_value:.3g}",
+                "" if s.beats_random is None else ("yes" if s.beats_random else "no"),
+            ]
+        )
+    return rows
+
+
+def _plot(comparison: Comparison, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for s in comparison.summaries:
+        mean, low, high, _ = interval(s.regret)
+        x = np.arange(1, len(mean) + 1)
+        (line,) = left.plot(x, mean, label=s.agent)
+        left.fill_between(x, low, high, alpha=0.2, color=line.get_color())
+        values = comparison.seconds_regret.get(s.agent)
+        if values is not None and len(comparison.seconds_grid):
+            mean, low, high, _ = interval(values)
+            grid = comparison.seconds_grid / 3600
+            right.plot(grid, mean, label=s.agent, color=line.get_color())
+            right.fill_between(grid, low, high, alpha=0.2, color=line.get_color())
+    runs = comparison.summaries[0].runs if comparison.summaries else 0
+    left.set(
+        xlabel="trainings (distinct networks)",
+        ylabel="test regret (mean, 95% CI)",
+        title=f"regret vs trainings ({runs} seeds)",
+    )
+    right.set(xlabel="simulated training hours", title="regret vs simulated time")
+    for axis in (left, right):
+        axis.set_yscale("symlog", linthresh=1e-3)
+        axis.grid(alpha=0.3)
+    left.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

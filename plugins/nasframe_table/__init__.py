@@ -1,0 +1,320 @@
+"""Default plugin ``table``: ``table-v1``, an estimator that answers from a benchmark table.
+
+It trains nothing: the accuracy of a network is looked up in a table of networks that
+were all trained once (``nasframe bench build``, ``docs/nsc-bench.md``), so a search over
+the table's space takes seconds and can be repeated over many seeds. It reads:
+
+* the table that ships with nasframe (NSC-Bench v1; the default, ``table =`` empty);
+* any table folder built with ``nasframe bench build`` (``table.csv.gz`` or, while it is
+  being built, ``rows.csv``), or one of those files;
+* an experiment database (``table = csv:PATH`` or ``sqlite:PATH``, any registered
+  database name before the colon): each stored record is a network with one validation
+  accuracy at the epochs it trained, and no test accuracy.
+
+Settings (section ``[table]``):
+
+* ``epochs`` -- the fidelity: the reward is the validation accuracy after that many
+  epochs (``0``: the last epoch recorded);
+* ``seed`` -- which training of a network answers: a seed of the table (``0``), ``mean``
+  (the mean over the table's seeds) or ``random`` (one seed drawn per query, keeping
+  the seed-to-seed noise of real training; reproducible from the env's seed); a network
+  the table trained with fewer seeds answers with its first seed where the asked one is
+  missing, and ``mean``/``random`` use the seeds it has;
+* ``simulated_cost`` -- report the recorded cost of the training as the evaluation's
+  ``seconds`` (so a search can be budgeted in simulated time); the cost of a fidelity of
+  ``e`` of ``E`` epochs is the fixed part (build, trace, evaluation) plus ``e/E`` of the
+  training seconds. Off: the seconds of the lookup itself.
+
+A network the table does not hold gets status ``invalid`` and a one-line message naming
+the table; it never raises. When the environment is built, a table of another dataset
+(identity, input shape) or another search space (its name in ``build.json``) is refused
+with a :class:`~nasframe.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import nasframe
+from nasframe import NSC, DatasetHandler, Evaluation, PerformanceEstimator, SearchSpace, Status
+
+__all__ = ["TableEstimator"]
+
+#: The ``seed`` values that are not a seed number.
+SEED_MODES = ("mean", "random")
+
+
+class TableEstimator(PerformanceEstimator):
+    """Looks networks up in a benchmark table instead of training them.
+
+    Args:
+        table: a table folder or file, ``DB:PATH`` for an experiment database of the
+            registered database ``DB``, or empty for the table shipped with nasframe.
+        epochs: the fidelity (validation accuracy after that many epochs); 0: the last.
+        seed: a seed of the table, ``"mean"`` or ``"random"``.
+        simulated_cost: report the recorded training cost as the evaluation's seconds.
+
+    Raises:
+        ConfigError: the table cannot be read, holds no row, or a setting does not fit it
+            (an epoch count beyond its curves, a seed it does not hold); the message names
+            ``[table]``, the key and the table.
+    """
+
+    name = "table-v1"
+    version = "1"
+
+    def __init__(
+        self,
+        table: str | Path | None = None,
+        epochs: int = 0,
+        seed: str | int = "mean",
+        simulated_cost: bool = True,
+    ) -> None:
+        self.bench, self.source = _load(table)
+        if not self.bench.rows:
+            raise nasframe.ConfigError(f"[table] table: {self.source} holds no row")
+        most = self.bench.max_epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= most:
+            raise nasframe.ConfigError(
+                f"[table] epochs = {epochs!r}: {self.source} records 1 to {most} epochs "
+                "(0 = the last)"
+            )
+        self.epochs = int(epochs) or most
+        self.seeds = self.bench.seeds()
+        mode = str(seed).strip().lower()
+        if mode not in SEED_MODES and (not mode.isdigit() or int(mode) not in self.seeds):
+            raise nasframe.ConfigError(
+                f"[table] seed = {seed!r}: {self.source} holds seeds "
+                f"{', '.join(map(str, self.seeds))}; give one of them, mean or random"
+            )
+        self.seed_mode = mode
+        self.simulated_cost = bool(simulated_cost)
+        self.dataset_identity: str | None = self.bench.build.get("dataset")
+        self.space_name: str | None = self.bench.build.get("space")
+        self._answers = self._precompute()
+        self._missing = f"is not in the table {self.source}"
+        self._rng = random.Random()
+
+    # -- the contract ------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """``table-1-<hash>`` of the table's content and every setting."""
+        settings = {
+            "table": self._content_id(),
+            "epochs": self.epochs,
+            "seed": self.seed_mode,
+            "simulated_cost": self.simulated_cost,
+        }
+        return nasframe.fingerprint_of("table", self.version, settings)
+
+    def check_setup(self, search_space: SearchSpace, dataset: DatasetHandler) -> None:
+        """Refuse a dataset or search space other than the table's.
+
+        Raises:
+            ConfigError: the table was built on another dataset (identity or input shape)
+                or another search space; the message names the table and both values.
+        """
+        build = self.bench.build
+        if self.dataset_identity is not None and dataset.identity != self.dataset_identity:
+            raise nasframe.ConfigError(
+                f"[table] table: {self.source} was built on dataset {self.dataset_identity!r}, "
+                f"not {dataset.identity!r}; choose its dataset or another table"
+            )
+        shape = build.get("input_shape")
+        if shape is not None and tuple(shape) != tuple(dataset.input_shape):
+            raise nasframe.ConfigError(
+                f"[table] table: {self.source} was built for inputs {tuple(shape)}, but "
+                f"dataset {dataset.identity!r} has {tuple(dataset.input_shape)}"
+            )
+        space = getattr(search_space, "name", "") or type(search_space).__name__
+        if self.space_name is not None and space != self.space_name:
+            raise nasframe.ConfigError(
+                f"[table] table: {self.source} was built for search space "
+                f"{self.space_name!r}, not {space!r}; choose its space or another table"
+            )
+
+    def evaluate(
+        self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
+    ) -> Evaluation:
+        """The recorded evaluation of ``architecture``; never raises.
+
+        ``seed`` only matters with ``seed = random``: it makes the drawn training seed
+        reproducible (the same network and seed always draw the same training).
+        """
+        start = time.perf_counter()
+        if self.dataset_identity is not None and dataset.identity != self.dataset_identity:
+            return Evaluation.failed(
+                Status.INVALID,
+                f"table {self.source} holds dataset {self.dataset_identity}, "
+                f"not {dataset.identity}",
+            )
+        arch_hash = architecture.without_terminal().canonical_hash
+        answers = self._answers.get(arch_hash)
+        if answers is None:
+            return Evaluation.failed(
+                Status.INVALID,
+                f"network {str(architecture) or '(head only)'} {self._missing}",
+                seconds=time.perf_counter() - start,
+            )
+        if self.seed_mode == "mean":
+            answer = answers[-1]
+        elif self.seed_mode == "random":
+            if seed is None:
+                index = self._rng.randrange(len(answers) - 1)
+            else:
+                index = zlib.crc32(f"{seed}:{arch_hash}".encode()) % (len(answers) - 1)
+            answer = answers[index]
+        else:
+            answer = answers[self.seeds.index(int(self.seed_mode))]
+        if self.simulated_cost:
+            return answer
+        return replace(answer, seconds=time.perf_counter() - start)
+
+    # -- more than an estimator: what a benchmark needs -----------------------------------
+    def test_accuracy(self, arch_hash: str) -> float:
+        """The seed-mean test accuracy of a network (0 for a failed one, NaN if unknown)."""
+        rows = self.bench.lookup(arch_hash)
+        if not rows:
+            return math.nan
+        values = [row.test if row.ok and not math.isnan(row.test) else 0.0 for row in rows]
+        return sum(values) / len(values)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _precompute(self) -> dict[str, list[Evaluation]]:
+        # One ready Evaluation per (network, seed) and one for the seed mean: a query is
+        # a dictionary lookup (the evaluation is frozen, so sharing it is safe).
+        out: dict[str, list[Evaluation]] = {}
+        seeds = self.seeds
+        for arch_hash, rows in self.bench.by_hash.items():
+            by_seed = {row.seed: row for row in rows}
+            answers = [self._answer(by_seed[s]) if s in by_seed else None for s in seeds]
+            present = [a for a in answers if a is not None]
+            filled = [a if a is not None else present[0] for a in answers]
+            out[arch_hash] = [*filled, self._mean(present)]
+        return out
+
+    def _answer(self, row: nasframe.TableRow) -> Evaluation:
+        nsc = NSC.parse(row.nsc) if row.nsc else NSC()
+        density = nsc.density()
+        cost = self._cost(row)
+        if not row.ok:
+            return Evaluation.failed(
+                row.status,
+                row.message or f"recorded as {row.status} in {self.source}",
+                params=row.params,
+                flops=row.flops,
+                density=density,
+                seconds=cost,
+            )
+        return Evaluation(
+            status=Status.OK,
+            accuracy=row.accuracy(self.epochs),
+            params=row.params,
+            flops=row.flops,
+            density=density,
+            seconds=cost,
+            epochs=min(self.epochs, len(row.curve)),
+        )
+
+    def _cost(self, row: nasframe.TableRow) -> float:
+        recorded = max(1, row.epochs, len(row.curve))
+        share = min(self.epochs, recorded) / recorded
+        return max(0.0, row.seconds - row.train_seconds) + row.train_seconds * share
+
+    @staticmethod
+    def _mean(answers: list[Evaluation]) -> Evaluation:
+        ok = [a for a in answers if a.ok]
+        if len(ok) < len(answers) and not ok:
+            return answers[0]
+        n = len(answers)
+        # Failed trainings count 0, as in BenchTable.mean_accuracies.
+        return replace(
+            ok[0],
+            accuracy=sum(a.accuracy for a in ok) / n,
+            seconds=sum(a.seconds for a in answers) / n,
+        )
+
+    def _content_id(self) -> str:
+        digest = self.bench.build.get("sha256")
+        if digest and self.source.endswith(".gz"):
+            return str(digest)
+        text = "\n".join(
+            f"{row.arch_hash},{row.seed},{row.status},{','.join(map(repr, row.curve))}"
+            for row in self.bench.rows
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load(table: str | Path | None) -> tuple[nasframe.BenchTable, str]:
+    text = str(table or "").strip()
+    if not text:
+        folder = nasframe.BenchTable.shipped()
+        if not folder.exists():
+            raise nasframe.ConfigError(
+                f"[table] table: the shipped table {folder} is not installed; "
+                "set [table] table to a table built with nasframe bench build"
+            )
+        return nasframe.BenchTable.load(folder), str(folder)
+    kind, sep, rest = text.partition(":")
+    if sep and len(kind) > 1 and not Path(text).exists():
+        return _load_database(kind, rest), text
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise nasframe.ConfigError(
+            f"[table] table = {text!r}: no such table folder or file (give a folder built "
+            "with nasframe bench build, or DB:PATH for an experiment database)"
+        )
+    bench = nasframe.BenchTable.load(path)
+    return bench, bench.source or str(path)
+
+
+def _load_database(kind: str, path: str) -> nasframe.BenchTable:
+    if not Path(path).expanduser().exists():
+        raise nasframe.ConfigError(f"[table] table = '{kind}:{path}': no such database file")
+    registry = nasframe.get_plugin_manager().registry("database")
+    info = registry.get(kind)
+    database = registry.create(info.name, path=str(Path(path).expanduser()))
+    try:
+        return nasframe.BenchTable.from_records(list(database), f"{kind}:{path}")
+    finally:
+        database.close()
+
+
+@nasframe.hookimpl(trylast=True)
+def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+    """Register ``table-v1``."""
+    registry.add(
+        "table-v1",
+        TableEstimator,
+        summary="looks networks up in a benchmark table (NSC-Bench); trains nothing",
+        section="table",
+    )
+
+
+@nasframe.hookimpl(trylast=True)
+def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
+    """Declare the ``[table]`` section."""
+    section = schema.section("table", "The table estimator: answers from a benchmark table.")
+    section.add(
+        "table",
+        str,
+        None,
+        "a table folder or file from nasframe bench build, DB:PATH for an experiment "
+        "database (e.g. csv:runs/x.csv), or empty for the table shipped with nasframe",
+        optional=True,
+    )
+    section.add(
+        "epochs", int, 0, "fidelity: validation accuracy after this many epochs (0: last)", min=0
+    )
+    section.add("seed", str, "mean", "a seed of the table, mean (over seeds) or random (per query)")
+    section.add(
+        "simulated_cost",
+        bool,
+        True,
+        "report the recorded training seconds as the evaluation's cost (simulated time)",
+    )

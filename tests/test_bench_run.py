@@ -1,0 +1,158 @@
+"""``nasframe bench run``: agents compared on table-v1, regret curves and their statistics."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import nasframe
+from nasframe.bench.compare import CompareSettings, compare_agents, regret_curve, write_results
+from nasframe.bench.testing import write_table
+from nasframe.cli import main as cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # validation ranks networks exactly as test does: the test regret of an incumbent
+    # chosen by validation can only fall
+    return write_table(tmp_path_factory.mktemp("bench") / "t", depth=2, consistent=True)
+
+
+def test_regret_curve_follows_the_incumbent_by_validation() -> None:
+    score = {"a": 0.5, "b": 0.8, "c": 0.6, "d": 0.9}
+    # b is seen as best (0.7) and stays incumbent while c (0.6 seen) and a tie (0.7) come
+    curve = regret_curve(["a", "b", "c", "a", "d"], [0.4, 0.7, 0.6, 0.7, 0.95], score, 0.9)
+    assert np.allclose(curve, [0.4, 0.1, 0.1, 0.1, 0.0])
+    # an incumbent with a better validation but a worse test accuracy raises the regret
+    assert np.allclose(regret_curve(["b", "c"], [0.5, 0.6], score, 0.9), [0.1, 0.3])
+
+
+def test_two_seeds_run_in_seconds_and_regret_never_increases(table: Path, tmp_path: Path) -> None:
+    settings = CompareSettings(
+        table=table, agents=["random", "rea", "tpe"], seeds=2, budget=25, table_seed="mean"
+    )
+    comparison = compare_agents(settings)
+    assert [s.agent for s in comparison.summaries] == ["random", "rea", "tpe"]
+    bench = nasframe.BenchTable.load(table)
+    assert comparison.best_test == pytest.approx(max(bench.mean_tests().values()))
+    for summary in comparison.summaries:
+        assert summary.regret.shape == (2, 25)
+        for curve in (*summary.regret, *summary.val_regret):
+            assert np.all(np.diff(curve) <= 1e-12)  # never increases with trainings
+            assert np.all(curve >= -1e-12)
+        for reach in summary.top1:
+            assert reach is None or 1 <= reach <= 25
+    for trace in comparison.traces:
+        assert len(trace.hashes) == 25 == len(set(trace.hashes))  # distinct trainings
+        assert trace.steps >= 25
+    random, *others = comparison.summaries
+    assert random.p_value is None
+    assert all(0.0 <= s.p_value <= 1.0 for s in others if s.p_value is not None)
+
+    written = write_results(comparison, tmp_path / "out")
+    names = {path.name for path in written}
+    assert {"regret_trainings.csv", "regret_seconds.csv", "runs.csv", "summary.csv"} <= names
+    with (tmp_path / "out" / "regret_trainings.csv").open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row["agent"] == "rea"]
+    assert [int(row["trainings"]) for row in rows] == list(range(1, 26))
+    means = [float(row["regret_mean"]) for row in rows]
+    assert means == pytest.approx(list(comparison.summaries[1].regret.mean(axis=0)), abs=1e-6)
+    assert all(
+        float(r["regret_low"]) <= float(r["regret_mean"]) <= float(r["regret_high"]) for r in rows
+    )
+
+
+def test_a_time_budget_stops_each_run_at_its_simulated_seconds(table: Path) -> None:
+    settings = CompareSettings(
+        table=table, agents=["random"], seeds=2, budget=50, seconds=40.0, table_seed="0"
+    )
+    comparison = compare_agents(settings)
+    for trace in comparison.traces:
+        assert sum(trace.seconds[:-1]) < 40.0 <= sum(trace.seconds)
+        assert len(trace.hashes) < 50
+    assert comparison.seconds_grid[-1] == pytest.approx(40.0)
+    values = comparison.seconds_regret["random"]
+    assert values.shape == (2, len(comparison.seconds_grid))
+
+
+def test_parallel_runs_give_the_serial_results(table: Path) -> None:
+    settings = CompareSettings(table=table, agents=["random", "rea"], seeds=2, budget=12)
+    serial = compare_agents(settings)
+    settings.jobs = 2
+    parallel = compare_agents(settings)
+    assert [(t.agent, t.seed, t.hashes, t.rewards) for t in parallel.traces] == [
+        (t.agent, t.seed, t.hashes, t.rewards) for t in serial.traces
+    ]
+
+
+def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    args = ["bench", "run", "--table", str(table), "--agents", "random,rea", "--seeds", "2"]
+    result = CliRunner().invoke(
+        cli, [*args, "--budget", "50", "--output", str(out), "--quiet"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "test regret vs the table's best" in result.output
+    for name in ("random", "rea", "top1_median", "regret@50", "beats_random"):
+        assert name in result.output
+    with (out / "summary.csv").open() as handle:
+        summary = list(csv.DictReader(handle))
+    assert [row["agent"] for row in summary] == ["random", "rea"]
+    assert summary[1]["beats_random"] in ("yes", "no")
+    assert float(summary[0]["regret@50"]) >= 0
+    # the budget is a checkpoint (50): one column, not two
+    assert len(result.output.split("regret@50")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--agents", "rae"], "unknown agent 'rae'; did you mean 'rea'?"),
+        (["--budget", "0"], "bench run: seeds (2) and budget (0) must be >= 1"),
+        (["--table-seed", "7"], "[table] seed = '7': "),
+        (["--epochs", "9"], "[table] epochs = 9: "),
+        (["--jobs", "0"], "bench run: jobs = 0: must be >= 1"),
+    ],
+)
+def test_bad_input_is_one_line(table: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    base = ["bench", "run", "--table", str(table), "--seeds", "2", "--output", str(tmp_path)]
+    result = CliRunner().invoke(cli, [*base, *args])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_a_table_without_its_build_card_is_refused(table: Path, tmp_path: Path) -> None:
+    (tmp_path / "table.csv.gz").write_bytes((table / "table.csv.gz").read_bytes())
+    with pytest.raises(nasframe.ConfigError, match=r"needs a table built by nasframe bench build"):
+        compare_agents(CompareSettings(table=tmp_path, agents=["random"], seeds=1, budget=5))
+
+
+def test_rl_agents_run_on_the_table(table: Path) -> None:
+    comparison = compare_agents(
+        CompareSettings(table=table, agents=["a2c"], seeds=1, budget=15, step_factor=4)
+    )
+    (summary,) = comparison.summaries
+    assert summary.runs == 1 and 1 <= len(comparison.traces[0].hashes) <= 15
+    assert not math.isnan(summary.mean_at(15))
+
+
+def test_table_query_benchmark_smoke() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.table_query", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "ratio proxy / table: query" in result.stdout

@@ -1,0 +1,188 @@
+"""``table-v1``: answers from a benchmark table, refuses a table of another setup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import nasframe
+from nasframe import NSC, Status
+from nasframe.bench.testing import write_table
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_table(tmp_path_factory.mktemp("table") / "t", drop=("1,1,3,0,0;2,1,3,1,0",))
+
+
+def _estimator(table: Path, **settings: object) -> nasframe.PerformanceEstimator:
+    registry = nasframe.get_plugin_manager().registry("estimator")
+    return registry.create("table", table=str(table), **settings)  # type: ignore[no-any-return]
+
+
+def _digits() -> nasframe.DatasetHandler:
+    return nasframe.get_plugin_manager().registry("dataset").create("digits")  # type: ignore[no-any-return]
+
+
+def test_known_networks_get_the_recorded_values(table: Path) -> None:
+    bench = nasframe.BenchTable.load(table)
+    dataset = _digits()
+    nsc = NSC.parse("1,1,3,0,0;2,2,2,1,0")
+    rows = bench.lookup(nsc.canonical_hash)
+    assert [row.seed for row in rows] == [0, 1]
+    mean = _estimator(table).evaluate(nsc, dataset)
+    assert mean.status is Status.OK
+    assert mean.accuracy == pytest.approx((rows[0].curve[-1] + rows[1].curve[-1]) / 2)
+    assert (mean.params, mean.flops, mean.epochs) == (rows[0].params, rows[0].flops, 3)
+    # the recorded cost: the fixed part plus the whole training (3 of 3 epochs)
+    assert mean.seconds == pytest.approx(rows[0].seconds)
+    seed1 = _estimator(table, seed="1").evaluate(nsc, dataset)
+    assert seed1.accuracy == rows[1].curve[-1]
+    early = _estimator(table, seed=0, epochs=1).evaluate(nsc, dataset)
+    assert early.accuracy == rows[0].curve[0] and early.epochs == 1
+    fixed = rows[0].seconds - rows[0].train_seconds
+    assert early.seconds == pytest.approx(fixed + rows[0].train_seconds / 3)
+    looked_up = _estimator(table, simulated_cost=False).evaluate(nsc, dataset)
+    assert looked_up.accuracy == mean.accuracy and looked_up.seconds < 0.01
+    # a terminal row names the same network
+    assert _estimator(table).evaluate(NSC.parse("1,1,3,0,0;2,2,2,1,0;3,7,0,0,0"), dataset) == mean
+
+
+def test_random_seed_is_reproducible_and_uses_every_seed(table: Path) -> None:
+    bench = nasframe.BenchTable.load(table)
+    estimator = _estimator(table, seed="random")
+    dataset = _digits()
+    drawn = []
+    for arch_hash in bench.hashes:
+        rows = bench.lookup(arch_hash)
+        nsc = NSC.parse(rows[0].nsc) if rows[0].nsc else NSC()
+        first = estimator.evaluate(nsc, dataset, seed=7).accuracy
+        assert estimator.evaluate(nsc, dataset, seed=7).accuracy == first
+        assert first in {row.curve[-1] for row in rows}
+        drawn.append(first == rows[0].curve[-1])
+    assert 0 < sum(drawn) < len(drawn)  # both seeds answer, for different networks
+
+
+def test_unknown_network_is_a_status_naming_the_table(table: Path) -> None:
+    estimator = _estimator(table)
+    missing = estimator.evaluate(NSC.parse("1,1,3,0,0;2,1,3,1,0"), _digits())
+    assert missing.status is Status.INVALID and not missing.status.transient
+    assert "\n" not in missing.message
+    assert missing.message == (
+        f"network 1,1,3,0,0;2,1,3,1,0 is not in the table {table / 'table.csv.gz'}"
+    )
+    deeper = estimator.evaluate(NSC.parse("1,1,3,0,0;2,1,3,1,0;3,1,1,2,0"), _digits())
+    assert deeper.status is Status.INVALID and "is not in the table" in deeper.message
+
+
+def test_env_steps_answer_from_the_table(table: Path) -> None:
+    estimator = _estimator(table, seed="0")
+    env = nasframe.make_env(
+        search_space="chained", estimator=estimator, dataset="digits", max_steps=2
+    )
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(1)  # conv k3
+    row = nasframe.BenchTable.load(table).lookup(info["arch_hash"])[0]
+    assert reward == row.curve[-1] and info["status"] == "ok"
+    assert info["seconds"] == pytest.approx(row.seconds)
+
+
+def test_a_table_of_another_dataset_or_space_is_refused(table: Path) -> None:
+    estimator = _estimator(table)
+    with pytest.raises(nasframe.ConfigError) as info:
+        nasframe.make_env(search_space="chained", estimator=estimator, dataset="shifted-digits")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"[table] table: {table / 'table.csv.gz'} was built on dataset ")
+    assert "digits[" in message and "shifted-digits[" in message
+    with pytest.raises(nasframe.ConfigError) as info:
+        nasframe.make_env(search_space="pointer", estimator=estimator, dataset="digits")
+    assert str(info.value) == (
+        f"[table] table: {table / 'table.csv.gz'} was built for search space 'chained-v1', "
+        "not 'pointer-v1'; choose its space or another table"
+    )
+    # a dataset whose identity matches but whose input shape does not (a table built
+    # by hand, or by an older dataset version) is refused too
+    other = tmp = table.parent / "shape"
+    write_table(tmp, depth=1)
+    card = (other / "build.json").read_text().replace('"input_shape": [', '"input_shape": [9, ')
+    (other / "build.json").write_text(card)
+    with pytest.raises(nasframe.ConfigError, match=r"was built for inputs \(9, "):
+        nasframe.make_env(search_space="chained", estimator=_estimator(other), dataset="digits")
+
+
+def test_bad_settings_are_one_line_errors(table: Path, tmp_path: Path) -> None:
+    cases = {
+        "epochs": ({"epochs": 4}, "[table] epochs = 4: "),
+        "seed": ({"seed": "5"}, "[table] seed = '5': "),
+        "mode": ({"seed": "median"}, "[table] seed = 'median': "),
+    }
+    for settings, start in cases.values():
+        with pytest.raises(nasframe.ConfigError) as info:
+            _estimator(table, **settings)
+        assert str(info.value).startswith(start) and "\n" not in str(info.value)
+    with pytest.raises(nasframe.ConfigError, match=r"no such table folder or file"):
+        _estimator(tmp_path / "nowhere")
+    (tmp_path / "rows.csv").write_text("not,a,table\n1,2,3\n")
+    with pytest.raises(nasframe.ConfigError, match=r"not an NSC-Bench table"):
+        _estimator(tmp_path)
+
+
+def test_fingerprint_follows_settings_and_content(table: Path, tmp_path: Path) -> None:
+    prints = {
+        _estimator(table).fingerprint(),
+        _estimator(table, epochs=2).fingerprint(),
+        _estimator(table, seed="random").fingerprint(),
+        _estimator(table, simulated_cost=False).fingerprint(),
+        _estimator(write_table(tmp_path / "other", depth=1)).fingerprint(),
+    }
+    assert len(prints) == 5
+    assert all(p.startswith("table-1-") for p in prints)
+    assert _estimator(table).fingerprint() == _estimator(table).fingerprint()
+
+
+def test_answers_from_an_experiment_database(tmp_path: Path) -> None:
+    manager = nasframe.get_plugin_manager()
+    path = tmp_path / "runs.csv"
+    database = manager.registry("database").create("csv", path=str(path))
+    env = nasframe.make_env(
+        search_space="chained", estimator="proxy", dataset="digits", database=database
+    )
+    env.reset(seed=0)
+    seen = {}
+    for action in (1, 2, 0):
+        _, reward, _, _, info = env.step(action)
+        seen[info["nsc"]] = reward
+    database.close()
+    estimator = manager.registry("estimator").create("table", table=f"csv:{path}")
+    dataset = _digits()
+    for nsc, reward in seen.items():
+        assert estimator.evaluate(NSC.parse(nsc), dataset).accuracy == reward
+    # records name their dataset: the table refuses another one
+    with pytest.raises(nasframe.ConfigError, match="was built on dataset"):
+        nasframe.make_env(search_space="chained", estimator=estimator, dataset="shifted-digits")
+    with pytest.raises(nasframe.ConfigError, match="no such database file"):
+        manager.registry("estimator").create("table", table=f"csv:{tmp_path / 'none.csv'}")
+
+
+def test_shipped_table_is_the_default_or_a_clear_error() -> None:
+    shipped = nasframe.BenchTable.shipped()
+    if shipped.exists():
+        estimator = nasframe.get_plugin_manager().registry("estimator").create("table")
+        assert len(estimator.bench) > 0  # type: ignore[attr-defined]
+        return
+    with pytest.raises(nasframe.ConfigError, match=r"the shipped table .* is not installed"):
+        nasframe.get_plugin_manager().registry("estimator").create("table")
+
+
+def test_registered_with_its_section(plugin_manager: nasframe.PluginManager) -> None:
+    info = plugin_manager.registry("estimator").get("table")
+    assert info.name == "table-v1" and info.section == "table" and info.available
+    config = nasframe.load_config(plugin_manager=plugin_manager)
+    assert config.section("table") == {
+        "table": None,
+        "epochs": 0,
+        "seed": "mean",
+        "simulated_cost": True,
+    }
