@@ -262,6 +262,20 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
         "",
         "address of an existing Ray cluster, or auto ('': $RAY_ADDRESS, else a new local one)",
     )
+    run.add(
+        "scheduler",
+        str,
+        "auto",
+        "with workers > 1: async (ask/tell agents), lockstep, or auto (async when the agent can)",
+        choices=("auto", "async", "lockstep"),
+    )
+    run.add(
+        "envs",
+        int,
+        0,
+        "environments a lockstep search steps together (0: as many as workers)",
+        min=0,
+    )
     run.add("resume", bool, True, "resume the run in the output folder (false: start over)")
     run.add("verbosity", int, 1, "0 quiet, 1 progress bar and table, 2 every step", min=0, max=2)
     run.add("checkpoint_every", int, 50, "save the agent every this many steps (0: at end)", min=0)

@@ -254,6 +254,42 @@ class RayEvaluator(Evaluator):
             outcomes.append(Outcome(record, hit, time.perf_counter() - start))
         return outcomes
 
+    # -- the scheduler's interface ------------------------------------------------------------
+    def submit(self, nsc: NSC) -> Future[Outcome]:
+        """Start evaluating ``nsc`` on the workers; return at once.
+
+        A cache hit (or an architecture already in flight) is answered without a worker:
+        its future is done at once (or with the evaluation it joined). Pass each outcome
+        to :meth:`settle` in the thread whose observers should see it.
+
+        Raises:
+            NasframeError: the evaluator is closed.
+        """
+        start = time.perf_counter()
+        record_future, hit = self._request(nsc)
+        outcome: Future[Outcome] = Future()
+
+        def resolve(done: Future[Record]) -> None:
+            error = done.exception()
+            if error is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(Outcome(done.result(), hit, time.perf_counter() - start))
+
+        record_future.add_done_callback(resolve)
+        return outcome
+
+    def settle(self, outcome: Outcome) -> None:
+        """Fire ``nasframe_evaluation_stored`` for a submitted outcome that trained."""
+        if not outcome.cache_hit and self.plugin_manager is not None:
+            self.plugin_manager.hook.nasframe_evaluation_stored(record=outcome.record)
+
+    @property
+    def in_flight(self) -> int:
+        """Distinct evaluations queued or running on the workers now."""
+        with self._lock:
+            return len(self._inflight)
+
     # -- workers --------------------------------------------------------------------------
     def worker_info(self) -> list[WorkerInfo]:
         """The workers alive now (process, node, GPUs); waits for replacements to start."""

@@ -10,13 +10,15 @@ learn until the budget is spent or a signal asks it to stop; it checkpoints ever
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium
 
-from nasframe.agents import make_agent
+from nasframe.agents import AskTellAgent, make_agent
 from nasframe.config import Config, check_components
+from nasframe.errors import ConfigError
 from nasframe.results import StepLog, StepRow
 from nasframe.search.environment import build_env, evaluator_of, known_tasks, load_distributed
 from nasframe.search.output import attach_log_file, prepare_output, write_state
@@ -91,11 +93,41 @@ def run_search(
         handler.close()
 
 
+@dataclass
+class _Session:
+    """What one session of a run holds besides the :class:`Run` itself."""
+
+    steplog: StepLog
+    next_episode: int
+    verbosity: int
+    resuming: bool
+    progress: ProgressBar | None = None
+    checkpoint: Path | None = None
+    scheduler: Any = None  # the AsyncScheduler of an asynchronous search, else None
+
+
 def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     """One session of the run, once its output folder is claimed and its log attached."""
+    session = _restore(run, resuming)
+    _build(run, session, console)
+    assert run.agent is not None
+    run.plugin_manager.hook.nasframe_run_started(run=run)
+    restore = install_signal_handlers(run)
+    try:
+        _learn(run, session)
+    except BaseException:
+        run.outcome = "failed"
+        raise
+    finally:
+        restore()
+        _finish(run, session, console)
+    report_end(run, console, session.verbosity, resume_command)
+    return run
+
+
+def _restore(run: Run, resuming: bool) -> _Session:
+    """Read the step log of an earlier session (if resuming) and restore the counters."""
     config = run.config
-    seed = int(config.get("run", "seed"))
-    verbosity = int(config.get("run", "verbosity"))
     steplog = StepLog(run.output / "steps.csv")
     previous = steplog.read()
     steplog.truncate(previous)  # drop a line torn by a crash before appending
@@ -118,8 +150,24 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         config.get("run", "agent"),
         f"{run.budget_episodes} episodes" if run.budget_episodes else f"{run.budget_steps} steps",
     )
+    next_episode = (previous[-1].episode + 1) if previous else 1
+    return _Session(steplog, next_episode, int(config.get("run", "verbosity")), resuming)
 
-    env = build_env(config, run.plugin_manager, seed)
+
+def _build(run: Run, session: _Session, console: Any) -> None:
+    """Build the environment, the step recording and the agent (restored if resuming)."""
+    config = run.config
+    seed = int(config.get("run", "seed"))
+    verbosity = session.verbosity
+    agent_name = str(config.get("run", "agent"))
+    info = run.plugin_manager.registry("agent").get(agent_name)
+    asynchronous = choose_scheduler(config, info) == "async"
+    workers = int(config.get("run", "workers"))
+    if asynchronous:
+        # One environment per open episode; at most 2 x workers episodes are open.
+        env = build_env(config, run.plugin_manager, seed, num_envs=2 * workers)
+    else:
+        env = build_env(config, run.plugin_manager, seed)
     run.evaluator = evaluator_of(env)
     run._trainings_before = int(getattr(run.evaluator, "trainings", 0))
     tasks = str(config.get("run", "tasks"))
@@ -133,8 +181,7 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         from nasframe.wrappers import MetaRLObservation
 
         env = MetaRLObservation(env)
-    next_episode = (previous[-1].episode + 1) if previous else 1
-    progress = ProgressBar(run, console, enabled=verbosity >= 1)
+    progress = session.progress = ProgressBar(run, console, enabled=verbosity >= 1)
 
     def on_step(row: StepRow) -> None:
         if row.status == "ok":
@@ -151,36 +198,61 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             console.print(line, highlight=False, soft_wrap=True)
         progress.update()
 
-    recorder = StepRecorder(run, steplog, next_episode, on_step)
-    agent_name = str(config.get("run", "agent"))
+    recorder = StepRecorder(run, session.steplog, session.next_episode, on_step)
+    agent_env: Any = env
     if isinstance(env, gymnasium.vector.VectorEnv):
         record_vector(env, recorder)
         run.env = env
-        # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
-        info = run.plugin_manager.registry("agent").get(agent_name)
-        if "stable_baselines3" in info.requires:
-            run.env = load_distributed(int(config.get("run", "workers"))).to_sb3(env)
+        if asynchronous:
+            agent_env = agent_env_list(env)[
+                0
+            ]  # the agent reads one episode's env; the scheduler steps
+        elif "stable_baselines3" in info.requires:
+            # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
+            run.env = agent_env = load_distributed(workers).to_sb3(env)
+        else:
+            agent_env = env
     else:
-        run.env = Recorder(env, recorder)
+        run.env = agent_env = Recorder(env, recorder)
     try:
         agent = make_agent(
             agent_name,
-            run.env,
+            agent_env,
             seed=seed,
             config=config,
             plugin_manager=run.plugin_manager,
         )
-        checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-        if resuming and checkpoint.is_file():
-            agent.load(checkpoint)
-            log.info("agent %s restored from %s", agent.name, checkpoint)
+        session.checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
+        if session.resuming and session.checkpoint.is_file():
+            agent.load(session.checkpoint)
+            log.info("agent %s restored from %s", agent.name, session.checkpoint)
+        if asynchronous:
+            if not isinstance(agent, AskTellAgent):
+                raise ConfigError(
+                    f"[run] scheduler = async needs an ask/tell agent; agent {agent.name!r} "
+                    "has no ask() and tell() (use scheduler = lockstep or auto)"
+                )
+            from nasframe.distributed.scheduler import AsyncScheduler
+
+            session.scheduler = AsyncScheduler(
+                agent_env_list(env), run.evaluator, agent, workers=workers
+            )
+            log.info(
+                "asynchronous search: %d worker(s), at most %d episodes open",
+                workers,
+                len(agent_env_list(env)),
+            )
     except BaseException:
         run.env.close()  # Ray workers, files: nothing may outlive a failed start
         raise
     run.agent = agent
 
-    checkpoint_every = int(config.get("run", "checkpoint_every"))
 
+def _learn(run: Run, session: _Session) -> None:
+    """Let the agent learn (or the scheduler run it) until the budget or a stop."""
+    agent, checkpoint = run.agent, session.checkpoint
+    assert agent is not None and checkpoint is not None and session.progress is not None
+    checkpoint_every = int(run.config.get("run", "checkpoint_every"))
     saved_at = [run.steps]
 
     def callback() -> bool:
@@ -190,31 +262,75 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             saved_at[0] = run.steps
         return not (run.stop_requested or run.finished_budget)
 
-    run.plugin_manager.hook.nasframe_run_started(run=run)
-    restore = install_signal_handlers(run)
+    with session.progress:
+        if run.finished_budget:
+            pass
+        elif session.scheduler is not None:
+            session.scheduler.run(
+                steps=None if run.budget_episodes else run.remaining_steps,
+                episodes=(run.budget_episodes - run.episodes) if run.budget_episodes else None,
+                should_stop=lambda: not callback(),
+            )
+        else:
+            agent.learn(run.remaining_steps, callback)
+    agent.save(checkpoint)
+    run.outcome = "interrupted" if run.stop_requested else "completed"
+    if run.outcome == "completed" and not run.finished_budget:
+        run.outcome = "interrupted"
+        run.stop_reason = run.stop_reason or "the agent stopped early"
+
+
+def _finish(run: Run, session: _Session, console: Any) -> None:
+    """Write the state and the results (unless failed), fire the hook, close everything."""
+    session.steplog.close()
+    with_trainings(run)
+    write_state(run)
     try:
-        with progress:
-            if not run.finished_budget:
-                agent.learn(run.remaining_steps, callback)
-        agent.save(checkpoint)
-        run.outcome = "interrupted" if run.stop_requested else "completed"
-        if run.outcome == "completed" and not run.finished_budget:
-            run.outcome = "interrupted"
-            run.stop_reason = run.stop_reason or "the agent stopped early"
-    except BaseException:
-        run.outcome = "failed"
-        raise
+        if run.outcome != "failed":
+            write_results(run, session.steplog.read(), console, session.verbosity)
     finally:
-        restore()
-        steplog.close()
-        with_trainings(run)
-        write_state(run)
-        try:
-            if run.outcome != "failed":
-                write_results(run, steplog.read(), console, verbosity)
-        finally:
-            run.plugin_manager.hook.nasframe_run_finished(run=run)
-            agent.close()
-            run.env.close()
-    report_end(run, console, verbosity, resume_command)
-    return run
+        run.plugin_manager.hook.nasframe_run_finished(run=run)
+        if run.agent is not None:
+            run.agent.close()
+        run.env.close()
+
+
+def choose_scheduler(config: Config, info: Any) -> str:
+    """``async``, ``lockstep`` or ``serial``: how the search runs its agent.
+
+    ``[run] scheduler = auto`` runs an ask/tell agent (its registered factory is a class
+    with ``ask`` and ``tell``) asynchronously when ``[run] workers`` > 1, every other
+    agent in lockstep; ``async`` insists (also with one worker, in-process).
+
+    Raises:
+        ConfigError: ``async`` with the meta-RL wrappers or an agent without ask/tell.
+    """
+    workers = int(config.get("run", "workers"))
+    chosen = str(config.get("run", "scheduler"))
+    factory = info.factory
+    ask_tell = isinstance(factory, type) and all(
+        callable(getattr(factory, name, None)) for name in ("ask", "tell")
+    )
+    if chosen == "async":
+        if not ask_tell:
+            raise ConfigError(
+                f"[run] scheduler = async needs an ask/tell agent; agent {info.name!r} has "
+                "no ask() and tell() (use scheduler = lockstep or auto)"
+            )
+        for key in ("meta_rl", "tasks"):
+            if config.get("run", key):
+                raise ConfigError(
+                    f"[run] scheduler = async does not work with [run] {key} (the meta-RL "
+                    "wrappers work on one environment); use scheduler = lockstep"
+                )
+        return "async"
+    if workers <= 1:
+        return "serial"
+    if chosen == "auto" and ask_tell:
+        return "async"
+    return "lockstep"
+
+
+def agent_env_list(env: Any) -> list[Any]:
+    """The environments of a ``NASVectorEnv`` (one per open episode of an async search)."""
+    return list(env.envs)
