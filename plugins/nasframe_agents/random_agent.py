@@ -98,7 +98,7 @@ class RandomAgent(nasframe.Agent):
         if not self._can_plan():
             raise nasframe.ConfigError(
                 "agent 'random' can only ask for whole episodes in a nasframe environment "
-                f"(one with search_space and max_steps), got {type(self.env).__name__}"
+                f"(one with search_space and max_steps), got {type(self._base_env()).__name__}"
             )
         return self._plan_episode()
 
