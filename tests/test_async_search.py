@@ -67,13 +67,15 @@ class BigImages:
 
 
 def setup(
-    tmp_path: Path, plugin: BigImages | None = None, **run: Any
+    tmp_path: Path, plugin: BigImages | None = None, env: dict[str, Any] | None = None, **run: Any
 ) -> tuple[nasframe.Config, nasframe.PluginManager, BigImages]:
     plugin = plugin or BigImages()
     manager = nasframe.get_plugin_manager(plugins=[("async-test", plugin)])
     values: dict[str, Any] = {"output": tmp_path / "out", "verbosity": 0, "seed": 3}
     values.update(run)
-    env = {"estimator": "proxy", "dataset": "big", "database": "shared", "max_steps": 4}
+    env = {"estimator": "proxy", "dataset": "big", "database": "shared", "max_steps": 4} | (
+        env or {}
+    )
     config = nasframe.load_config(None, {"run": values, "env": env}, plugin_manager=manager)
     return config, manager, plugin
 
