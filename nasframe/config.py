@@ -312,6 +312,12 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     ray.add("num_gpus", float, 0.0, "GPUs each evaluation reserves (0.5 shares one GPU)", min=0)
     ray.add("max_retries", int, 2, "retries of an evaluation whose worker died", min=0)
     ray.add("timeout", float, 0.0, "seconds before a busy worker is stopped (0: no limit)", min=0)
+    ray.add(
+        "keep_workers",
+        bool,
+        False,
+        "on an existing cluster, leave idle workers running for the next search (and reuse them)",
+    )
     database = schema.section(
         "database", "The experiment database: where evaluations are stored and cached."
     )

@@ -203,3 +203,32 @@ def test_async_ray_search_stopped_and_resumed_loses_no_stored_result(
     assert second.outcome == "completed" and second.steps == 60
     assert stored <= {record.arch_hash for record in database}
     assert first.session_trainings + second.session_trainings == len(database)
+
+
+def test_kept_workers_serve_the_next_search_with_the_same_components(ray_cluster: None) -> None:
+    from nasframe_memory import MemoryDB
+
+    from nasframe.distributed import ComponentSpec, stop_kept_workers
+
+    specs = (ComponentSpec("estimator", "proxy"), ComponentSpec("dataset", "digits"))
+    first = RayEvaluator(*specs, MemoryDB(), workers=2, num_cpus=0.5, keep_workers=True)
+    try:
+        assert first.reused == 0
+        pids = {info.pid for info in first.worker_info()}
+        assert first.evaluate(NSC.parse("1,1,3,0,0")).evaluation.status == "ok"
+    finally:
+        first.close()
+    second = RayEvaluator(*specs, MemoryDB(), workers=2, num_cpus=0.5, keep_workers=True)
+    try:
+        assert second.reused == 2 and {info.pid for info in second.worker_info()} == pids
+        assert second.evaluate(NSC.parse("1,1,5,0,0")).evaluation.status == "ok"
+    finally:
+        second.close()
+    # other resources: other workers (and the kept ones stay for their own kind)
+    other = RayEvaluator(*specs, MemoryDB(), workers=1, num_cpus=0.25, keep_workers=True)
+    try:
+        assert other.reused == 0 and {info.pid for info in other.worker_info()}.isdisjoint(pids)
+    finally:
+        other.close()
+    assert stop_kept_workers() == 3
+    assert stop_kept_workers() == 0
