@@ -5,6 +5,7 @@ Run::
     python benchmarks/async_scaling.py                  # the simulation, 2..64 workers
     python benchmarks/async_scaling.py --plot runs/async-scaling.png
     python benchmarks/async_scaling.py --search         # + a whole Keras search here
+    python benchmarks/async_scaling.py --startup        # + what start-up costs (Keras)
     python benchmarks/async_scaling.py --smoke          # seconds: a tiny simulation
 
 1. **A simulated cluster** (:mod:`nasframe.distributed.simulation`). Random search on
@@ -25,6 +26,11 @@ Run::
    folder and database each), in-process (``--workers 1``) and with ``--workers 2``
    (asynchronous, on Ray), one after the other in this run; wall seconds including
    start-up, networks trained, and the ratio of networks trained per minute.
+3. **Start-up** (``--startup``): on a local Ray instance, the seconds to start Ray, to
+   start 2 Keras workers, and their first evaluations against the next ones (the
+   first pays TensorFlow's import and tracing); then the same workers kept
+   (``keep_workers``) and found again by a second evaluator, as a second search on a
+   running cluster would.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from nasframe.distributed.simulation import (
     SimulationResult,
@@ -151,6 +159,59 @@ def _first_step_seconds(log: Path) -> float:
     return (ready[-1] - stamps[0]).total_seconds() if ready else float("nan")
 
 
+def startup() -> None:
+    """Start-up costs on a local Ray instance, and what kept workers save."""
+    import nasframe
+    from nasframe.distributed import ComponentSpec, RayEvaluator, connect_ray, stop_kept_workers
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    manager = nasframe.get_plugin_manager()
+    config = nasframe.load_config(ROOT / "resources" / "quickstart.ini", plugin_manager=manager)
+
+    def spec(kind: str) -> ComponentSpec:
+        info = manager.registry(kind).get(str(config.get("env", kind)))
+        return ComponentSpec(kind, info.name, config.component_settings(info))
+
+    specs = (spec("estimator"), spec("dataset"))
+    nets = [
+        nasframe.NSC.parse(f"1,1,{k},0,0;2,{t},{j},1,0")
+        for k in (1, 3, 5)
+        for t, j in ((2, 2), (3, 2))
+    ]
+    import ray
+
+    start = time.perf_counter()
+    connect_ray(num_cpus=2)
+    times = {"ray": time.perf_counter() - start}
+
+    def timed(name: str, call: Callable[[], Any]) -> Any:
+        begin = time.perf_counter()
+        value = call()
+        times[name] = time.perf_counter() - begin
+        return value
+
+    from nasframe_memory import MemoryDB
+
+    first = timed("workers", lambda: RayEvaluator(*specs, MemoryDB(), workers=2, keep_workers=True))
+    timed("first", lambda: first.evaluate_many(nets[0:2]))
+    timed("warm", lambda: first.evaluate_many(nets[2:4]))
+    first.close()
+    second = timed("kept", lambda: RayEvaluator(*specs, MemoryDB(), workers=2, keep_workers=True))
+    timed("kept first", lambda: second.evaluate_many(nets[4:6]))
+    reused = second.reused
+    second.close()
+    stop_kept_workers()
+    ray.shutdown()
+    print(
+        f"start-up: Ray {times['ray']:.1f} s, 2 Keras workers {times['workers']:.1f} s, "
+        f"their first 2 evaluations {times['first']:.1f} s (the next 2: {times['warm']:.1f} s)"
+    )
+    print(
+        f"kept workers ({reused} reused): ready in {times['kept']:.1f} s, their next 2 "
+        f"evaluations {times['kept first']:.1f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="2,8,32,64", help="simulated workers, comma-separated")
@@ -158,6 +219,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="draw evaluations per hour to this PNG")
     parser.add_argument("--search", action="store_true", help="also a whole Keras search here")
     parser.add_argument("--search-steps", type=int, default=300)
+    parser.add_argument("--startup", action="store_true", help="also measure start-up (Keras)")
     parser.add_argument("--smoke", action="store_true", help="tiny: 2 and 4 workers, 5 each")
     args = parser.parse_args()
     workers = [2, 4] if args.smoke else [int(w) for w in args.workers.split(",")]
@@ -172,6 +234,8 @@ def main() -> None:
     )
     if args.plot:
         plot(results, args.plot)
+    if args.startup:
+        startup()
     if args.search:
         whole_search(args.search_steps)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +270,12 @@ def test_simulation_settings_are_checked(tmp_path: Path) -> None:
         TableTimedEstimator(BenchTable([TableRow("abc", "", 0, 0, "ok")], source="t.csv"))
     with pytest.raises(nasframe.ConfigError, match=r"scale=0 is not valid"):
         TableTimedEstimator(ROWS, scale=0)
+
+
+def test_benchmark_smoke_prints_the_ratio_line() -> None:
+    script = ROWS.parent.parent / "async_scaling.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ratio: at 4 workers async utilization" in result.stdout

@@ -2,7 +2,8 @@
 
 It checks the configuration, claims (or resumes in) the output folder, builds the
 environment and the agent, restores the agent's checkpoint when resuming, and lets it
-learn until the budget is spent or a signal asks it to stop; it checkpoints every
+learn (an ask/tell agent with ``[run] workers`` > 1: the asynchronous scheduler runs its
+episodes) until the budget is spent or a signal asks it to stop; it checkpoints every
 ``[run] checkpoint_every`` steps, fires ``nasframe_run_started`` and
 ``nasframe_run_finished``, and writes the results whatever the outcome but ``failed``.
 """
