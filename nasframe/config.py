@@ -304,6 +304,15 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     )
     bench.add("depth", int, 3, "deepest network of the table, in layers", min=0)
     bench.add("seeds", str, "0", "training seeds, comma-separated: every network once per seed")
+    bench.add("repeat_seeds", str, "", "more seeds, comma-separated, for the best networks only")
+    bench.add(
+        "repeat_top",
+        float,
+        0.1,
+        "fraction of networks (best first) the repeat seeds train",
+        min=0,
+        max=1,
+    )
     bench.add("output", Path, Path("runs/bench"), "the table folder")
     # One section every file-backed database reads; the core declares it because the search
     # command places the file (an empty path means "in the output folder").
