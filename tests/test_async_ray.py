@@ -232,3 +232,15 @@ def test_kept_workers_serve_the_next_search_with_the_same_components(ray_cluster
         other.close()
     assert stop_kept_workers() == 3
     assert stop_kept_workers() == 0
+
+
+def test_lockstep_steps_more_environments_than_workers(ray_cluster: None, tmp_path: Path) -> None:
+    config, manager, plugin = setup(
+        tmp_path, env={"dataset": "digits"}, steps=24, workers=2, scheduler="lockstep", envs=4
+    )
+    config = config.with_overrides({"ray": {"num_cpus": 0.5}})
+    run = run_search(config, plugin_manager=manager, console=quiet())
+    assert run.outcome == "completed" and run.env.num_envs == 4
+    assert run.evaluator.workers == 2
+    assert "asynchronous" not in (run.output / "search.log").read_text()
+    assert run.session_trainings == len(plugin.database)
