@@ -25,6 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -516,12 +517,15 @@ class PerformanceEstimator(abc.ABC):
         *,
         seed: int | None = None,
         test: bool = False,
+        save_to: str | Path | None = None,
     ) -> Measurement:
         """Train ``architecture`` and record its learning curve (and test accuracy).
 
-        Optional: ``nasframe bench build`` needs it. Like :meth:`evaluate` it never raises
-        for a bad architecture or a failed training. The test split is read only when
-        ``test`` is true.
+        Optional: ``nasframe bench build`` and ``nasframe finalize`` need it. Like
+        :meth:`evaluate` it never raises for a bad architecture or a failed training. The
+        test split is read only when ``test`` is true. With ``save_to`` an estimator that
+        trains a model writes the trained model to that file (``nasframe finalize``; for
+        ``keras-v1`` a ``.keras`` file); one that cannot save ignores it.
 
         Raises:
             NotImplementedError: the estimator cannot measure (the default).

@@ -102,6 +102,7 @@ class _Session:
     next_episode: int
     verbosity: int
     resuming: bool
+    play: str = ""  # [run] play: the saved policy acts and is never saved back
     progress: ProgressBar | None = None
     checkpoint: Path | None = None
     scheduler: Any = None  # the AsyncScheduler of an asynchronous search, else None
@@ -162,7 +163,9 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     verbosity = session.verbosity
     agent_name = str(config.get("run", "agent"))
     info = run.plugin_manager.registry("agent").get(agent_name)
-    asynchronous = choose_scheduler(config, info) == "async"
+    session.play = str(config.get("run", "play"))
+    # Playing a saved policy never learns, so never asks and tells: no async loop.
+    asynchronous = choose_scheduler(config, info) == "async" and not session.play
     workers = int(config.get("run", "workers"))
     if asynchronous:
         # One environment per open episode; at most 2 x workers episodes are open.
@@ -224,7 +227,9 @@ def _build(run: Run, session: _Session, console: Any) -> None:
             plugin_manager=run.plugin_manager,
         )
         session.checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-        if session.resuming and session.checkpoint.is_file():
+        if session.play:  # nasframe play: the saved policy acts and is never saved back
+            _load_policy(agent, Path(session.play))
+        elif session.resuming and session.checkpoint.is_file():
             agent.load(session.checkpoint)
             log.info("agent %s restored from %s", agent.name, session.checkpoint)
         if asynchronous:
@@ -258,7 +263,8 @@ def _learn(run: Run, session: _Session) -> None:
 
     def callback() -> bool:
         if checkpoint_every and run.steps - saved_at[0] >= checkpoint_every:
-            agent.save(checkpoint)
+            if not session.play:
+                agent.save(checkpoint)
             write_state(with_trainings(run))
             saved_at[0] = run.steps
         return not (run.stop_requested or run.finished_budget)
@@ -273,8 +279,10 @@ def _learn(run: Run, session: _Session) -> None:
                 should_stop=lambda: not callback(),
             )
         else:
-            agent.learn(run.remaining_steps, callback)
-    agent.save(checkpoint)
+            act = agent.play if session.play else agent.learn
+            act(run.remaining_steps, callback)
+    if not session.play:
+        agent.save(checkpoint)
     run.outcome = "interrupted" if run.stop_requested else "completed"
     if run.outcome == "completed" and not run.finished_budget:
         run.outcome = "interrupted"
@@ -335,3 +343,18 @@ def choose_scheduler(config: Config, info: Any) -> str:
 def agent_env_list(env: Any) -> list[Any]:
     """The environments of a ``NASVectorEnv`` (one per open episode of an async search)."""
     return list(env.envs)
+
+
+def _load_policy(agent: Any, path: Path) -> None:
+    """Load the saved agent ``nasframe play`` runs (``[run] play``); check it can play."""
+    from nasframe.agents import Agent
+
+    if type(agent).play is Agent.play:
+        raise ConfigError(
+            f"[run] play: agent {agent.name!r} cannot play (run a saved policy without "
+            "learning): it does not implement Agent.play"
+        )
+    if not path.is_file():
+        raise ConfigError(f"[run] play: {path}: no such saved agent file")
+    agent.load(path)
+    log.info("agent %s loaded from %s to play (no learning)", agent.name, path)

@@ -245,6 +245,38 @@ class SB3Agent(nasframe.Agent):
         )
         return self.num_timesteps - before
 
+    def play(self, total_steps: int, callback: nasframe.StepCallback | None = None) -> int:
+        """Act with the policy for up to ``total_steps`` steps; no update, no rollout buffer.
+
+        Actions are sampled from the policy (``model.predict(deterministic=False)``), as
+        the L2RL-NAS evaluation did, so a fixed policy still explores; a recurrent
+        policy carries its LSTM state across steps and resets it at episode starts. The
+        environment is the model's own ``VecEnv`` (one step of N environments counts N).
+        """
+        import numpy as np
+
+        env = self.model.get_env()
+        if getattr(self, "_play_obs", None) is None:
+            if self.seed is not None:
+                env.seed(self.seed)
+            self._play_obs = env.reset()
+            self._play_state: Any = None
+            self._play_starts = np.ones(env.num_envs, dtype=bool)
+        taken = 0
+        while taken < total_steps:
+            actions, self._play_state = self.model.predict(
+                self._play_obs,
+                state=self._play_state,
+                episode_start=self._play_starts,
+                deterministic=False,
+            )
+            self._play_obs, _, dones, _ = env.step(actions)
+            self._play_starts = np.asarray(dones, dtype=bool)
+            taken += int(env.num_envs)
+            if callback is not None and not callback():
+                break
+        return taken
+
     def save(self, path: Path) -> Path:
         """Save the model (policy, optimizer, step count) as SB3's zip file.
 

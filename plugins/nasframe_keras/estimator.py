@@ -9,6 +9,7 @@ import gc
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from nasframe import (
@@ -82,6 +83,7 @@ class KerasEstimator(PerformanceEstimator):
         *,
         seed: int | None = None,
         test: bool = False,
+        save_to: str | Path | None = None,
     ) -> Measurement:
         """Train as :meth:`evaluate` does, validating after every epoch; test if asked.
 
@@ -89,8 +91,13 @@ class KerasEstimator(PerformanceEstimator):
         :meth:`evaluate`; ``curve`` holds every epoch's, so a table built from it answers
         any epoch count up to ``epochs``. Validating every epoch does not change the
         training (the validation pass reads no random state).
+
+        With ``save_to`` the trained model (final weights, logits output) is written there
+        as a ``.keras`` file after a training that ended ``ok``; it loads with
+        ``keras.models.load_model`` once ``nasframe_keras.builder`` is imported (its
+        merge padding layer is registered there). A failed save is status ``error``.
         """
-        return self._run(architecture, dataset, seed=seed, curve=True, test=test)
+        return self._run(architecture, dataset, seed=seed, curve=True, test=test, save_to=save_to)
 
     def _run(
         self,
@@ -100,6 +107,7 @@ class KerasEstimator(PerformanceEstimator):
         seed: int | None,
         curve: bool,
         test: bool,
+        save_to: str | Path | None = None,
     ) -> Measurement:
         start = time.perf_counter()
         budget = self.settings.time_budget
@@ -148,6 +156,12 @@ class KerasEstimator(PerformanceEstimator):
                 test=test,
             )
             self.last_train = result
+            if save_to is not None and result.status is Status.OK:
+                target = Path(save_to)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.stem + ".partial.keras")
+                model.save(partial)
+                partial.replace(target)  # a killed save never leaves a torn model file
             evaluation = Evaluation(
                 status=result.status,
                 accuracy=float(result.accuracy),

@@ -11,11 +11,24 @@ from typing import Any
 
 from nasframe import ConfigError, ConfigSchema, closest
 
-__all__ = ["BUILDERS", "RESULT_SETTINGS", "TRAINER_VERSION", "KerasSettings", "declare"]
+__all__ = [
+    "AUGMENTATIONS",
+    "BUILDERS",
+    "RESULT_SETTINGS",
+    "TRAINER_VERSION",
+    "KerasSettings",
+    "declare",
+]
 
 #: The network builders, by versioned name. A change of what a builder builds is a new
 #: version, so cached results of the old one are never mixed with the new one.
 BUILDERS = ("nasgym-v1", "blockqnn-v1")
+
+#: Training-data augmentations: ``none``; ``shift``, a random translation of up to 10 %
+#: of the height and width (zeros fill in), right for any image data; ``flip-shift``, a
+#: random horizontal flip as well, only for data whose classes are mirror-invariant
+#: (natural images such as CIFAR-10; not digits or characters).
+AUGMENTATIONS = ("none", "shift", "flip-shift")
 
 #: The version of the training loop; part of the fingerprint.
 TRAINER_VERSION = "1"
@@ -56,6 +69,8 @@ class KerasSettings:
         mixed_precision: train in float16 with float32 variables (GPU).
         jit_compile: compile the train step with XLA.
         memory_growth: let TensorFlow grow GPU memory on demand instead of taking it all.
+        augmentation: augmentation of the training batches, one of :data:`AUGMENTATIONS`
+            (NASGym: none; a final training may use ``shift``).
     """
 
     epochs: int = 12
@@ -79,6 +94,7 @@ class KerasSettings:
     mixed_precision: bool = False
     jit_compile: bool = False
     memory_growth: bool = False
+    augmentation: str = "none"
 
     def __post_init__(self) -> None:
         if self.padding not in ("valid", "same"):
@@ -90,6 +106,11 @@ class KerasSettings:
             raise ConfigError(
                 f"[keras] builder: {self.builder!r} is not one of {', '.join(BUILDERS)}"
                 f"{closest(self.builder, BUILDERS)}"
+            )
+        if self.augmentation not in AUGMENTATIONS:
+            raise ConfigError(
+                f"[keras] augmentation: {self.augmentation!r} is not one of "
+                f"{', '.join(AUGMENTATIONS)}{closest(self.augmentation, AUGMENTATIONS)}"
             )
         for name in ("epochs", "batch_size", "filters", "fc_units", "blocks_per_stage"):
             if getattr(self, name) < 1:
@@ -125,6 +146,10 @@ class KerasSettings:
         if self.builder == "nasgym-v1":
             for key in _STACKED_ONLY:
                 values.pop(key)
+        if self.augmentation == "none":
+            # added after the first caches were written: absent unless used, so the
+            # fingerprint of every earlier setting is unchanged
+            values.pop("augmentation")
         values["trainer"] = TRAINER_VERSION
         return values
 
@@ -158,3 +183,10 @@ def declare(schema: ConfigSchema) -> None:
     s.add("mixed_precision", bool, d.mixed_precision, "float16 compute (GPU)")
     s.add("jit_compile", bool, d.jit_compile, "XLA-compile the train step")
     s.add("memory_growth", bool, d.memory_growth, "grow GPU memory on demand")
+    s.add(
+        "augmentation",
+        str,
+        d.augmentation,
+        "training augmentation: none, shift (random translation), flip-shift (and mirror)",
+        choices=AUGMENTATIONS,
+    )
