@@ -131,32 +131,13 @@ def whole_search(steps: int) -> None:
             seconds = time.perf_counter() - start
             summary = json.loads((output / "summary.json").read_text())
             trained = int(summary.get("session_trainings") or summary.get("trainings") or 0)
-            first_step = _first_step_seconds(output / "search.log")
         rates[workers] = trained * 60 / seconds
         print(
-            f"--workers {workers}: {seconds:.1f} s wall (start-up to the first step "
-            f"{first_step:.1f} s), {trained} networks trained, {rates[workers]:.1f} per minute"
+            f"--workers {workers}: {seconds:.1f} s wall (start-up included), {trained} "
+            f"networks trained, {rates[workers]:.1f} per minute"
         )
     print(f"ratio: --workers 2 / in-process = {rates[2] / rates[1]:.2f}x networks per minute "
           "(target >= 1.4x)")  # fmt: skip
-
-
-def _first_step_seconds(log: Path) -> float:
-    """Seconds from the process's first log line to the first stored evaluation's step."""
-    import datetime as dt
-
-    lines = log.read_text(encoding="utf-8").splitlines()
-    stamps = [
-        dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-        for line in lines
-        if line[:4].isdigit()
-    ]
-    ready = [
-        stamp
-        for stamp, line in zip(stamps, [ln for ln in lines if ln[:4].isdigit()], strict=True)
-        if "evaluating on" in line or "agent random" in line
-    ]
-    return (ready[-1] - stamps[0]).total_seconds() if ready else float("nan")
 
 
 def startup() -> None:
