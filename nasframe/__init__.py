@@ -54,6 +54,7 @@ from nasframe.nsc import NSC, LayerType, NSCRow
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
 from nasframe.storage import FileDBSettings, check_file_db_settings
+from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
 try:
     __version__ = version("nasframe")
@@ -78,6 +79,7 @@ __all__ = [
     "Evaluation",
     "ExperimentDB",
     "FileDBSettings",
+    "InvalidNetworkError",
     "Key",
     "LayerType",
     "Measurement",
@@ -85,6 +87,7 @@ __all__ = [
     "NSCError",
     "NSCRow",
     "NasframeError",
+    "NetworkShapes",
     "PerformanceEstimator",
     "PluginError",
     "PluginManager",
@@ -101,6 +104,7 @@ __all__ = [
     "StepCallback",
     "Transition",
     "__version__",
+    "block_shapes",
     "check_components",
     "check_file_db_settings",
     "closest",
@@ -112,6 +116,7 @@ __all__ = [
     "make_agent",
     "make_env",
     "split_indices",
+    "why_invalid",
 ]
 
 #: The Gymnasium id of the environment; the suffix is its behaviour version.

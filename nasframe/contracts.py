@@ -535,6 +535,16 @@ class PerformanceEstimator(abc.ABC):
             "(it does not implement measure())"
         )
 
+    def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
+        """Why the network this estimator would build for ``architecture`` cannot exist.
+
+        ``None`` when it can be built, or when the estimator cannot tell (the default).
+        Estimators that build networks answer with :func:`nasframe.why_invalid`, the one
+        validity rule; the env's action masks ask this method, so it must be cheap (no
+        model is built) and agree with :meth:`evaluate`'s ``invalid`` status.
+        """
+        return None
+
     @property
     def deterministic(self) -> bool:
         """Whether two evaluations with the same seed give the same result."""

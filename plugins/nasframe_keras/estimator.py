@@ -70,6 +70,40 @@ class KerasEstimator(PerformanceEstimator):
         """
         return self.settings.deterministic and not self.settings.jit_compile
 
+    def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
+        """Why the network of ``architecture`` cannot be built for ``dataset``; ``None`` if it can.
+
+        The one validity rule (:func:`nasframe.why_invalid`) with this builder's settings;
+        no TensorFlow is imported.
+        """
+        return self.settings.why_invalid(architecture.without_terminal(), dataset.input_shape)
+
+    def build_network(self, architecture: NSC, dataset: DatasetHandler) -> Any:
+        """The untrained Keras model :meth:`evaluate` would train for ``architecture``.
+
+        Public so that other estimators (the zero-cost proxies) score exactly this network
+        without importing this plugin: they get the estimator from the registry and call
+        this method. The model outputs logits; the caller owns it (and clears the Keras
+        session when done).
+
+        Raises:
+            ValueError: the network cannot be built (the message says why).
+        """
+        from nasframe_keras.builder import build_model
+
+        return build_model(
+            architecture.without_terminal(), dataset.input_shape, dataset.num_classes, self.settings
+        )
+
+    def network_flops(self, model: Any) -> int:
+        """The FLOPs of one forward pass of one example through ``model`` (analytic).
+
+        What :meth:`evaluate` reports as ``flops``; public for the zero-cost proxies.
+        """
+        from nasframe_keras.flops import model_flops
+
+        return int(model_flops(model))
+
     def evaluate(
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:

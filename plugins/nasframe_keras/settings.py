@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from nasframe import ConfigError, ConfigSchema, closest
+from nasframe import NSC, ConfigError, ConfigSchema, closest, why_invalid
 
 __all__ = [
     "AUGMENTATIONS",
@@ -135,6 +135,18 @@ class KerasSettings:
                     f"(known: {', '.join(sorted(known))})"
                 )
         return cls(**values)
+
+    def why_invalid(self, nsc: NSC, input_shape: tuple[int, int, int]) -> str | None:
+        """Why the builder cannot build ``nsc`` for ``input_shape``; ``None`` if it can.
+
+        :func:`nasframe.why_invalid` (the one validity rule) with this builder's padding,
+        pooling stride and reductions; pure Python, no model is built.
+        """
+        if self.builder == "nasgym-v1":
+            return why_invalid(nsc, input_shape, padding=self.padding)
+        return why_invalid(
+            nsc, input_shape, padding="same", pool_stride=1, reductions=self.stages - 1
+        )
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that change a result, for the fingerprint.
