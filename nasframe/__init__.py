@@ -18,7 +18,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from nasframe.agents import Agent, StepCallback, make_agent
+from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
 from nasframe.bench.table import BenchTable, TableRow
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
 from nasframe.contracts import (
@@ -68,6 +68,7 @@ __all__ = [
     "ActionInfo",
     "Agent",
     "ArrayDataset",
+    "AskTellAgent",
     "BenchTable",
     "CacheKey",
     "ComponentInfo",

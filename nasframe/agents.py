@@ -32,6 +32,15 @@ steps several episodes at once (``nasframe.distributed``). An agent then gets a
 ``stable_baselines3``, that env's Stable-Baselines3 ``VecEnv`` view -- and a step of it
 counts as one step per sub-environment. An agent that only handles single
 environments should raise :class:`~nasframe.errors.ConfigError` for a vector env.
+
+**Asynchronous search (ask/tell).** An agent that can propose a whole episode before it
+sees any of its rewards also implements :class:`AskTellAgent` -- ``ask()`` and
+``tell(actions, reward)`` -- besides :class:`Agent`. With ``[run] workers`` > 1 the
+search then keeps the workers busy without lockstep: many episodes are open at once,
+each asked of the agent and told when its architecture's evaluation returns
+(``nasframe.search.asynchronous``). Such an agent still needs :meth:`Agent.learn` for
+the serial search; it gets the environment of one episode at construction, and should
+only read it (its spaces, its ``unwrapped.search_space`` and ``max_steps``).
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nasframe.errors import ConfigError, PluginError
 
@@ -48,7 +57,7 @@ if TYPE_CHECKING:
 
     from nasframe.config import Config
 
-__all__ = ["Agent", "StepCallback", "make_agent"]
+__all__ = ["Agent", "AskTellAgent", "StepCallback", "make_agent"]
 
 #: Called after every environment step; returning ``False`` stops :meth:`Agent.learn`.
 StepCallback = Callable[[], bool]
@@ -128,6 +137,36 @@ class Agent(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 -- optional hook, empty by design
         """Free what the agent holds (threads, files)."""
+
+
+@runtime_checkable
+class AskTellAgent(Protocol):
+    """An agent that runs asynchronously: it proposes episodes and is told their rewards.
+
+    Implemented besides :class:`Agent` (duck-typed: an agent need not import this class;
+    ``isinstance(agent, nasframe.AskTellAgent)`` checks that both methods exist). The
+    asynchronous search calls ``ask`` for every new episode, applies the actions in order
+    from ``env.reset()`` on an environment of its own, and calls ``tell`` once the episode
+    has ended -- while other episodes, asked before or after, are still under way.
+    """
+
+    def ask(self) -> list[int]:
+        """The actions of one whole episode, applied in order from ``env.reset()``.
+
+        The list may end with the terminal action or run to ``max_steps`` actions; the
+        episode may end earlier (a failed evaluation, a pointer out of range, a full
+        network), and the actions after its end are not applied.
+        """
+        ...
+
+    def tell(self, actions: list[int], reward: float) -> None:
+        """The reward of the architecture an asked episode built.
+
+        Args:
+            actions: the actions actually applied (a prefix of what :meth:`ask` gave).
+            reward: the reward of the episode's last step.
+        """
+        ...
 
 
 def make_agent(

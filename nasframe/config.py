@@ -262,6 +262,20 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
         "",
         "address of an existing Ray cluster, or auto ('': $RAY_ADDRESS, else a new local one)",
     )
+    run.add(
+        "scheduler",
+        str,
+        "auto",
+        "with workers > 1: async (ask/tell agents), lockstep, or auto (async when the agent can)",
+        choices=("auto", "async", "lockstep"),
+    )
+    run.add(
+        "envs",
+        int,
+        0,
+        "environments a lockstep search steps together (0: as many as workers)",
+        min=0,
+    )
     run.add("resume", bool, True, "resume the run in the output folder (false: start over)")
     run.add("verbosity", int, 1, "0 quiet, 1 progress bar and table, 2 every step", min=0, max=2)
     run.add("checkpoint_every", int, 50, "save the agent every this many steps (0: at end)", min=0)
@@ -334,6 +348,12 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     ray.add("num_gpus", float, 0.0, "GPUs each evaluation reserves (0.5 shares one GPU)", min=0)
     ray.add("max_retries", int, 2, "retries of an evaluation whose worker died", min=0)
     ray.add("timeout", float, 0.0, "seconds before a busy worker is stopped (0: no limit)", min=0)
+    ray.add(
+        "keep_workers",
+        bool,
+        False,
+        "on an existing cluster, leave idle workers running for the next search (and reuse them)",
+    )
     database = schema.section(
         "database", "The experiment database: where evaluations are stored and cached."
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from concurrent import futures as _futures
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +144,41 @@ class Evaluator:
     def evaluate_many(self, nscs: Sequence[NSC]) -> list[Outcome]:
         """Evaluate several architectures (in order, here; in parallel on Ray)."""
         return [self.evaluate(nsc) for nsc in nscs]
+
+    # -- the scheduler's interface: requests in, results as they finish ----------------------
+    def submit(self, nsc: NSC) -> Future[Outcome]:
+        """Start evaluating ``nsc``; the future gives its :class:`Outcome` once stored.
+
+        Here the evaluation runs at once, in the calling thread, and the future is done
+        on return; a parallel back end returns at once and trains elsewhere. Pass every
+        outcome taken from such a future to :meth:`settle`.
+        """
+        future: Future[Outcome] = Future()
+        future.set_result(self.evaluate(nsc))
+        return future
+
+    def wait(
+        self, pending: Collection[Future[Outcome]], timeout: float | None = None
+    ) -> set[Future[Outcome]]:
+        """Wait until at least one of ``pending`` is done (or ``timeout`` seconds pass).
+
+        Returns:
+            The futures of ``pending`` that are done (empty after a timeout).
+        """
+        done, _ = _futures.wait(pending, timeout=timeout, return_when=_futures.FIRST_COMPLETED)
+        return set(done)
+
+    def settle(self, outcome: Outcome) -> None:
+        """Fire ``nasframe_evaluation_stored`` for a submitted outcome, if not yet fired.
+
+        In-process the hook has fired when the record was stored; a parallel back end
+        fires it here, in the caller's thread, as :meth:`evaluate_many` does.
+        """
+
+    @property
+    def in_flight(self) -> int:
+        """Distinct evaluations queued or running now (0 in-process: nothing waits)."""
+        return 0
 
     def store(self, nsc: NSC, evaluation: Evaluation) -> Record:
         """Store ``evaluation`` of ``nsc`` and fire ``nasframe_evaluation_stored``."""

@@ -40,7 +40,11 @@ The modules of this package:
 * ``worker`` -- the Ray actor that builds the components once and evaluates, and
   :class:`WorkerInfo`;
 * ``evaluator`` -- :class:`RayEvaluator`: the pool, the in-flight table, retries and
-  timeouts;
+  timeouts, workers kept between searches (:func:`stop_kept_workers`);
+* ``scheduler`` -- :class:`~nasframe.distributed.scheduler.AsyncScheduler`: ask/tell
+  agents run asynchronously over any evaluator's ``submit``;
+* ``simulation`` -- a cluster simulated with a virtual clock (the real schedulers,
+  NSC-Bench durations);
 * ``vector_env`` -- :class:`NASVectorEnv` and :func:`make_parallel_env`;
 * ``sb3`` -- :func:`to_sb3`, the Stable-Baselines3 ``VecEnv`` adapter.
 """
@@ -49,7 +53,7 @@ from __future__ import annotations
 
 from nasframe.distributed.cluster import connect_ray
 from nasframe.distributed.components import ComponentSpec
-from nasframe.distributed.evaluator import RayEvaluator
+from nasframe.distributed.evaluator import RayEvaluator, stop_kept_workers
 from nasframe.distributed.sb3 import to_sb3
 from nasframe.distributed.vector_env import NASVectorEnv, make_parallel_env
 from nasframe.distributed.worker import WorkerInfo
@@ -61,5 +65,6 @@ __all__ = [
     "WorkerInfo",
     "connect_ray",
     "make_parallel_env",
+    "stop_kept_workers",
     "to_sb3",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import logging
 import math
 import os
@@ -40,6 +42,10 @@ _POLL_SECONDS = 0.01
 _BUSY_POLL_SECONDS = 0.5
 
 log = logging.getLogger("nasframe.distributed")
+
+#: The Ray namespace of the workers kept between searches (``keep_workers``).
+KEPT_NAMESPACE = "nasframe"
+_KEPT_PREFIX = "nasframe-worker-"
 
 #: Environment variables of the driver that its workers get too.
 _FORWARDED_ENV = ("TF_CPP_MIN_LOG_LEVEL",)
@@ -109,6 +115,14 @@ class RayEvaluator(Evaluator):
             worker still busy after that is stopped and replaced, and the evaluation is
             stored with status ``timeout`` (not retried: it would most likely hang
             again). A guard against hung workers; estimators have their own budgets.
+        keep_workers: on a cluster this evaluator did not start, leave the idle workers
+            running at :meth:`close` (detached Ray actors, named by a digest of the
+            components, the resources and the workers' environment) and reuse such
+            workers when they are there -- so the next search with the same components
+            skips building them (and importing TensorFlow). Only components given as
+            :class:`ComponentSpec` can be matched; instances are never kept. Kept
+            workers hold their CPUs and GPUs until :func:`stop_kept_workers` (or
+            ``ray stop``).
 
     Attributes:
         trainings: evaluations sent to workers (cache misses; a retry is not counted).
@@ -141,6 +155,7 @@ class RayEvaluator(Evaluator):
         address: str | None = None,
         start_timeout: float = 120.0,
         timeout: float | None = None,
+        keep_workers: bool = False,
     ) -> None:
         check_worker_settings(workers, num_cpus, num_gpus, max_retries)
         if timeout is not None and not timeout > 0:
@@ -193,14 +208,29 @@ class RayEvaluator(Evaluator):
         self._closed = False
         # Put once, shared by every worker (and every replacement) by reference.
         self._shipped = (ray.put(estimator), ray.put(dataset))
-        self._actor_class = ray.remote(EvaluationWorker).options(
-            num_cpus=self.num_cpus,
-            num_gpus=self.num_gpus,
-            max_restarts=0,
-            runtime_env={"env_vars": self._worker_env},
-        )
+        self._actor_options: dict[str, Any] = {
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+            "max_restarts": 0,
+            "runtime_env": {"env_vars": self._worker_env},
+        }
+        self._remote = ray.remote(EvaluationWorker)
+        self._keep = ""
+        if keep_workers and self._owns_ray:
+            log.info("keep_workers: not on a Ray instance this search starts and stops")
+        elif (
+            keep_workers
+            and isinstance(estimator, ComponentSpec)
+            and isinstance(dataset, ComponentSpec)
+        ):
+            self._keep = _KEPT_PREFIX + self._kept_digest(estimator, dataset)
+        elif keep_workers:
+            log.info("keep_workers: only components named by a ComponentSpec are kept")
+        self.reused = 0
         try:
-            slots = [self._new_slot() for _ in range(workers)]
+            slots = self._kept_slots(workers)
+            self.reused = len(slots)
+            slots += [self._new_slot() for _ in range(workers - len(slots))]
             self._await_ready(slots, start_timeout)
         except BaseException:
             if self._owns_ray:
@@ -213,13 +243,14 @@ class RayEvaluator(Evaluator):
             where = f"the cluster at {resolve_address(address)}"
         log.info(
             "evaluating on %d Ray worker(s) of %s, on %d node(s); each reserves "
-            "num_cpus=%g, num_gpus=%g and runs %s thread(s)",
+            "num_cpus=%g, num_gpus=%g and runs %s thread(s)%s",
             workers,
             where,
             len(nodes),
             self.num_cpus,
             self.num_gpus,
             threads,
+            f"; {self.reused} kept from an earlier search" if self._keep else "",
         )
         if self.num_gpus:
             gpus = ["+".join(slot.info.gpus) or "none" for slot in slots if slot.info]
@@ -265,6 +296,42 @@ class RayEvaluator(Evaluator):
             outcomes.append(Outcome(record, hit, time.perf_counter() - start))
         return outcomes
 
+    # -- the scheduler's interface ------------------------------------------------------------
+    def submit(self, nsc: NSC) -> Future[Outcome]:
+        """Start evaluating ``nsc`` on the workers; return at once.
+
+        A cache hit (or an architecture already in flight) is answered without a worker:
+        its future is done at once (or with the evaluation it joined). Pass each outcome
+        to :meth:`settle` in the thread whose observers should see it.
+
+        Raises:
+            NasframeError: the evaluator is closed.
+        """
+        start = time.perf_counter()
+        record_future, hit = self._request(nsc)
+        outcome: Future[Outcome] = Future()
+
+        def resolve(done: Future[Record]) -> None:
+            error = done.exception()
+            if error is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(Outcome(done.result(), hit, time.perf_counter() - start))
+
+        record_future.add_done_callback(resolve)
+        return outcome
+
+    def settle(self, outcome: Outcome) -> None:
+        """Fire ``nasframe_evaluation_stored`` for a submitted outcome that trained."""
+        if not outcome.cache_hit and self.plugin_manager is not None:
+            self.plugin_manager.hook.nasframe_evaluation_stored(record=outcome.record)
+
+    @property
+    def in_flight(self) -> int:
+        """Distinct evaluations queued or running on the workers now."""
+        with self._lock:
+            return len(self._inflight)
+
     # -- workers --------------------------------------------------------------------------
     def worker_info(self) -> list[WorkerInfo]:
         """The workers alive now (process, node, GPUs); waits for replacements to start."""
@@ -291,13 +358,18 @@ class RayEvaluator(Evaluator):
                 if not job.future.done():
                     job.future.set_exception(error)
             slots = self._idle + [slot for _, slot in self._running.values()]
+            idle = list(self._idle)
             self._queue.clear()
             self._running.clear()
             self._deadlines.clear()
             self._idle = []
             self._inflight.clear()
+        kept = set(map(id, idle)) if self._keep else set()
         for slot in slots:
-            ray.kill(slot.actor, no_restart=True)
+            if id(slot) not in kept:
+                ray.kill(slot.actor, no_restart=True)
+        if kept:
+            log.info("%d idle Ray worker(s) kept running for the next search", len(kept))
         if self._owns_ray:
             ray.shutdown()
         self.estimator.close()
@@ -310,8 +382,50 @@ class RayEvaluator(Evaluator):
 
     # -- internals ------------------------------------------------------------------------
     def _new_slot(self) -> _Slot:
-        actor = self._actor_class.remote(*self._shipped, self._worker_env)
+        options = dict(self._actor_options)
+        if self._keep:
+            options.update(
+                name=f"{self._keep}-{os.urandom(4).hex()}",
+                namespace=KEPT_NAMESPACE,
+                lifetime="detached",
+            )
+        actor = self._remote.options(**options).remote(*self._shipped, self._worker_env)
         return _Slot(actor, actor.ready.remote())
+
+    def _kept_digest(self, estimator: ComponentSpec, dataset: ComponentSpec) -> str:
+        from nasframe import __version__
+
+        identity = {
+            "components": [
+                [spec.kind, spec.name, {k: str(v) for k, v in sorted(spec.settings.items())}]
+                for spec in (estimator, dataset)
+            ],
+            "resources": [self.num_cpus, self.num_gpus],
+            "environment": sorted(self._worker_env.items()),
+            "nasframe": __version__,
+        }
+        blob = json.dumps(identity, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def _kept_slots(self, count: int) -> list[_Slot]:
+        """Workers an earlier search with the same components left running (keep_workers)."""
+        if not self._keep:
+            return []
+        ray = import_ray()
+        names = sorted(
+            entry["name"]
+            for entry in ray.util.list_named_actors(all_namespaces=True)
+            if entry.get("namespace") == KEPT_NAMESPACE
+            and entry["name"].startswith(self._keep + "-")
+        )
+        slots = []
+        for name in names[:count]:
+            try:
+                actor = ray.get_actor(name, namespace=KEPT_NAMESPACE)
+            except ValueError:  # it ended meanwhile
+                continue
+            slots.append(_Slot(actor, actor.ready.remote()))
+        return slots
 
     def _await_ready(self, slots: Sequence[_Slot], timeout: float) -> None:
         ray = import_ray()
@@ -456,3 +570,30 @@ class RayEvaluator(Evaluator):
             self._inflight.pop(job.key, None)
         # The hook fires in the caller's thread (evaluate_many), not in this one.
         job.future.set_result(record)
+
+
+def stop_kept_workers(address: str | None = None) -> int:
+    """Stop every worker that ``keep_workers`` left running on the cluster; return how many.
+
+    Args:
+        address: the cluster, if this process is not connected to Ray yet (see
+            :func:`~nasframe.distributed.connect_ray`).
+    """
+    ray = import_ray()
+    started = connect_ray(address)
+    try:
+        stopped = 0
+        for entry in ray.util.list_named_actors(all_namespaces=True):
+            if entry.get("namespace") != KEPT_NAMESPACE:
+                continue
+            if not entry["name"].startswith(_KEPT_PREFIX):
+                continue
+            try:
+                ray.kill(ray.get_actor(entry["name"], namespace=KEPT_NAMESPACE), no_restart=True)
+            except ValueError:
+                continue
+            stopped += 1
+        return stopped
+    finally:
+        if started:
+            ray.shutdown()

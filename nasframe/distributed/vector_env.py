@@ -221,6 +221,7 @@ def make_parallel_env(
     num_gpus = ray_settings["num_gpus"] if num_gpus is None else num_gpus
     max_retries = ray_settings["max_retries"] if max_retries is None else max_retries
     timeout = (ray_settings["timeout"] if timeout is None else timeout) or None
+    keep_workers = bool(ray_settings.get("keep_workers", False))
     check_worker_settings(workers, num_cpus, num_gpus, max_retries)
     count = workers if num_envs is None else num_envs
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -265,6 +266,7 @@ def make_parallel_env(
             ),
             plugin_manager=manager,
             address=address,
+            keep_workers=keep_workers,
         )
         parts["estimator"], parts["dataset"] = evaluator.estimator, evaluator.dataset
     envs: list[Any] = []

@@ -3,7 +3,9 @@
 :func:`run_search` is what ``nasframe search`` runs. It builds the environment from the
 configuration (``nasframe.make_env``; Ray's parallel environment with ``[run] workers``
 > 1), wraps it for meta-RL if asked, builds the agent by name, and lets the agent learn
-until the budget of steps or episodes is spent -- or until Ctrl-C/SIGTERM.
+until the budget of steps or episodes is spent -- or until Ctrl-C/SIGTERM. With
+``[run] workers`` > 1 an ask/tell agent (``nasframe.AskTellAgent``) is run by the
+asynchronous scheduler (``nasframe.distributed.scheduler``) instead of ``learn``.
 
 The output folder holds everything the run needs to continue::
 
@@ -26,7 +28,9 @@ into ``replaced-<time>/``, nothing is deleted). The budget keys (``steps``,
 
 The package's modules:
 
-- :mod:`~nasframe.search.loop`: :func:`run_search` and the loop around ``agent.learn``.
+- :mod:`~nasframe.search.loop`: :func:`run_search` and one session of a run in four
+  phases -- restore (the step log, the counters), build (environment, recording, agent),
+  learn (``agent.learn`` or the asynchronous scheduler), finish (state, results, close).
 - :mod:`~nasframe.search.run`: the :class:`Run` record handed to the run hooks.
 - :mod:`~nasframe.search.settings`: checks of the configuration before anything is
   built (the budget, the components' extras) and the database's default path.

@@ -17,10 +17,18 @@ from nasframe.errors import ConfigError, PluginError
 __all__ = ["build_env", "evaluator_of", "known_tasks", "load_distributed"]
 
 
-def build_env(config: Config, plugin_manager: Any, seed: int) -> Any:
-    """The environment: a ``NASEnv``, or with ``[run] workers`` > 1 a ``NASVectorEnv``."""
+def build_env(
+    config: Config, plugin_manager: Any, seed: int, *, num_envs: int | None = None
+) -> Any:
+    """The environment: a ``NASEnv``, or with ``[run] workers`` > 1 a ``NASVectorEnv``.
+
+    ``num_envs`` (a vector env of that many environments even with one worker; default:
+    ``[run] envs``, where 0 means as many as workers) is given by the asynchronous search.
+    """
     workers = int(config.get("run", "workers"))
-    if workers > 1:
+    if num_envs is None and workers > 1:
+        num_envs = int(config.get("run", "envs")) or workers
+    if workers > 1 or num_envs is not None:
         distributed = load_distributed(workers)
         for key in ("meta_rl", "tasks"):
             if config.get("run", key):
@@ -34,6 +42,7 @@ def build_env(config: Config, plugin_manager: Any, seed: int) -> Any:
             seed=seed,
             workers=workers,
             address=str(config.get("run", "ray_address")) or None,
+            num_envs=num_envs,
         )
     from nasframe.env import make_env
 

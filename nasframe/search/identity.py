@@ -21,6 +21,8 @@ _NOT_IDENTITY = {
     ("run", "output"),
     ("run", "workers"),
     ("run", "ray_address"),
+    ("run", "scheduler"),
+    ("run", "envs"),
     ("run", "resume"),
     ("run", "verbosity"),
     ("run", "checkpoint_every"),

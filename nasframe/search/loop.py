@@ -2,7 +2,8 @@
 
 It checks the configuration, claims (or resumes in) the output folder, builds the
 environment and the agent, restores the agent's checkpoint when resuming, and lets it
-learn until the budget is spent or a signal asks it to stop; it checkpoints every
+learn (an ask/tell agent with ``[run] workers`` > 1: the asynchronous scheduler runs its
+episodes) until the budget is spent or a signal asks it to stop; it checkpoints every
 ``[run] checkpoint_every`` steps, fires ``nasframe_run_started`` and
 ``nasframe_run_finished``, and writes the results whatever the outcome but ``failed``.
 """
@@ -10,13 +11,15 @@ learn until the budget is spent or a signal asks it to stop; it checkpoints ever
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium
 
-from nasframe.agents import make_agent
+from nasframe.agents import AskTellAgent, make_agent
 from nasframe.config import Config, check_components
+from nasframe.errors import ConfigError
 from nasframe.results import StepLog, StepRow
 from nasframe.search.environment import build_env, evaluator_of, known_tasks, load_distributed
 from nasframe.search.output import (
@@ -118,11 +121,44 @@ def _plan(config: Config, plugin_manager: Any, resuming: bool) -> str:
     )
 
 
+@dataclass
+class _Session:
+    """What one session of a run holds besides the :class:`Run` itself."""
+
+    steplog: StepLog
+    next_episode: int
+    verbosity: int
+    resuming: bool
+    play: str = ""  # [run] play: the saved policy acts and is never saved back
+    progress: ProgressBar | None = None
+    checkpoint: Path | None = None
+    scheduler: Any = None  # the AsyncScheduler of an asynchronous search, else None
+    previous: list[StepRow] = field(default_factory=list)  # the step log of earlier sessions
+    start_line: str = ""  # what the run says first, before anything is built
+
+
 def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     """One session of the run, once its output folder is claimed and its log attached."""
+    session = _restore(run, resuming)
+    _build(run, session, console)
+    assert run.agent is not None
+    run.plugin_manager.hook.nasframe_run_started(run=run)
+    restore = install_signal_handlers(run)
+    try:
+        _learn(run, session)
+    except BaseException:
+        run.outcome = "failed"
+        raise
+    finally:
+        restore()
+        _finish(run, session, console)
+    report_end(run, console, session.verbosity, resume_command)
+    return run
+
+
+def _restore(run: Run, resuming: bool) -> _Session:
+    """Read the step log of an earlier session (if resuming) and restore the counters."""
     config = run.config
-    seed = int(config.get("run", "seed"))
-    verbosity = int(config.get("run", "verbosity"))
     steplog = StepLog(run.output / "steps.csv")
     previous = steplog.read()
     steplog.truncate(previous)  # drop a line torn by a crash before appending
@@ -145,13 +181,38 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         f"{'resuming' if resuming else 'starting'} run in {run.output}: agent "
         f"{config.get('run', 'agent')}, estimator {config.get('env', 'estimator')}, budget {budget}"
     )
-    log.info("%s", start)
+    next_episode = (previous[-1].episode + 1) if previous else 1
+    return _Session(
+        steplog,
+        next_episode,
+        int(config.get("run", "verbosity")),
+        resuming,
+        previous=previous,
+        start_line=start,
+    )
+
+
+def _build(run: Run, session: _Session, console: Any) -> None:
+    """Build the environment, the step recording and the agent (restored if resuming)."""
+    config = run.config
+    seed = int(config.get("run", "seed"))
+    verbosity = session.verbosity
+    log.info("%s", session.start_line)
     if verbosity >= 1:
         # nasframe's first line comes before anything a component prints when it starts
         # (TensorFlow's start-up lines, at the first training; issue 17).
-        console.print(start, highlight=False, soft_wrap=True)
-
-    env = build_env(config, run.plugin_manager, seed)
+        console.print(session.start_line, highlight=False, soft_wrap=True)
+    agent_name = str(config.get("run", "agent"))
+    info = run.plugin_manager.registry("agent").get(agent_name)
+    session.play = str(config.get("run", "play"))
+    # Playing a saved policy never learns, so never asks and tells: no async loop.
+    asynchronous = choose_scheduler(config, info) == "async" and not session.play
+    workers = int(config.get("run", "workers"))
+    if asynchronous:
+        # One environment per open episode; at most 2 x workers episodes are open.
+        env = build_env(config, run.plugin_manager, seed, num_envs=2 * workers)
+    else:
+        env = build_env(config, run.plugin_manager, seed)
     run.evaluator = evaluator_of(env)
     run._trainings_before = int(getattr(run.evaluator, "trainings", 0))
     tasks = str(config.get("run", "tasks"))
@@ -165,8 +226,7 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
         from nasframe.wrappers import MetaRLObservation
 
         env = MetaRLObservation(env)
-    next_episode = (previous[-1].episode + 1) if previous else 1
-    progress = ProgressBar(run, console, enabled=verbosity >= 1)
+    progress = session.progress = ProgressBar(run, console, enabled=verbosity >= 1)
 
     def on_step(row: StepRow) -> None:
         if row.status == "ok":
@@ -183,90 +243,161 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             console.print(line, highlight=False, soft_wrap=True)
         progress.update()
 
-    recorder = StepRecorder(run, steplog, next_episode, on_step)
-    agent_name = str(config.get("run", "agent"))
+    recorder = StepRecorder(run, session.steplog, session.next_episode, on_step)
+    agent_env: Any = env
     if isinstance(env, gymnasium.vector.VectorEnv):
         record_vector(env, recorder)
         run.env = env
-        # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
-        info = run.plugin_manager.registry("agent").get(agent_name)
-        if "stable_baselines3" in info.requires:
-            run.env = load_distributed(int(config.get("run", "workers"))).to_sb3(env)
+        if asynchronous:
+            agent_env = agent_env_list(env)[
+                0
+            ]  # the agent reads one episode's env; the scheduler steps
+        elif "stable_baselines3" in info.requires:
+            # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
+            run.env = agent_env = load_distributed(workers).to_sb3(env)
+        else:
+            agent_env = env
     else:
-        run.env = Recorder(env, recorder)
+        run.env = agent_env = Recorder(env, recorder)
     try:
         agent = make_agent(
             agent_name,
-            run.env,
+            agent_env,
             seed=seed,
             config=config,
             plugin_manager=run.plugin_manager,
         )
-        checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-        play = str(config.get("run", "play"))
+        session.checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
         restored = False
-        if play:  # nasframe play: the saved policy acts and is never saved back
-            _load_policy(agent, Path(play))
-        elif resuming and checkpoint.is_file():
+        if session.play:  # nasframe play: the saved policy acts and is never saved back
+            _load_policy(agent, Path(session.play))
+        elif session.resuming and session.checkpoint.is_file():
             restored = True
-            agent.load(checkpoint)
-            log.info("agent %s restored from %s", agent.name, checkpoint)
-        if previous and not play and not isinstance(env, gymnasium.vector.VectorEnv):
+            agent.load(session.checkpoint)
+            log.info("agent %s restored from %s", agent.name, session.checkpoint)
+        if (
+            session.previous
+            and not session.play
+            and not isinstance(env, gymnasium.vector.VectorEnv)
+        ):
             # Continue from the agent's checkpoint, its open episode restored (recording.py).
-            recorder.resume(previous, agent.num_timesteps if restored else 0)
+            recorder.resume(session.previous, agent.num_timesteps if restored else 0)
+        if asynchronous:
+            if not isinstance(agent, AskTellAgent):
+                raise ConfigError(
+                    f"[run] scheduler = async needs an ask/tell agent; agent {agent.name!r} "
+                    "has no ask() and tell() (use scheduler = lockstep or auto)"
+                )
+            from nasframe.distributed.scheduler import AsyncScheduler
+
+            session.scheduler = AsyncScheduler(
+                agent_env_list(env), run.evaluator, agent, workers=workers
+            )
+            log.info(
+                "asynchronous search: %d worker(s), at most %d episodes open",
+                workers,
+                len(agent_env_list(env)),
+            )
     except BaseException:
         run.env.close()  # Ray workers, files: nothing may outlive a failed start
         raise
     run.agent = agent
 
-    checkpoint_every = int(config.get("run", "checkpoint_every"))
 
+def _learn(run: Run, session: _Session) -> None:
+    """Let the agent learn (or the scheduler run it) until the budget or a stop."""
+    agent, checkpoint = run.agent, session.checkpoint
+    assert agent is not None and checkpoint is not None and session.progress is not None
+    checkpoint_every = int(run.config.get("run", "checkpoint_every"))
     saved_at = [run.steps]
 
     def callback() -> bool:
         if checkpoint_every and run.steps - saved_at[0] >= checkpoint_every:
-            if not play:
+            if not session.play:
                 agent.save(checkpoint)
             write_state(with_trainings(run))
             saved_at[0] = run.steps
         return not (run.stop_requested or run.finished_budget)
 
-    run.plugin_manager.hook.nasframe_run_started(run=run)
-    restore = install_signal_handlers(run)
+    with session.progress:
+        if run.finished_budget:
+            pass
+        elif session.scheduler is not None:
+            session.scheduler.run(
+                steps=None if run.budget_episodes else run.remaining_steps,
+                episodes=(run.budget_episodes - run.episodes) if run.budget_episodes else None,
+                should_stop=lambda: not callback(),
+            )
+        else:
+            act = agent.play if session.play else agent.learn
+            act(run.remaining_steps, callback)
+    if not session.play:
+        agent.save(checkpoint)
+    run.outcome = "interrupted" if run.stop_requested else "completed"
+    if run.outcome == "completed" and not run.finished_budget:
+        run.outcome = "interrupted"
+        run.stop_reason = run.stop_reason or "the agent stopped early"
+
+
+def _finish(run: Run, session: _Session, console: Any) -> None:
+    """Write the state and the results (unless failed), fire the hook, close everything."""
+    session.steplog.close()
+    with_trainings(run)
+    write_state(run)
     try:
-        with progress:
-            if not run.finished_budget:
-                act = agent.play if play else agent.learn
-                act(run.remaining_steps, callback)
-        if not play:
-            agent.save(checkpoint)
-        run.outcome = "interrupted" if run.stop_requested else "completed"
-        if run.outcome == "completed" and not run.finished_budget:
-            run.outcome = "interrupted"
-            run.stop_reason = run.stop_reason or "the agent stopped early"
-    except BaseException:
-        run.outcome = "failed"
-        raise
+        if run.outcome != "failed":
+            write_results(run, session.steplog.read(), console, session.verbosity)
     finally:
-        restore()
-        steplog.close()
-        with_trainings(run)
-        write_state(run)
-        try:
-            if run.outcome != "failed":
-                write_results(run, steplog.read(), console, verbosity)
-        finally:
-            run.plugin_manager.hook.nasframe_run_finished(run=run)
-            agent.close()
-            run.env.close()
-    report_end(run, console, verbosity, resume_command)
-    return run
+        run.plugin_manager.hook.nasframe_run_finished(run=run)
+        if run.agent is not None:
+            run.agent.close()
+        run.env.close()
+
+
+def choose_scheduler(config: Config, info: Any) -> str:
+    """``async``, ``lockstep`` or ``serial``: how the search runs its agent.
+
+    ``[run] scheduler = auto`` runs an ask/tell agent (its registered factory is a class
+    with ``ask`` and ``tell``) asynchronously when ``[run] workers`` > 1, every other
+    agent in lockstep; ``async`` insists (also with one worker, in-process).
+
+    Raises:
+        ConfigError: ``async`` with the meta-RL wrappers or an agent without ask/tell.
+    """
+    workers = int(config.get("run", "workers"))
+    chosen = str(config.get("run", "scheduler"))
+    factory = info.factory
+    ask_tell = isinstance(factory, type) and all(
+        callable(getattr(factory, name, None)) for name in ("ask", "tell")
+    )
+    if chosen == "async":
+        if not ask_tell:
+            raise ConfigError(
+                f"[run] scheduler = async needs an ask/tell agent; agent {info.name!r} has "
+                "no ask() and tell() (use scheduler = lockstep or auto)"
+            )
+        for key in ("meta_rl", "tasks"):
+            if config.get("run", key):
+                raise ConfigError(
+                    f"[run] scheduler = async does not work with [run] {key} (the meta-RL "
+                    "wrappers work on one environment); use scheduler = lockstep"
+                )
+        return "async"
+    if workers <= 1:
+        return "serial"
+    if chosen == "auto" and ask_tell:
+        return "async"
+    return "lockstep"
+
+
+def agent_env_list(env: Any) -> list[Any]:
+    """The environments of a ``NASVectorEnv`` (one per open episode of an async search)."""
+    return list(env.envs)
 
 
 def _load_policy(agent: Any, path: Path) -> None:
     """Load the saved agent ``nasframe play`` runs (``[run] play``); check it can play."""
     from nasframe.agents import Agent
-    from nasframe.errors import ConfigError
 
     if type(agent).play is Agent.play:
         raise ConfigError(

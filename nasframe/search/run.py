@@ -24,7 +24,9 @@ class Run:
         output: the output folder.
         plugin_manager: the plugin manager that built the components.
         env: the environment as the agent sees it (wrappers included; with ``[run]
-            workers`` > 1 a vector env, or its Stable-Baselines3 ``VecEnv`` view).
+            workers`` > 1 a vector env, or its Stable-Baselines3 ``VecEnv`` view; in an
+            asynchronous search the vector env whose environments hold the open
+            episodes, while the agent gets the first of them).
         agent: the agent.
         evaluator: the environment's evaluator (``trainings`` and ``hits`` counters).
         budget_steps: the step budget (0 when the budget is in episodes).

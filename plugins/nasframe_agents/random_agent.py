@@ -19,6 +19,16 @@ class RandomAgent(nasframe.Agent):
     checkpoint is the random generator's state, so a resumed search draws exactly the
     actions an uninterrupted one would have drawn.
 
+    It is also an ask/tell agent (``nasframe.AskTellAgent``), so ``nasframe search
+    --workers N`` runs it asynchronously: :meth:`ask` draws the actions of a whole
+    episode, one after another, and stops where the environment's episode will end
+    (the terminal action, a full network, a pointer out of range, ``max_steps``), which
+    it learns by applying them to the search space; :meth:`tell` only counts the steps.
+    Both draw from the one generator, one draw per action, so with one seed the
+    asynchronous search draws the episodes of the serial one, in the same order -- up to
+    the first episode that a failed evaluation ends early: its remaining draws are not
+    applied, so later episodes differ (they are just as uniform).
+
     Args:
         env: the environment; its action space must be ``gymnasium.spaces.Discrete``.
         seed: seeds the action draws and the first ``reset``.
@@ -67,7 +77,7 @@ class RandomAgent(nasframe.Agent):
                 self.env.reset(seed=seed)
                 self._seeded = True
                 self._episode_open = True
-            action = self._start + int(self._rng.integers(self._n))
+            action = self._draw()
             _, _, terminated, truncated, _ = self.env.step(action)
             taken += 1
             self._steps += 1
@@ -76,6 +86,52 @@ class RandomAgent(nasframe.Agent):
             if callback is not None and not callback():
                 break
         return taken
+
+    # -- ask/tell ------------------------------------------------------------------------
+    def ask(self) -> list[int]:
+        """The random actions of one whole episode; see :class:`nasframe.AskTellAgent`.
+
+        Raises:
+            ConfigError: the environment is not a nasframe environment (it has no
+                ``search_space`` and ``max_steps`` to tell where an episode ends).
+        """
+        if not self._can_plan():
+            raise nasframe.ConfigError(
+                "agent 'random' can only ask for whole episodes in a nasframe environment "
+                f"(one with search_space and max_steps), got {type(self._base_env()).__name__}"
+            )
+        return self._plan_episode()
+
+    def tell(self, actions: list[int], reward: float) -> None:
+        """Count the episode's steps; random search learns nothing from the reward."""
+        self._steps += len(actions)
+
+    def _base_env(self) -> Any:
+        env: Any = self.env
+        return env.envs[0].unwrapped if self._vector and hasattr(env, "envs") else env.unwrapped
+
+    def _can_plan(self) -> bool:
+        base = self._base_env()
+        return hasattr(base, "search_space") and hasattr(base, "max_steps")
+
+    def _draw(self) -> int:
+        return self._start + int(self._rng.integers(self._n))
+
+    def _plan_episode(self) -> list[int]:
+        """Draw actions until the episode ends by itself (no evaluation can tell earlier)."""
+        base = self._base_env()
+        space, max_steps = base.search_space, int(base.max_steps)
+        state = space.reset()
+        actions: list[int] = []
+        while len(actions) < max_steps:
+            action = self._draw()
+            actions.append(action)
+            transition = space.apply(state, action)
+            state = transition.state
+            ended = transition.out_of_bounds or len(state.nsc) >= space.max_depth
+            if ended or (transition.action.kind == "terminal" and state.nsc.terminated):
+                break
+        return actions
 
     def _learn_vector(self, total_steps: int, callback: nasframe.StepCallback | None) -> int:
         env: Any = self.env
