@@ -29,6 +29,7 @@ Semantics are NASGym's (``SEED-BEHAVIOUR.md`` section 2) with its bugs fixed:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsFloat
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 import gymnasium
 import numpy as np
 
-from nasframe.config import Config, load_config
+from nasframe.config import Config
 from nasframe.contracts import (
     DatasetHandler,
     Evaluation,
@@ -151,10 +152,15 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             (prints it).
         plugin_manager: fires ``nasframe_evaluation_stored`` and ``nasframe_episode_ended``;
             ``None`` fires nothing.
+        evaluator: the evaluation service to use (one shared by a vector env, a Ray
+            back end); by default the env builds an in-process
+            :class:`~nasframe.evaluation.Evaluator` over ``estimator``, ``dataset`` and
+            ``database``.
+        owned: the components this env closes in :meth:`close` (those
+            :func:`make_env` built by name); an instance handed in stays its owner's.
 
     Attributes:
-        evaluator: the cache-aware evaluation service; replaceable by one with the same
-            ``evaluate(nsc) -> Outcome`` (a parallel back end).
+        evaluator: the cache-aware evaluation service (``evaluate(nsc) -> Outcome``).
         state: the current :class:`~nasframe.contracts.SearchState`.
         last_episode: the :class:`Episode` that ended last, or ``None``.
 
@@ -183,6 +189,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         seed: int | None = None,
         render_mode: str | None = None,
         plugin_manager: PluginManager | None = None,
+        evaluator: Any = None,
+        owned: Sequence[Any] = (),
     ) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ConfigError(f"env setting max_steps must be an integer >= 1, got {max_steps!r}")
@@ -208,14 +216,17 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.invalid_reward = float(invalid_reward)
         self.render_mode = render_mode
         self.plugin_manager = plugin_manager
-        self.evaluator: Any = Evaluator(
-            estimator,
-            dataset,
-            database,
-            seed=seed,
-            retry_transient=retry_transient,
-            plugin_manager=plugin_manager,
-        )
+        if evaluator is None:
+            evaluator = Evaluator(
+                estimator,
+                dataset,
+                database,
+                seed=seed,
+                retry_transient=retry_transient,
+                plugin_manager=plugin_manager,
+            )
+        self.evaluator: Any = evaluator
+        self._owned = list(owned)
         self.action_space = search_space.action_space
         self.observation_space = state_encoder.observation_space
         self._initial_seed = seed
@@ -289,7 +300,23 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         return text
 
     def close(self) -> None:
-        """Nothing to release: the components belong to whoever built them."""
+        """Close the components this env owns (those :func:`make_env` built by name).
+
+        A component handed in as an instance belongs to whoever built it and is left
+        open. Closing twice is harmless.
+        """
+        owned, self._owned = self._owned, []
+        errors: list[BaseException] = []
+        for component in owned:
+            close = getattr(component, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as exc:  # close the others first, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # -- the two halves of a step ------------------------------------------------------------
     def begin_step(self, action: Any) -> StepPlan:
@@ -458,6 +485,7 @@ def make_env(
     plugin_manager: PluginManager | None = None,
     seed: int | None = None,
     render_mode: str | None = None,
+    evaluator: Any = None,
     **env_settings: Any,
 ) -> NASEnv:
     """Compose a :class:`NASEnv` from component names or instances.
@@ -468,6 +496,10 @@ def make_env(
     neither a database nor a configuration, the in-memory ``memory`` database is used, so
     a quick script writes nothing to disk. ``env_settings`` (``max_steps``, ``reward``,
     ``mu``, ``rho``, ``sigma``, ``invalid_reward``, ``retry_transient``) win over ``[env]``.
+
+    The env owns (and :meth:`NASEnv.close` closes) the components built here by name;
+    one handed in as an instance stays open. The composition is :mod:`nasframe.compose`,
+    shared with the vector env, the Ray workers and the agents.
 
     ``gymnasium.make("nasframe/NASGym-v0", **kwargs)`` calls this function.
 
@@ -483,6 +515,8 @@ def make_env(
             default).
         seed: the estimator's seed; also seeds the first ``reset``.
         render_mode: see :class:`NASEnv`.
+        evaluator: the evaluation service to use instead of the env's own (see
+            :class:`NASEnv`).
         **env_settings: keys of the ``[env]`` section.
 
     Raises:
@@ -490,48 +524,53 @@ def make_env(
         RegistryError: a component name is unknown.
         PluginError: a component needs an extra that is not installed.
     """
-    if plugin_manager is None:
-        from nasframe.plugins import get_plugin_manager
+    from nasframe import compose
 
-        plugin_manager = get_plugin_manager()
-    no_config = config is None
-    if not isinstance(config, Config):
-        config = load_config(config, plugin_manager=plugin_manager)
+    plugin_manager = compose.manager(plugin_manager)
+    config, configured = compose.configuration(config, plugin_manager)
     settings = config.section("env")
-    component_keys = ("search_space", "state_encoder", "estimator", "dataset", "database")
     for key in env_settings:
-        if key in component_keys or key not in settings:
-            valid = sorted(k for k in settings if k not in component_keys)
+        if key in compose.ENV_COMPONENTS or key not in settings:
+            valid = sorted(k for k in settings if k not in compose.ENV_COMPONENTS)
             raise ConfigError(f"unknown env setting {key!r} (valid: {', '.join(valid)})")
     config = config.with_overrides({"env": env_settings}) if env_settings else config
     settings = config.section("env")
-    registries = plugin_manager.registries()
+    owned: list[Any] = []
 
     def build(kind: str, given: Any, *args: Any) -> Any:
-        if given is not None and not isinstance(given, str):
-            return given
-        name = given if given is not None else settings[kind]
-        if kind == "database" and given is None and no_config:
-            name = "memory"
-        info = registries[kind].get(name)
-        return registries[kind].create(info.name, *args, **config.component_settings(info))
+        component, built = compose.build(
+            kind, given, config, plugin_manager, *args, configured=configured
+        )
+        if built:
+            owned.append(component)
+        return component
 
-    space = build("search_space", search_space)
-    encoder = build("state_encoder", state_encoder, space)
-    return NASEnv(
-        space,
-        encoder,
-        build("estimator", estimator),
-        build("dataset", dataset),
-        build("database", database),
-        max_steps=settings["max_steps"],
-        reward=settings["reward"],
-        mu=settings["mu"],
-        rho=settings["rho"],
-        sigma=settings["sigma"],
-        invalid_reward=settings["invalid_reward"],
-        retry_transient=settings["retry_transient"],
-        seed=seed,
-        render_mode=render_mode,
-        plugin_manager=plugin_manager,
-    )
+    try:
+        space = build("search_space", search_space)
+        encoder = build("state_encoder", state_encoder, space)
+        env = NASEnv(
+            space,
+            encoder,
+            build("estimator", estimator),
+            build("dataset", dataset),
+            build("database", database),
+            max_steps=settings["max_steps"],
+            reward=settings["reward"],
+            mu=settings["mu"],
+            rho=settings["rho"],
+            sigma=settings["sigma"],
+            invalid_reward=settings["invalid_reward"],
+            retry_transient=settings["retry_transient"],
+            seed=seed,
+            render_mode=render_mode,
+            plugin_manager=plugin_manager,
+            evaluator=evaluator,
+            owned=owned,
+        )
+    except BaseException:
+        for component in reversed(owned):  # nothing built here may stay open
+            close = getattr(component, "close", None)
+            if close is not None:
+                close()
+        raise
+    return env

@@ -42,7 +42,8 @@ The modules of this package:
 * ``evaluator`` -- :class:`RayEvaluator`: the pool, the in-flight table, retries and
   timeouts;
 * ``vector_env`` -- :class:`NASVectorEnv` and :func:`make_parallel_env`;
-* ``sb3`` -- :func:`to_sb3`, the Stable-Baselines3 ``VecEnv`` adapter.
+* ``sb3`` -- :func:`to_sb3`, deprecated: the Stable-Baselines3 ``VecEnv`` adapter moved
+  into the agents plugin (SB3 agents adapt a vector env themselves).
 """
 
 from __future__ import annotations

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 
 from nasframe.agents import make_agent
 from nasframe.config import Config, check_components
 from nasframe.results import StepLog, StepRow
-from nasframe.search.environment import build_env, evaluator_of, known_tasks, load_distributed
+from nasframe.search.environment import build_env, evaluator_of, known_tasks
 from nasframe.search.output import attach_log_file, prepare_output, write_state
 from nasframe.search.progress import ProgressBar
 from nasframe.search.recording import Recorder, StepRecorder, record_vector
@@ -26,6 +26,9 @@ from nasframe.search.report import report_end, write_results
 from nasframe.search.run import Run, with_trainings
 from nasframe.search.settings import check_budget, check_installed, database_path
 from nasframe.search.signals import install_signal_handlers
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 __all__ = ["run_search"]
 
@@ -36,7 +39,7 @@ log = logging.getLogger("nasframe.search")
 def run_search(
     config: Config,
     *,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
     force: bool = False,
     console: Any = None,
     resume_command: str = "",
@@ -155,11 +158,7 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     agent_name = str(config.get("run", "agent"))
     if isinstance(env, gymnasium.vector.VectorEnv):
         record_vector(env, recorder)
-        run.env = env
-        # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
-        info = run.plugin_manager.registry("agent").get(agent_name)
-        if "stable_baselines3" in info.requires:
-            run.env = load_distributed(int(config.get("run", "workers"))).to_sb3(env)
+        run.env = env  # an agent adapts it to its library's API itself (SB3's VecEnv)
     else:
         run.env = Recorder(env, recorder)
     try:

@@ -8,6 +8,9 @@
 Each learner reads its settings from the configuration section named after it
 (``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[random]``). Stable-Baselines3
 is imported only when such an agent is built, so listing plugins stays fast.
+
+A Stable-Baselines3 agent given a vector env (``[run] workers`` > 1) drives it through
+its own ``VecEnv`` view, :func:`to_sb3` (``nasframe_agents.vec_env``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 import nasframe
 from nasframe_agents.random_agent import RandomAgent
 from nasframe_agents.sb3 import ALGORITHMS, declare_sb3_config, sb3_factory
+from nasframe_agents.vec_env import to_sb3
 
-__all__ = ["RandomAgent", "nasframe_add_config", "nasframe_register_agents"]
+__all__ = ["RandomAgent", "nasframe_add_config", "nasframe_register_agents", "to_sb3"]
 
 _RL = ("stable_baselines3", "torch")
 
