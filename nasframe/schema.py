@@ -34,6 +34,7 @@ class Key:
         choices: the allowed values, if limited.
         min: the smallest allowed number.
         max: the largest allowed number.
+        below: a number the value must stay under (an open upper bound: dropout < 1).
         optional: ``None`` (an empty value) is allowed.
         component: the component kind the value names (``"builder"``, ...), or ``None``.
             The composition (:mod:`nasframe.compose`) builds the named component and
@@ -50,6 +51,7 @@ class Key:
     max: float | None = None
     optional: bool = False
     component: str | None = None
+    below: float | None = None
 
     def convert(self, value: Any, where: str) -> Any:
         """Convert ``value`` (a string from a file, or a Python value) and check it.
@@ -75,6 +77,12 @@ class Key:
             raise ConfigError(f"{where}: {converted!r} is below the minimum {self.min:g}")
         if self.max is not None and converted > self.max:
             raise ConfigError(f"{where}: {converted!r} is above the maximum {self.max:g}")
+        if self.below is not None and not converted < self.below:
+            if self.min is not None:
+                raise ConfigError(
+                    f"{where}: {converted!r} must be in [{self.min:g}, {self.below:g})"
+                )
+            raise ConfigError(f"{where}: {converted!r} must be below {self.below:g}")
         return converted
 
     def _convert(self, value: Any) -> Any:
@@ -115,6 +123,8 @@ class Key:
             parts.append(f">= {self.min:g}")
         if self.max is not None:
             parts.append(f"<= {self.max:g}")
+        if self.below is not None:
+            parts.append(f"< {self.below:g}")
         return ", ".join(parts)
 
 
@@ -138,6 +148,7 @@ class Section:
         max: float | None = None,
         optional: bool = False,
         component: str | None = None,
+        below: float | None = None,
     ) -> Section:
         """Declare a key; returns the section so declarations can chain.
 
@@ -160,6 +171,7 @@ class Section:
             max,
             optional,
             component,
+            below,
         )
         return self
 

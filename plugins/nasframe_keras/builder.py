@@ -41,8 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["BuildError", "PadTo", "build_model"]
 
 
-class BuildError(Exception):
-    """The architecture cannot be built for this input; the message says why."""
+class BuildError(ValueError):
+    """The architecture cannot be built for this input; the message says why.
+
+    A ``ValueError``, as :meth:`nasframe.NetworkBuilder.build` documents.
+    """
 
 
 @keras.saving.register_keras_serializable(package="nasframe_keras")
@@ -213,12 +216,15 @@ def build_model(
 ) -> keras.Model:
     """Build the network of ``nsc`` for ``input_shape`` images and ``num_classes`` classes.
 
-    The builder is ``settings.builder``; the model outputs logits.
+    The builder is ``settings.builder`` (``nasgym-v1`` or ``blockqnn-v1``); the model
+    outputs logits. The registered builders (:mod:`nasframe_keras.builders`) call this.
 
     Raises:
         BuildError: the architecture cannot be built for this input.
     """
     inputs = keras.Input(shape=input_shape, name="images")
+    if settings.builder not in ("nasgym-v1", "blockqnn-v1"):
+        raise ValueError(f"build_model builds nasgym-v1 and blockqnn-v1, not {settings.builder!r}")
     if settings.builder == "nasgym-v1":
         features = _block(
             inputs,

@@ -9,17 +9,22 @@ import gc
 import logging
 import sys
 import time
+from dataclasses import asdict, replace
 from typing import Any
 
 from nasframe import (
     NSC,
+    ConfigError,
     DatasetHandler,
     Evaluation,
     Measurement,
+    NetworkBuilder,
     PerformanceEstimator,
     Status,
     fingerprint_of,
+    get_plugin_manager,
 )
+from nasframe_keras.builders import builtin_builder
 from nasframe_keras.settings import KerasSettings
 
 __all__ = ["KerasEstimator", "classify_error", "create_estimator"]
@@ -30,9 +35,17 @@ log = logging.getLogger(__name__)
 def create_estimator(**settings: Any) -> KerasEstimator:
     """The registry factory: an estimator from the ``[keras]`` section's values.
 
+    ``builder`` is a name or, from the composition (``[keras] builder`` is a component
+    key), the registered :class:`~nasframe.NetworkBuilder` itself.
+
     Raises:
-        ConfigError: a setting is unknown or out of range.
+        ConfigError: a setting is unknown or out of range, or the builder does not build
+            Keras networks.
     """
+    builder = settings.get("builder")
+    if isinstance(builder, NetworkBuilder):
+        settings = {**settings, "builder": builder.name}
+        return KerasEstimator(KerasSettings.from_mapping(settings), builder=builder)
     return KerasEstimator(KerasSettings.from_mapping(settings))
 
 
@@ -44,21 +57,48 @@ class KerasEstimator(PerformanceEstimator):
 
     Args:
         settings: the estimator settings; defaults are NASGym's (see ``docs/estimator.md``).
+        builder: the network builder; by default the one ``settings.builder`` names (this
+            plugin's own, or else one registered by an installed plugin).
+
+    Raises:
+        ConfigError: the builder does not build Keras networks.
+        RegistryError: ``settings.builder`` names no registered builder.
     """
 
     name = "keras-v1"
     version = "1"
 
-    def __init__(self, settings: KerasSettings | None = None) -> None:
-        self.settings = settings or KerasSettings()
+    def __init__(
+        self, settings: KerasSettings | None = None, builder: NetworkBuilder | None = None
+    ) -> None:
+        settings = settings or KerasSettings()
+        if builder is None:
+            builder = builtin_builder(settings.builder) or _registered_builder(settings.builder)
+        if builder.framework != "keras":
+            raise ConfigError(
+                f"[keras] builder: {builder.name!r} builds {builder.framework or 'unknown'} "
+                "networks; keras-v1 needs a builder of keras networks"
+            )
+        if builder.name != settings.builder:
+            settings = replace(settings, builder=builder.name)
+        self.settings = settings
+        #: the :class:`~nasframe.NetworkBuilder` that turns an NSC into a Keras model
+        self.builder = builder
         #: the :class:`~nasframe_keras.trainer.TrainResult` of the last training, for
         #: inspection (learning rates and accuracies per epoch)
         self.last_train: Any = None
         self._devices_configured = False
 
     def fingerprint(self) -> str:
-        """Name, builder and trainer versions and every result-changing setting."""
-        return fingerprint_of("keras", self.version, self.settings.result_settings())
+        """Name, builder and trainer versions and every result-changing setting.
+
+        The builder counts by its own fingerprint (its name for this plugin's builders,
+        so their fingerprints are those of the settings alone, as before builders were
+        a plugin kind).
+        """
+        values = self.settings.result_settings()
+        values["builder"] = self.builder.fingerprint()
+        return fingerprint_of("keras", self.version, values)
 
     @property
     def deterministic(self) -> bool:
@@ -109,15 +149,15 @@ class KerasEstimator(PerformanceEstimator):
         params = flops = 0
         gradients_before: set[str] | None = None
         try:
-            from nasframe_keras.builder import BuildError, build_model
+            from nasframe_keras.builder import BuildError
             from nasframe_keras.flops import model_flops
             from nasframe_keras.trainer import train
 
             self._prepare(seed)
             gradients_before = _custom_gradients()
             try:
-                model = build_model(
-                    network, dataset.input_shape, dataset.num_classes, self.settings
+                model = self.builder.build(
+                    network, dataset.input_shape, dataset.num_classes, asdict(self.settings)
                 )
             except BuildError as exc:
                 return Measurement(
@@ -221,6 +261,15 @@ class KerasEstimator(PerformanceEstimator):
         """
         if "keras" in sys.modules:
             self._release()
+
+
+def _registered_builder(name: str) -> NetworkBuilder:
+    # A builder of another plugin named directly in KerasSettings (not through the
+    # composition, which hands the estimator the built builder): the installed plugins'.
+    registry = get_plugin_manager().registry("builder")
+    builder: NetworkBuilder = registry.create(name)
+    builder.name = builder.name or registry.get(name).name
+    return builder
 
 
 _frozen = False
