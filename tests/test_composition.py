@@ -520,3 +520,47 @@ def test_the_deprecated_sb3_adapter_still_works() -> None:
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
     assert venv.reset().shape[0] == 2
     venv.close()
+
+
+# -- pluggable training callbacks (keras-v1) ---------------------------------------------
+
+
+def _half_rate(epoch: int, settings: Any) -> float:
+    return 0.01 / (epoch + 1)
+
+
+def _flip(images: Any, labels: Any) -> tuple[Any, Any]:
+    _flip.calls += 1  # type: ignore[attr-defined]
+    return images[:, :, ::-1, :], labels
+
+
+_flip.calls = 0  # type: ignore[attr-defined]
+
+
+def test_training_callbacks_change_the_fingerprint() -> None:
+    from nasframe_keras.estimator import KerasEstimator
+    from nasframe_keras.trainer import TrainingCallbacks
+
+    plain = KerasEstimator()
+    with_callbacks = KerasEstimator(callbacks=TrainingCallbacks("halving-v1", _half_rate))
+    assert plain.fingerprint() == DEFAULT_KERAS_FINGERPRINT
+    assert with_callbacks.fingerprint() != DEFAULT_KERAS_FINGERPRINT
+    other = KerasEstimator(callbacks=TrainingCallbacks("halving-v2", _half_rate))
+    assert other.fingerprint() != with_callbacks.fingerprint()
+
+
+@pytest.mark.slow
+def test_training_callbacks_schedule_and_augment() -> None:
+    pytest.importorskip("tensorflow")
+    from nasframe_keras.estimator import KerasEstimator
+    from nasframe_keras.settings import KerasSettings
+    from nasframe_keras.trainer import TrainingCallbacks
+
+    settings = KerasSettings(epochs=2, batch_size=6, filters=2, fc_units=4)
+    callbacks = TrainingCallbacks("flip-halving-v1", _half_rate, _flip)
+    estimator = KerasEstimator(settings, callbacks=callbacks)
+    _flip.calls = 0  # type: ignore[attr-defined]
+    evaluation = estimator.evaluate(NSC.parse("1,1,3,0,0"), _dataset(), seed=0)
+    assert evaluation.status == "ok", evaluation.message
+    assert estimator.last_train.learning_rates == pytest.approx([0.01, 0.005])
+    assert _flip.calls >= 1  # traced into the training pipeline

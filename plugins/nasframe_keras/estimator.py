@@ -26,6 +26,7 @@ from nasframe import (
 )
 from nasframe_keras.builders import builtin_builder
 from nasframe_keras.settings import KerasSettings
+from nasframe_keras.trainer import TrainingCallbacks
 
 __all__ = ["KerasEstimator", "classify_error", "create_estimator"]
 
@@ -59,6 +60,9 @@ class KerasEstimator(PerformanceEstimator):
         settings: the estimator settings; defaults are NASGym's (see ``docs/estimator.md``).
         builder: the network builder; by default the one ``settings.builder`` names (this
             plugin's own, or else one registered by an installed plugin).
+        callbacks: a :class:`~nasframe_keras.trainer.TrainingCallbacks` -- a learning-rate
+            schedule and a training-batch augmentation replacing the built-in ones; its
+            ``name`` goes into the fingerprint.
 
     Raises:
         ConfigError: the builder does not build Keras networks.
@@ -69,7 +73,11 @@ class KerasEstimator(PerformanceEstimator):
     version = "1"
 
     def __init__(
-        self, settings: KerasSettings | None = None, builder: NetworkBuilder | None = None
+        self,
+        settings: KerasSettings | None = None,
+        builder: NetworkBuilder | None = None,
+        *,
+        callbacks: TrainingCallbacks | None = None,
     ) -> None:
         settings = settings or KerasSettings()
         if builder is None:
@@ -84,6 +92,8 @@ class KerasEstimator(PerformanceEstimator):
         self.settings = settings
         #: the :class:`~nasframe.NetworkBuilder` that turns an NSC into a Keras model
         self.builder = builder
+        #: the pluggable parts of the training loop (``None``: the built-in ones)
+        self.callbacks = callbacks
         #: the :class:`~nasframe_keras.trainer.TrainResult` of the last training, for
         #: inspection (learning rates and accuracies per epoch)
         self.last_train: Any = None
@@ -98,6 +108,8 @@ class KerasEstimator(PerformanceEstimator):
         """
         values = self.settings.result_settings()
         values["builder"] = self.builder.fingerprint()
+        if self.callbacks is not None:
+            values["callbacks"] = self.callbacks.name
         return fingerprint_of("keras", self.version, values)
 
     @property
@@ -186,6 +198,7 @@ class KerasEstimator(PerformanceEstimator):
                 deadline=deadline,
                 every_epoch=curve,
                 test=test,
+                callbacks=self.callbacks,
             )
             self.last_train = result
             evaluation = Evaluation(

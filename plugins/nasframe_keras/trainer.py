@@ -28,13 +28,37 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nasframe import DatasetHandler, Status
 from nasframe_keras.settings import KerasSettings
 
-__all__ = ["TrainResult", "input_pipelines", "learning_rate_at", "train"]
+__all__ = ["TrainResult", "TrainingCallbacks", "input_pipelines", "learning_rate_at", "train"]
+
+
+@dataclass(frozen=True)
+class TrainingCallbacks:
+    """Pluggable parts of the training loop: ``KerasEstimator(callbacks=...)``.
+
+    Attributes:
+        name: a versioned name (``"cosine-v1"``) that goes into the estimator's
+            fingerprint: results trained with other callbacks never share cache entries.
+            Change it whenever what the callbacks do changes.
+        learning_rate: ``(epoch, settings) -> rate`` for epoch ``epoch`` (from 0), written
+            into the optimizer before the epoch; replaces the step decay of
+            ``lr_decay``/``lr_decay_epochs``. ``None``: the step decay.
+        augment: ``(images, labels) -> (images, labels)`` of TensorFlow ops applied to
+            every training batch (shape kept: ``(batch_size, *input_shape)``); validation
+            and test batches are never augmented. ``None``: no augmentation.
+
+    Module-level functions keep an estimator picklable (Ray workers).
+    """
+
+    name: str
+    learning_rate: Callable[[int, KerasSettings], float] | None = None
+    augment: Callable[[Any, Any], tuple[Any, Any]] | None = None
 
 
 @dataclass
@@ -75,7 +99,11 @@ def learning_rate_at(epoch: int, settings: KerasSettings) -> float:
 
 
 def input_pipelines(
-    dataset: DatasetHandler, batch_size: int, *, seed: int | None = None
+    dataset: DatasetHandler,
+    batch_size: int,
+    *,
+    seed: int | None = None,
+    augment: Callable[[Any, Any], tuple[Any, Any]] | None = None,
 ) -> tuple[Any, Any, int]:
     """The train and validation ``tf.data`` pipelines and the steps of one epoch.
 
@@ -84,7 +112,8 @@ def input_pipelines(
     ``ceil(n_train / batch_size)`` steps. Full batches give the train step a static
     shape -- one trace, and CPU kernels picked for the real batch size, which ran faster
     here than a step traced for any batch size. The validation pipeline is the
-    validation split in order, the last batch possibly short.
+    validation split in order, the last batch possibly short. ``augment`` maps every
+    training batch (see :class:`TrainingCallbacks`).
     """
     import tensorflow as tf
 
@@ -101,9 +130,10 @@ def input_pipelines(
         dataset.tf_dataset("train", batch_size=batch_size, shuffle=True, seed=seed)
         .repeat()
         .rebatch(batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(options)
     )
+    if augment is not None:
+        train_data = train_data.map(augment, deterministic=True)
+    train_data = train_data.prefetch(tf.data.AUTOTUNE).with_options(options)
     validation = dataset.tf_dataset("validation", batch_size=batch_size).with_options(options)
     return train_data, validation, steps_per_epoch
 
@@ -117,6 +147,7 @@ def train(
     deadline: float | None = None,
     every_epoch: bool = False,
     test: bool = False,
+    callbacks: TrainingCallbacks | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``'s train split; measure accuracy on its validation split.
 
@@ -130,6 +161,8 @@ def train(
             curve), even without early stopping or a deadline.
         test: measure the test accuracy of the final weights (benchmark tables and final
             reports only; a search never asks for it).
+        callbacks: a learning-rate schedule and a training-batch augmentation to use
+            instead of the built-in ones.
 
     Returns:
         The result; failures of the run itself (NaN loss, time) are statuses. Errors
@@ -139,7 +172,11 @@ def train(
     import tensorflow as tf
 
     batch = settings.batch_size
-    train_data, validation_data, steps_per_epoch = input_pipelines(dataset, batch, seed=seed)
+    augment = callbacks.augment if callbacks is not None else None
+    schedule = callbacks.learning_rate if callbacks is not None else None
+    train_data, validation_data, steps_per_epoch = input_pipelines(
+        dataset, batch, seed=seed, augment=augment
+    )
     optimizer: Any = keras.optimizers.Adam(
         learning_rate=settings.learning_rate,
         beta_1=settings.beta1,
@@ -187,7 +224,8 @@ def train(
     batches = iter(train_data)
     best_epoch = 0
     for epoch in range(settings.epochs):
-        optimizer.learning_rate.assign(learning_rate_at(epoch, settings))
+        rate = schedule(epoch, settings) if schedule else learning_rate_at(epoch, settings)
+        optimizer.learning_rate.assign(float(rate))
         result.learning_rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
         loss_sum.assign(0.0)
         steps.assign(0)
