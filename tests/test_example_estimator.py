@@ -33,8 +33,6 @@ from nasframe import (
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "nasframe-example-estimator"
 
-EXERCISED_HOOKS = ("nasframe_register_builders", "nasframe_register_estimators")
-
 
 @pytest.fixture
 def probe(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
