@@ -55,6 +55,7 @@ from nasframe.nsc import NSC, LayerType, NSCRow
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
 from nasframe.storage import FileDBSettings, check_file_db_settings
+from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
 __all__ = [
     "NSC",
@@ -74,6 +75,7 @@ __all__ = [
     "Evaluation",
     "ExperimentDB",
     "FileDBSettings",
+    "InvalidNetworkError",
     "Key",
     "LayerType",
     "Measurement",
@@ -82,6 +84,7 @@ __all__ = [
     "NSCRow",
     "NasframeError",
     "NetworkBuilder",
+    "NetworkShapes",
     "PerformanceEstimator",
     "PluginError",
     "PluginManager",
@@ -99,6 +102,7 @@ __all__ = [
     "StepCallback",
     "Transition",
     "__version__",
+    "block_shapes",
     "check_components",
     "check_file_db_settings",
     "closest",
@@ -110,6 +114,7 @@ __all__ = [
     "make_agent",
     "make_env",
     "split_indices",
+    "why_invalid",
 ]
 
 #: The Gymnasium id of the environment; the suffix is its behaviour version.

@@ -20,6 +20,8 @@ The contract is small on purpose, so that any learner fits:
   a number of episodes -- the agent does not need to know why.
 * :meth:`Agent.save` writes a checkpoint file and :meth:`Agent.load` restores one into an
   agent built for the same environment, so a stopped search resumes where it stopped.
+* :meth:`Agent.play` (optional) acts like :meth:`Agent.learn` but learns nothing:
+  ``nasframe play`` runs a saved policy with it.
 
 What happened in each step is recorded by the search loop with a Gymnasium wrapper
 around the environment, not by the agent, so every agent is observed the same way.
@@ -106,6 +108,20 @@ class Agent(abc.ABC):
         Raises:
             NasframeError: the file is missing, corrupt or from another kind of agent.
         """
+
+    def play(self, total_steps: int, callback: StepCallback | None = None) -> int:
+        """Act for at most ``total_steps`` steps with the current policy, learning nothing.
+
+        What ``nasframe play`` runs after :meth:`load`: the policy's weights, buffers and
+        optimizer stay exactly as loaded. Optional; the default refuses.
+
+        Raises:
+            ConfigError: the agent cannot act without learning.
+        """
+        raise ConfigError(
+            f"agent {self.name or type(self).__name__!r} cannot play (run a saved policy "
+            "without learning): it does not implement Agent.play"
+        )
 
     @property
     @abc.abstractmethod

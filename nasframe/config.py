@@ -129,6 +129,12 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     run.add("top", int, 10, "how many best architectures the table and summary list", min=1)
     run.add("meta_rl", bool, False, "add previous action, reward and step to observations")
     run.add("tasks", str, "", "task schedule, e.g. omniglot:8000,vgg_flower:7000 ('': none)")
+    run.add(
+        "play",
+        str,
+        "",
+        "a saved agent to run without learning ('': learn; nasframe play sets it)",
+    )
     env = schema.section("env", "The components of the environment and its reward.")
     env.add("search_space", str, "chained", "the search space")
     env.add("state_encoder", str, "onehot", "the state encoder")
@@ -149,7 +155,37 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     )
     bench.add("depth", int, 3, "deepest network of the table, in layers", min=0)
     bench.add("seeds", str, "0", "training seeds, comma-separated: every network once per seed")
+    bench.add("repeat_seeds", str, "", "more seeds, comma-separated, for the best networks only")
+    bench.add(
+        "repeat_top",
+        float,
+        0.1,
+        "fraction of networks (best first) the repeat seeds train",
+        min=0,
+        max=1,
+    )
     bench.add("output", Path, Path("runs/bench"), "the table folder")
+    final = schema.section(
+        "finalize",
+        "Final training of a run's best networks: what `nasframe finalize RUN` trains.",
+    )
+    final.add("top_k", int, 3, "how many of the run's best networks to retrain", min=1)
+    final.add("seeds", str, "0,1,2", "training seeds, comma-separated: mean and std over them")
+    final.add("epochs", int, 0, "training epochs (0: the estimator's own setting)", min=0)
+    final.add("builder", str, "", "network builder, e.g. blockqnn-v1 ('': the estimator's own)")
+    final.add(
+        "augmentation",
+        str,
+        "",
+        "training augmentation, e.g. shift, where the estimator has it ('': its own)",
+    )
+    final.add(
+        "settings",
+        str,
+        "",
+        "more estimator settings for the final training, e.g. batch_size=64,patience=0",
+    )
+    final.add("output", Path, None, "the results folder (empty: <run>/final)", optional=True)
     # One section every file-backed database reads; the core declares it because the search
     # command places the file (an empty path means "in the output folder").
     ray = schema.section("ray", "Parallel evaluation on Ray (used when [run] workers > 1).")

@@ -29,6 +29,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -470,12 +471,15 @@ class PerformanceEstimator(abc.ABC):
         *,
         seed: int | None = None,
         test: bool = False,
+        save_to: str | Path | None = None,
     ) -> Measurement:
         """Train ``architecture`` and record its learning curve (and test accuracy).
 
-        Optional: ``nasframe bench build`` needs it. Like :meth:`evaluate` it never raises
-        for a bad architecture or a failed training. The test split is read only when
-        ``test`` is true.
+        Optional: ``nasframe bench build`` and ``nasframe finalize`` need it. Like
+        :meth:`evaluate` it never raises for a bad architecture or a failed training. The
+        test split is read only when ``test`` is true. With ``save_to`` an estimator that
+        trains a model writes the trained model to that file (``nasframe finalize``; for
+        ``keras-v1`` a ``.keras`` file); one that cannot save ignores it.
 
         Raises:
             NotImplementedError: the estimator cannot measure (the default).
@@ -484,6 +488,16 @@ class PerformanceEstimator(abc.ABC):
             f"estimator {self.name or type(self).__name__!r} cannot record learning curves "
             "(it does not implement measure())"
         )
+
+    def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
+        """Why the network this estimator would build for ``architecture`` cannot exist.
+
+        ``None`` when it can be built, or when the estimator cannot tell (the default).
+        Estimators that build networks answer with :func:`nasframe.why_invalid`, the one
+        validity rule; the env's action masks ask this method, so it must be cheap (no
+        model is built) and agree with :meth:`evaluate`'s ``invalid`` status.
+        """
+        return None
 
     @property
     def deterministic(self) -> bool:

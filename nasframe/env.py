@@ -275,6 +275,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "arch_hash": self.state.nsc.canonical_hash,
             "pointers": self.state.pointers,
             "dataset": self.dataset.identity,
+            "action_mask": self.action_masks(),
         }
         return self._observe(), info
 
@@ -317,6 +318,45 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+    # -- action masks ---------------------------------------------------------------------
+    def action_masks(self) -> np.ndarray:
+        """Which actions may be taken now: a boolean vector over the action space.
+
+        ``False`` marks an action that cannot give a valid network -- a predecessor or
+        pointer out of range (the space's ``out_of_bounds``), or a layer after which the
+        network cannot be built (the estimator's
+        :meth:`~nasframe.PerformanceEstimator.why_invalid`, the one validity rule).
+        Pointer moves within range and the terminal action keep a valid network valid.
+        The mask never masks everything: if every action would fail,
+        the terminal actions (or, in a space without one, all actions) stay allowed. After
+        the episode has ended every action is allowed (the next call is ``reset``).
+
+        sb3-contrib's ``MaskablePPO`` calls this method; ``info["action_mask"]`` carries the
+        same vector after every ``reset`` and ``step``.
+        """
+        actions = self.search_space.actions()
+        mask = np.ones(len(actions), dtype=np.bool_)
+        if self._done:
+            return mask
+        cached: tuple[SearchState, np.ndarray] | None = getattr(self, "_mask_of", None)
+        if cached is not None and cached[0] is self.state:
+            # MaskablePPO asks right after the step that already computed it for info
+            return cached[1].copy()
+        for info in actions:
+            if info.kind == "terminal":
+                continue
+            transition = self.search_space.apply(self.state, info.id)
+            if transition.out_of_bounds:
+                mask[info.id] = False
+            elif info.kind == "layer" and transition.added is not None:
+                reason = self.estimator.why_invalid(transition.state.nsc, self.dataset)
+                mask[info.id] = reason is None
+        if not mask.any():
+            terminal = [info.id for info in actions if info.kind == "terminal"]
+            mask[terminal or slice(None)] = True
+        self._mask_of = (self.state, mask.copy())
+        return mask
 
     # -- the two halves of a step ------------------------------------------------------------
     def begin_step(self, action: Any) -> StepPlan:
@@ -390,6 +430,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         if terminated or truncated:
             self._done = True
             self._end_episode(terminated, reason)
+        info["action_mask"] = self.action_masks()
         return self._observe(), float(reward), terminated, truncated, info
 
     # -- helpers ----------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 def test_unknown_section_with_close_match(tmp_path: Path) -> None:
     path = _write(tmp_path, "[rnu]\nsteps = 5\n")
-    known = "(known: database, env, ray, run)"
+    known = "(known: bench, database, env, finalize, ray, run)"
     assert _error(path) == f"{path}: unknown section [rnu]; did you mean 'run'? {known}"
     assert _error(overrides={"xyz": {"a": 1}}) == f"unknown section [xyz] {known}"
 

@@ -98,3 +98,38 @@ def test_every_reachable_state_is_in_the_space(encoder_cls: type, space_cls: typ
     expected = first.copy()
     first[...] = 1
     assert (encoder.encode(state) == expected).all()
+
+
+def test_onehot_pointers_makes_the_pointer_offsets_observable() -> None:
+    from nasframe_spaces import OneHotEncoder, OneHotPointerEncoder, PointerSearchSpace
+
+    space = PointerSearchSpace()
+    encoder = OneHotPointerEncoder(space)
+    d, width = space.max_depth, OneHotEncoder(space).width
+    assert encoder.observation_space.shape == (d + 1, width)
+    state = space.reset()
+    for action in (0, 0):  # two convolutions
+        state = space.apply(state, action).state
+    labels = [a.label for a in space.actions()]
+    down1, down2 = labels.index("predshift_p-1_op-D"), labels.index("predshift_p-2_op-D")
+    moved = space.apply(space.apply(state, down1).state, down2).state
+    moved = space.apply(moved, down2).state
+    assert moved.pointers == (-1, -2) and moved.nsc == state.nsc
+    before, after = encoder.encode(state), encoder.encode(moved)
+    assert encoder.observation_space.contains(before) and encoder.observation_space.contains(after)
+    # the NSC rows are onehot-v1's; only the last row differs, and it holds the offsets
+    assert (before[:d] == OneHotEncoder(space).encode(state)).all()
+    assert (before[:d] == after[:d]).all()
+    assert np.flatnonzero(before[d]).tolist() == [0, d + 1]
+    assert np.flatnonzero(after[d]).tolist() == [1, d + 1 + 2]
+    flat = OneHotPointerEncoder(space, flatten=True)
+    assert (flat.encode(moved) == after.reshape(-1)).all()
+
+
+def test_onehot_pointers_is_onehot_v1_without_pointers() -> None:
+    from nasframe_spaces import ChainedSearchSpace, OneHotEncoder, OneHotPointerEncoder
+
+    space = ChainedSearchSpace()
+    state = space.apply(space.reset(), 0).state
+    assert (OneHotPointerEncoder(space).encode(state) == OneHotEncoder(space).encode(state)).all()
+    assert OneHotPointerEncoder(space).observation_space == OneHotEncoder(space).observation_space

@@ -90,7 +90,7 @@ def _changed(value: object) -> object:
         return value + 1
     if isinstance(value, float):
         return value * 0.5 + 0.01
-    return {"valid": "same", "nasgym-v1": "blockqnn-v1"}[str(value)]
+    return {"valid": "same", "nasgym-v1": "blockqnn-v1", "none": "shift"}[str(value)]
 
 
 @pytest.mark.parametrize("name", RESULT_SETTINGS)
@@ -116,3 +116,19 @@ def test_deterministic_unless_xla() -> None:
     assert not KerasEstimator(KerasSettings(deterministic=False)).deterministic
     # XLA has no deterministic max-pooling gradient: no op determinism with jit_compile
     assert not KerasEstimator(KerasSettings(jit_compile=True)).deterministic
+
+
+def test_fingerprint_of_the_defaults_is_pinned() -> None:
+    # Settings added later (augmentation) enter the fingerprint only when used, so every
+    # cache written before them stays valid: these are the values before they existed.
+    assert KerasEstimator().fingerprint() == "keras-1-0f07b01c1283"
+    stacked = KerasSettings(builder="blockqnn-v1", epochs=3)
+    assert KerasEstimator(stacked).fingerprint() == "keras-1-446e5a4c459e"
+    assert "augmentation" not in KerasSettings().result_settings()
+    shifted = KerasSettings(augmentation="shift")
+    assert KerasEstimator(shifted).fingerprint() != KerasEstimator().fingerprint()
+
+
+def test_augmentation_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"\[keras\] augmentation: 'shfit' is not one of"):
+        KerasSettings(augmentation="shfit")

@@ -39,22 +39,28 @@ def test_counts_follow_the_documented_network() -> None:
 
 def test_merges_pooling_and_leaves() -> None:
     proxy = ProxyEstimator(filters=4, dense_units=8)
-    # conv5 on 8x8 -> 4x4x4; maxpool2 of the input -> 4x4x1; concat -> 4x4x5
+    # conv5 on 8x8 -> 4x4x4; maxpool2 of the input -> 4x4x1; concat pads channels as
+    # keras-v1's builder does: both to 4 -> 4x4x8
     evaluation = proxy.evaluate(NSC.parse("1,1,5,0,0;2,2,2,0,0;3,6,0,1,2"), _dataset())
-    flat = 4 * 4 * 5
+    flat = 4 * 4 * 8
     block = 25 * 4 + 5 * 4
     assert evaluation.params == block + flat * 8 + 8 + 8 * 4 + 4
-    # two unused branches are concatenated into the output: 6x6x4 conv and 8x8 input pool
+    # two unused branches are concatenated into the output: 6x6x4 conv and the 4x4x1 pool
+    # of the input, padded to 6x6x4 -> 6x6x8
     two_leaves = proxy.evaluate(NSC.parse("1,1,3,0,0;2,3,2,0,0"), _dataset())
-    assert two_leaves.params == 9 * 4 + 5 * 4 + (6 * 6 * 4 + 6 * 6 * 1) * 8 + 8 + 8 * 4 + 4
+    assert two_leaves.params == 9 * 4 + 5 * 4 + (6 * 6 * 8) * 8 + 8 + 8 * 4 + 4
+
+
+def test_a_merge_of_the_input_is_invalid_as_in_keras_v1() -> None:
+    evaluation = ProxyEstimator().evaluate(NSC.parse("1,1,3,0,0;2,5,0,1,0"), _dataset())
+    assert evaluation.status is Status.INVALID
+    assert "layer 2 (add) merges the raw input" in evaluation.message
 
 
 def test_invalid_when_the_spatial_size_runs_out() -> None:
     evaluation = ProxyEstimator().evaluate(NSC.parse("1,2,3,0,0;2,2,3,1,0"), _dataset())
     assert evaluation.status is Status.INVALID and evaluation.accuracy == 0.0
-    assert evaluation.message == (
-        "layer 2 (maxpooling k=3) gets a 2x2 input: the spatial size ran out"
-    )
+    assert evaluation.message == "layer 2 (maxpooling 3x3) needs an input of at least 3x3, got 2x2"
 
 
 def test_deterministic_bounded_and_input_dependent() -> None:
@@ -76,7 +82,7 @@ def test_deterministic_bounded_and_input_dependent() -> None:
 
 def test_fingerprint_covers_settings() -> None:
     assert ProxyEstimator().fingerprint() == ProxyEstimator(32, 1024).fingerprint()
-    assert ProxyEstimator().fingerprint().startswith("proxy-1-")
+    assert ProxyEstimator().fingerprint().startswith("proxy-2-")
     assert ProxyEstimator(filters=16).fingerprint() != ProxyEstimator().fingerprint()
     assert ProxyEstimator(dense_units=16).fingerprint() != ProxyEstimator().fingerprint()
     with pytest.raises(ConfigError, match=r"proxy: filters \(0\) and dense_units \(1024\)"):

@@ -39,7 +39,7 @@ def records(path: Path) -> list[nasframe.Record]:
         database.close()
 
 
-@pytest.mark.parametrize("agent", ["random", "ppo", "a2c", "dqn", "recurrent-ppo"])
+@pytest.mark.parametrize("agent", ["random", "ppo", "a2c", "dqn", "recurrent-ppo", "maskable-ppo"])
 def test_cheap_estimator_each_agent(tmp_path: Path, agent: str) -> None:
     out = tmp_path / agent
     code, output = search(
@@ -151,7 +151,8 @@ def test_rerun_reuses_every_evaluation(tmp_path: Path) -> None:
         (
             ["--agent", "rndom"],
             "error: [run] agent (override value): unknown agent 'rndom'; did you mean "
-            "'random'? (available: a2c-v1, dqn-v1, ppo-v1, random-v1, recurrent-ppo-v1)",
+            "'random'? (available: a2c-v1, dqn-v1, maskable-ppo-v1, ppo-v1, random-v1, "
+            "recurrent-ppo-v1)",
         ),
         (["--dataset", "mnistt"], "error: [env] dataset (override value): unknown dataset"),
         (["--space", "chainde"], "error: [env] search_space (override value): unknown search"),

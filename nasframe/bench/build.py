@@ -61,6 +61,11 @@ class BuildPlan:
         space: the search space's registered name.
         depth: the deepest network, in layers.
         seeds: the training seeds; every network is trained once per seed.
+        repeat_seeds: more seeds, trained only for the best networks (by the mean
+            last-epoch validation accuracy over ``seeds``), to measure seed noise where it
+            matters (the top of the ranking) at a fraction of the cost.
+        repeat_top: the fraction of networks (the best first) that ``repeat_seeds``
+            trains; 0 trains none, 1 trains all.
         estimator: ``(name, settings)`` of the estimator.
         dataset: ``(name, settings)`` of the dataset.
         output: the table folder.
@@ -72,6 +77,8 @@ class BuildPlan:
     estimator: tuple[str, dict[str, Any]]
     dataset: tuple[str, dict[str, Any]]
     output: Path
+    repeat_seeds: Sequence[int] = ()
+    repeat_top: float = 0.0
 
 
 @dataclass
@@ -171,6 +178,9 @@ def build_table(
     seeds = sorted(set(plan.seeds))
     if not seeds:
         raise ConfigError("[bench] seeds is empty; give at least one seed, e.g. 0")
+    repeat = sorted(set(plan.repeat_seeds) - set(seeds))
+    if not 0.0 <= plan.repeat_top <= 1.0:
+        raise ConfigError(f"[bench] repeat_top = {plan.repeat_top}: must be in [0, 1]")
     space = plugin_manager.registry("search_space").create(plan.space)
     networks = enumerate_networks(space, plan.depth)
     estimator = plugin_manager.registry("estimator").create(plan.estimator[0], **plan.estimator[1])
@@ -180,7 +190,7 @@ def build_table(
             f"estimator {estimator.name!r} cannot build a table: it does not record learning "
             "curves (implement PerformanceEstimator.measure)"
         )
-    card = {
+    card: dict[str, Any] = {
         "format": 1,
         "space": getattr(space, "name", plan.space) or plan.space,
         "depth": plan.depth,
@@ -194,6 +204,8 @@ def build_table(
         "input_shape": list(dataset.input_shape),
         "num_classes": dataset.num_classes,
         "seeds": seeds,
+        "repeat_seeds": repeat,
+        "repeat_top": plan.repeat_top if repeat else 0.0,
         "networks": len(networks),
     }
     output = plan.output
@@ -207,56 +219,71 @@ def build_table(
                     f"{card_path}: this folder holds a table of {key} {previous.get(key)!r}, "
                     f"not {card[key]!r}; choose another --output or remove the folder"
                 )
-        card["build_seconds"] = float(previous.get("build_seconds", 0.0))
-        seeds = sorted(set(seeds) | set(previous.get("seeds", [])))
-        card["seeds"] = seeds
-    else:
-        card["build_seconds"] = 0.0
+    card["build_seconds"] = float(previous.get("build_seconds", 0.0)) if previous else 0.0
     _write_card(card_path, {**card, "complete": False})
 
     rows_path = output / ROWS_FILE
     done = _resume_rows(rows_path)
     max_epochs = _max_epochs(estimator, done)
-    finished = {(row.arch_hash, row.seed) for row in done}
-    jobs = [
-        (nsc, seed)
-        for seed in seeds
-        for nsc in networks
-        if (nsc.canonical_hash, seed) not in finished
-    ]
-    if limit is not None:
-        jobs = jobs[: max(0, limit)]
-    say(
-        f"{len(networks)} networks x {len(seeds)} seed(s): {len(finished)} stored, "
-        f"{len(jobs)} to train with {workers} worker(s); rows go to {rows_path}"
-    )
+    by_hash = {nsc.canonical_hash: nsc for nsc in networks}
     trained = 0
-    try:
+    budget = [len(networks) * (len(seeds) + len(repeat)) if limit is None else max(0, limit)]
+
+    def pending(wanted: list[tuple[str, int]], stored: list[TableRow]) -> list[tuple[NSC, int]]:
+        have = {(row.arch_hash, row.seed) for row in stored}
+        return [(by_hash[h], seed) for h, seed in wanted if (h, seed) not in have]
+
+    def run(jobs: list[tuple[NSC, int]], phase: str) -> None:
+        nonlocal trained
+        jobs = jobs[: budget[0]]
+        if not jobs:
+            return
+        say(f"{phase}: {len(jobs)} to train with {workers} worker(s); rows go to {rows_path}")
+        phase_start, count = time.perf_counter(), 0
         with _RowWriter(rows_path, max_epochs) as writer:
             for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
                 writer.write(row)
                 trained += 1
-                if trained % 10 == 0 or trained == len(jobs):
-                    elapsed = time.perf_counter() - started
-                    rate = elapsed / trained
-                    left = (len(jobs) - trained) * rate
+                count += 1
+                budget[0] -= 1
+                if count % 10 == 0 or count == len(jobs):
+                    rate = (time.perf_counter() - phase_start) / count
                     say(
-                        f"[{trained}/{len(jobs)}] {rate:.2f} s per network, about "
-                        f"{left / 60:.1f} min left; last: {row.nsc or 'head only'} "
-                        f"{row.status} {row.accuracy():.3f}"
+                        f"[{count}/{len(jobs)}] {rate:.2f} s per network, about "
+                        f"{(len(jobs) - count) * rate / 60:.1f} min left; last: "
+                        f"{row.nsc or 'head only'} seed {row.seed} {row.status} "
+                        f"{row.accuracy():.3f}"
                     )
+
+    primary = [(nsc.canonical_hash, seed) for seed in seeds for nsc in networks]
+    say(
+        f"{len(networks)} networks x seeds {seeds}"
+        + (f", the top {plan.repeat_top:.0%} also x seeds {repeat}" if repeat else "")
+        + f": {len(done)} rows stored"
+    )
+    wanted = list(primary)
+    try:
+        run(pending(primary, done), "every network")
+        done = _resume_rows(rows_path)
+        if repeat and not pending(primary, done):
+            top = _top_networks(networks, done, seeds, plan.repeat_top)
+            card["repeat_networks"] = len(top)
+            extra = [(h, seed) for seed in repeat for h in top]
+            wanted += extra
+            run(pending(extra, done), f"the top {len(top)} networks")
     finally:
         estimator.close()
         card["build_seconds"] = card["build_seconds"] + time.perf_counter() - started
         _write_card(card_path, {**card, "complete": False})
     rows = _resume_rows(rows_path)
-    wanted = {(nsc.canonical_hash, seed) for nsc in networks for seed in seeds}
     have = {(row.arch_hash, row.seed) for row in rows}
-    complete = wanted <= have
+    complete = not pending(primary, rows) and (not repeat or "repeat_networks" in card)
+    complete = complete and not pending(wanted, rows)
     if complete:
         order = {nsc.canonical_hash: i for i, nsc in enumerate(networks)}
+        keep = set(wanted)
         final = sorted(
-            (row for row in rows if (row.arch_hash, row.seed) in wanted),
+            (row for row in rows if (row.arch_hash, row.seed) in keep),
             key=lambda row: (order[row.arch_hash], row.seed),
         )
         table_path = output / TABLE_FILE
@@ -271,7 +298,7 @@ def build_table(
         say(f"table complete: {len(final)} rows in {table_path}")
     return BuildResult(
         networks=len(networks),
-        rows=len(have & wanted),
+        rows=len(have & set(wanted)),
         trained=trained,
         complete=complete,
         seconds=time.perf_counter() - started,
@@ -375,16 +402,22 @@ class _RowWriter:
     def __enter__(self) -> _RowWriter:
         import csv
 
-        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._new = not self.path.exists() or self.path.stat().st_size == 0
+        if not self._new:
+            with self.path.open(encoding="utf-8") as handle:
+                columns = handle.readline().strip().split(",")
+            self.max_epochs = sum(name.startswith("val_") for name in columns)
         self._file = self.path.open("a", encoding="utf-8", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
-        if new:
-            self._csv.writerow(header(self.max_epochs))
-            self._sync()
         return self
 
     def write(self, row: TableRow) -> None:
-        if len(row.curve) > self.max_epochs:
+        if self._new:
+            # The header waits for the first row: its curve may be longer than the hint.
+            self.max_epochs = max(self.max_epochs, len(row.curve))
+            self._csv.writerow(header(self.max_epochs))
+            self._new = False
+        elif len(row.curve) > self.max_epochs:
             raise NasframeError(
                 f"{self.path}: a curve of {len(row.curve)} epochs does not fit the table's "
                 f"{self.max_epochs} columns"
@@ -411,10 +444,26 @@ def _resume_rows(path: Path) -> list[TableRow]:
     return read_rows(path, drop_partial=True)
 
 
+def _top_networks(
+    networks: Sequence[NSC], rows: Sequence[TableRow], seeds: Sequence[int], fraction: float
+) -> list[str]:
+    """The hashes of the best ``fraction`` of ``networks`` by mean accuracy over ``seeds``."""
+    scores: dict[str, list[float]] = {}
+    for row in rows:
+        if row.seed in seeds:
+            scores.setdefault(row.arch_hash, []).append(row.accuracy())
+    hashes = [nsc.canonical_hash for nsc in networks]
+    ranked = sorted(hashes, key=lambda h: -sum(scores.get(h, [0.0])) / len(scores.get(h, [0])))
+    return ranked[: math.ceil(len(ranked) * fraction)]
+
+
 def _max_epochs(estimator: PerformanceEstimator, rows: Sequence[TableRow]) -> int:
+    """The curve length of the table: the longest stored, or the estimator's ``epochs``."""
+    if rows:
+        return max(len(row.curve) for row in rows)
     settings = getattr(estimator, "settings", None)
-    epochs = int(getattr(settings, "epochs", 0) or 0)
-    return max([epochs, *(len(row.curve) for row in rows)])
+    hint = getattr(estimator, "epochs", None) or getattr(settings, "epochs", 0)
+    return int(hint) if isinstance(hint, int) else 0
 
 
 def _read_card(path: Path) -> dict[str, Any]:

@@ -30,6 +30,9 @@ SUBCOMMANDS = {
     "evaluate": "nasframe.cli.evaluate_cmd:evaluate",
     "search": "nasframe.cli.search_cmd:search",
     "bench": "nasframe.cli.bench_cmd:bench",
+    "finalize": "nasframe.cli.finalize_cmd:finalize",
+    "play": "nasframe.cli.play_cmd:play",
+    "import-nasgym": "nasframe.cli.import_cmd:import_nasgym",
 }
 
 

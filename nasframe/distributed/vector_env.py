@@ -142,6 +142,13 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
         """
         return step_all(self.envs, self.evaluator, actions, active)
 
+    def action_masks(self) -> np.ndarray:
+        """The action mask of every env, ``(num_envs, n)`` booleans (see ``NASEnv.action_masks``).
+
+        An env whose episode ended last step allows every action: its next step is a reset.
+        """
+        return np.stack([env.action_masks() for env in self.envs])
+
     def close_extras(self, **kwargs: Any) -> None:
         """Close the envs, the shared evaluator and the components it owns."""
         for env in self.envs:

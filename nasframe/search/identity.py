@@ -31,12 +31,23 @@ _NOT_IDENTITY = {
 }
 
 
+#: Sections that never change what a search does (``nasframe finalize`` reads them).
+_NOT_IDENTITY_SECTIONS = {"finalize"}
+
+#: Keys that count only when set: a run written before they existed keeps its identity.
+_ONLY_WHEN_SET = {("run", "play")}
+
+
 def identity_of(config: Config) -> dict[str, dict[str, Any]]:
     """The configuration values that make two runs the same run (budget keys excluded)."""
     identity: dict[str, dict[str, Any]] = {}
     for section, values in config.values.items():
+        if section in _NOT_IDENTITY_SECTIONS:
+            continue
         for key, value in values.items():
             if (section, key) in _NOT_IDENTITY:
+                continue
+            if (section, key) in _ONLY_WHEN_SET and not value:
                 continue
             identity.setdefault(section, {})[key] = None if value is None else str(value)
     return identity

@@ -170,7 +170,10 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             plugin_manager=run.plugin_manager,
         )
         checkpoint = run.output / f"agent{agent.checkpoint_suffix}"
-        if resuming and checkpoint.is_file():
+        play = str(config.get("run", "play"))
+        if play:  # nasframe play: the saved policy acts and is never saved back
+            _load_policy(agent, Path(play))
+        elif resuming and checkpoint.is_file():
             agent.load(checkpoint)
             log.info("agent %s restored from %s", agent.name, checkpoint)
     except BaseException:
@@ -184,7 +187,8 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
 
     def callback() -> bool:
         if checkpoint_every and run.steps - saved_at[0] >= checkpoint_every:
-            agent.save(checkpoint)
+            if not play:
+                agent.save(checkpoint)
             write_state(with_trainings(run))
             saved_at[0] = run.steps
         return not (run.stop_requested or run.finished_budget)
@@ -194,8 +198,10 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
     try:
         with progress:
             if not run.finished_budget:
-                agent.learn(run.remaining_steps, callback)
-        agent.save(checkpoint)
+                act = agent.play if play else agent.learn
+                act(run.remaining_steps, callback)
+        if not play:
+            agent.save(checkpoint)
         run.outcome = "interrupted" if run.stop_requested else "completed"
         if run.outcome == "completed" and not run.finished_budget:
             run.outcome = "interrupted"
@@ -217,3 +223,19 @@ def _run(run: Run, resuming: bool, console: Any, resume_command: str) -> Run:
             run.env.close()
     report_end(run, console, verbosity, resume_command)
     return run
+
+
+def _load_policy(agent: Any, path: Path) -> None:
+    """Load the saved agent ``nasframe play`` runs (``[run] play``); check it can play."""
+    from nasframe.agents import Agent
+    from nasframe.errors import ConfigError
+
+    if type(agent).play is Agent.play:
+        raise ConfigError(
+            f"[run] play: agent {agent.name!r} cannot play (run a saved policy without "
+            "learning): it does not implement Agent.play"
+        )
+    if not path.is_file():
+        raise ConfigError(f"[run] play: {path}: no such saved agent file")
+    agent.load(path)
+    log.info("agent %s loaded from %s to play (no learning)", agent.name, path)

@@ -4,10 +4,12 @@
 * ``ppo-v1``, ``a2c-v1``, ``dqn-v1`` -- Stable-Baselines3 (extra ``rl``).
 * ``recurrent-ppo-v1`` -- sb3-contrib's recurrent PPO with an LSTM policy, the meta-RL
   learner (extra ``rl``; use it with ``[run] meta_rl = true``, see ``docs/meta-rl.md``).
+* ``maskable-ppo-v1`` -- sb3-contrib's MaskablePPO: it samples only actions the env's
+  ``action_masks()`` allows (extra ``rl``).
 
 Each learner reads its settings from the configuration section named after it
-(``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[random]``). Stable-Baselines3
-is imported only when such an agent is built, so listing plugins stays fast.
+(``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[maskable_ppo]``, ``[random]``).
+Stable-Baselines3 is imported only when such an agent is built, so listing plugins stays fast.
 
 A Stable-Baselines3 agent given a vector env (``[run] workers`` > 1) drives it through
 its own ``VecEnv`` view, :func:`to_sb3` (``nasframe_agents.vec_env``).

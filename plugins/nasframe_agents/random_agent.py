@@ -97,6 +97,10 @@ class RandomAgent(nasframe.Agent):
                 break
         return taken
 
+    def play(self, total_steps: int, callback: nasframe.StepCallback | None = None) -> int:
+        """Random search learns nothing, so playing is searching: see :meth:`learn`."""
+        return self.learn(total_steps, callback)
+
     def save(self, path: Path) -> Path:
         """Write the generator state and step count as JSON."""
         path = Path(path)

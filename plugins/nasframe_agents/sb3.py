@@ -86,6 +86,15 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         "sb3-contrib recurrent PPO with an LSTM policy (the meta-RL learner)",
         contrib=True,
     ),
+    "maskable-ppo": AlgorithmSpec(
+        "sb3_contrib",
+        "MaskablePPO",
+        "MlpPolicy",
+        "MultiInputPolicy",
+        "maskable_ppo",
+        "sb3-contrib PPO that never samples an action the env's action_masks() forbids",
+        contrib=True,
+    ),
 }
 
 # Settings that are not keyword arguments of the algorithm class.
@@ -93,7 +102,7 @@ _OWN_KEYS = ("policy", "device", "lstm_hidden_size", "net_arch")
 
 
 def declare_sb3_config(schema: nasframe.ConfigSchema) -> None:
-    """Declare ``[ppo]``, ``[a2c]``, ``[dqn]`` and ``[recurrent_ppo]`` on ``schema``."""
+    """Declare ``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]`` and ``[maskable_ppo]``."""
 
     def common(section: nasframe.Section, learning_rate: float, gamma: float) -> None:
         section.add("learning_rate", float, learning_rate, "optimizer learning rate", min=0)
@@ -133,6 +142,15 @@ def declare_sb3_config(schema: nasframe.ConfigSchema) -> None:
     rppo.add("batch_size", int, 32, "minibatch size", min=2)
     rppo.add("n_epochs", int, 4, "optimisation epochs per update", min=1)
     rppo.add("ent_coef", float, 0.01, "entropy bonus weight", min=0)
+    mppo = schema.section(
+        "maskable_ppo",
+        "sb3-contrib MaskablePPO: PPO over the env's action masks (extra: rl).",
+    )
+    common(mppo, 3e-4, 0.9)
+    mppo.add("n_steps", int, 64, "steps per rollout before each update", min=2)
+    mppo.add("batch_size", int, 32, "minibatch size", min=2)
+    mppo.add("n_epochs", int, 4, "optimisation epochs per update", min=1)
+    mppo.add("ent_coef", float, 0.01, "entropy bonus weight", min=0)
     rppo.add("lstm_hidden_size", int, 128, "LSTM units (the paper's 128)", min=1)
 
 
@@ -249,6 +267,38 @@ class SB3Agent(nasframe.Agent):
             progress_bar=False,
         )
         return self.num_timesteps - before
+
+    def play(self, total_steps: int, callback: nasframe.StepCallback | None = None) -> int:
+        """Act with the policy for up to ``total_steps`` steps; no update, no rollout buffer.
+
+        Actions are sampled from the policy (``model.predict(deterministic=False)``), as
+        the L2RL-NAS evaluation did, so a fixed policy still explores; a recurrent
+        policy carries its LSTM state across steps and resets it at episode starts. The
+        environment is the model's own ``VecEnv`` (one step of N environments counts N).
+        """
+        import numpy as np
+
+        env = self.model.get_env()
+        if getattr(self, "_play_obs", None) is None:
+            if self.seed is not None:
+                env.seed(self.seed)
+            self._play_obs = env.reset()
+            self._play_state: Any = None
+            self._play_starts = np.ones(env.num_envs, dtype=bool)
+        taken = 0
+        while taken < total_steps:
+            actions, self._play_state = self.model.predict(
+                self._play_obs,
+                state=self._play_state,
+                episode_start=self._play_starts,
+                deterministic=False,
+            )
+            self._play_obs, _, dones, _ = env.step(actions)
+            self._play_starts = np.asarray(dones, dtype=bool)
+            taken += int(env.num_envs)
+            if callback is not None and not callback():
+                break
+        return taken
 
     def save(self, path: Path) -> Path:
         """Save the model (policy, optimizer, step count) as SB3's zip file.

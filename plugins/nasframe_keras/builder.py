@@ -21,8 +21,11 @@ Two builders, each versioned (the version is part of the estimator's fingerprint
     width of the next block bounded whatever the block concatenates). Same head.
 
 An architecture that cannot be built (a merge reading the raw input, a kernel larger
-than what is left of the image) raises :class:`BuildError`, which the estimator turns
-into status ``invalid``.
+than what is left of the image, a reduction of a 1x1 map) raises :class:`BuildError`,
+which the estimator turns into status ``invalid``. Whether a network can be built is
+decided by :func:`nasframe.why_invalid`, the one validity rule that ``proxy-v1``, the
+zero-cost proxies and the action masks share; ``KerasSettings.why_invalid`` passes it this
+builder's settings (:meth:`KerasSettings.why_invalid`).
 """
 
 from __future__ import annotations
@@ -112,12 +115,6 @@ def _merge(
     return out
 
 
-def _out_size(size: int, kernel: int, stride: int, padding: str) -> int:
-    if padding == "same":
-        return -(-size // stride)
-    return (size - kernel) // stride + 1 if size >= kernel else 0
-
-
 def _block(
     x: KerasTensor,
     nsc: NSC,
@@ -161,13 +158,8 @@ def _layer(
     prefix: str,
 ) -> KerasTensor:
     name = f"{prefix}l{row.index}"
-    where = f"layer {row.index} ({row.type.yaml_name}"
     x = nodes[row.pred1]
     if row.type in (LayerType.ADD, LayerType.CONCAT):
-        if INPUT_NODE in (row.pred1, row.pred2):
-            raise BuildError(
-                f"{where}) merges the raw input (predecessor 0); a merge needs two layers"
-            )
         return _merge(
             x,
             nodes[row.pred2],
@@ -178,25 +170,16 @@ def _layer(
     if row.type is LayerType.IDENTITY:
         return x
     k = row.kernel
-    h, w, _ = _shape(x)
     if row.type is LayerType.CONVOLUTION:
-        if _out_size(h, k, 1, padding) < 1 or _out_size(w, k, 1, padding) < 1:
-            raise BuildError(f"{where} {k}x{k}) needs an input of at least {k}x{k}, got {h}x{w}")
         x = layers.ReLU(name=f"{name}_relu")(x)
         x = layers.Conv2D(filters, k, padding=padding, name=f"{name}_conv{k}")(x)
         out: KerasTensor = layers.BatchNormalization(name=f"{name}_bn")(x)
         return out
     stride = k if pool_stride is None else pool_stride
-    if _out_size(h, k, stride, padding) < 1 or _out_size(w, k, stride, padding) < 1:
-        raise BuildError(f"{where} {k}x{k}) needs an input of at least {k}x{k}, got {h}x{w}")
     pool = layers.MaxPooling2D if row.type is LayerType.MAX_POOLING else layers.AveragePooling2D
     kind = "max" if row.type is LayerType.MAX_POOLING else "avg"
     out = pool(pool_size=k, strides=stride, padding=padding, name=f"{name}_{kind}pool{k}")(x)
     return out
-
-
-#: The NSC predecessor index of the block input.
-INPUT_NODE = 0
 
 
 def _head(x: KerasTensor, num_classes: int, settings: KerasSettings) -> KerasTensor:
@@ -220,8 +203,12 @@ def build_model(
     outputs logits. The registered builders (:mod:`nasframe_keras.builders`) call this.
 
     Raises:
-        BuildError: the architecture cannot be built for this input.
+        BuildError: the architecture cannot be built for this input
+            (:meth:`KerasSettings.why_invalid`).
     """
+    reason = settings.why_invalid(nsc, input_shape)
+    if reason is not None:
+        raise BuildError(reason)
     inputs = keras.Input(shape=input_shape, name="images")
     if settings.builder not in ("nasgym-v1", "blockqnn-v1"):
         raise ValueError(f"build_model builds nasgym-v1 and blockqnn-v1, not {settings.builder!r}")
@@ -246,12 +233,6 @@ def _stacked(inputs: KerasTensor, nsc: NSC, settings: KerasSettings) -> KerasTen
     x = layers.BatchNormalization(name="stem_bn")(x)
     for stage in range(settings.stages):
         if stage > 0:
-            h, w, _ = _shape(x)
-            if min(h, w) < 2:
-                raise BuildError(
-                    f"stage {stage + 1} of {settings.stages} needs a 2x2 input to reduce, got "
-                    f"{h}x{w}; use fewer stages"
-                )
             filters *= 2
             x = layers.ReLU(name=f"reduce{stage}_relu")(x)
             x = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"reduce{stage}_conv3")(x)

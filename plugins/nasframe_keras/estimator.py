@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 from nasframe import (
@@ -121,6 +122,42 @@ class KerasEstimator(PerformanceEstimator):
         """
         return self.settings.deterministic and not self.settings.jit_compile
 
+    def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
+        """Why the network of ``architecture`` cannot be built for ``dataset``; ``None`` if it can.
+
+        The one validity rule (:func:`nasframe.why_invalid`) with this builder's settings;
+        no TensorFlow is imported.
+        """
+        return self.settings.why_invalid(architecture.without_terminal(), dataset.input_shape)
+
+    def build_network(self, architecture: NSC, dataset: DatasetHandler) -> Any:
+        """The untrained Keras model :meth:`evaluate` would train for ``architecture``.
+
+        Built by the estimator's builder (``[keras] builder``). Public so that other
+        estimators (the zero-cost proxies) score exactly this network without importing
+        this plugin: they get the estimator from the registry and call
+        this method. The model outputs logits; the caller owns it (and clears the Keras
+        session when done).
+
+        Raises:
+            ValueError: the network cannot be built (the message says why).
+        """
+        return self.builder.build(
+            architecture.without_terminal(),
+            dataset.input_shape,
+            dataset.num_classes,
+            asdict(self.settings),
+        )
+
+    def network_flops(self, model: Any) -> int:
+        """The FLOPs of one forward pass of one example through ``model`` (analytic).
+
+        What :meth:`evaluate` reports as ``flops``; public for the zero-cost proxies.
+        """
+        from nasframe_keras.flops import model_flops
+
+        return int(model_flops(model))
+
     def evaluate(
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
@@ -134,6 +171,7 @@ class KerasEstimator(PerformanceEstimator):
         *,
         seed: int | None = None,
         test: bool = False,
+        save_to: str | Path | None = None,
     ) -> Measurement:
         """Train as :meth:`evaluate` does, validating after every epoch; test if asked.
 
@@ -141,8 +179,13 @@ class KerasEstimator(PerformanceEstimator):
         :meth:`evaluate`; ``curve`` holds every epoch's, so a table built from it answers
         any epoch count up to ``epochs``. Validating every epoch does not change the
         training (the validation pass reads no random state).
+
+        With ``save_to`` the trained model (final weights, logits output) is written there
+        as a ``.keras`` file after a training that ended ``ok``; it loads with
+        ``keras.models.load_model`` once ``nasframe_keras.builder`` is imported (its
+        merge padding layer is registered there). A failed save is status ``error``.
         """
-        return self._run(architecture, dataset, seed=seed, curve=True, test=test)
+        return self._run(architecture, dataset, seed=seed, curve=True, test=test, save_to=save_to)
 
     def _run(
         self,
@@ -152,6 +195,7 @@ class KerasEstimator(PerformanceEstimator):
         seed: int | None,
         curve: bool,
         test: bool,
+        save_to: str | Path | None = None,
     ) -> Measurement:
         start = time.perf_counter()
         budget = self.settings.time_budget
@@ -201,6 +245,12 @@ class KerasEstimator(PerformanceEstimator):
                 callbacks=self.callbacks,
             )
             self.last_train = result
+            if save_to is not None and result.status is Status.OK:
+                target = Path(save_to)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.stem + ".partial.keras")
+                model.save(partial)
+                partial.replace(target)  # a killed save never leaves a torn model file
             evaluation = Evaluation(
                 status=result.status,
                 accuracy=float(result.accuracy),

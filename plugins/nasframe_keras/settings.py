@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from nasframe import ConfigError, ConfigSchema, Section, closest
+from nasframe import NSC, ConfigError, ConfigSchema, Section, closest, why_invalid
 
 __all__ = [
+    "AUGMENTATIONS",
     "BUILDERS",
     "RESULT_SETTINGS",
     "TRAINER_VERSION",
@@ -24,6 +25,12 @@ __all__ = [
 #: builder builds is a new version, so cached results of the old one are never mixed with
 #: the new one. Any other registered builder may be named too (``[keras] builder``).
 BUILDERS = ("nasgym-v1", "blockqnn-v1")
+
+#: Training-data augmentations: ``none``; ``shift``, a random translation of up to 10 %
+#: of the height and width (zeros fill in), right for any image data; ``flip-shift``, a
+#: random horizontal flip as well, only for data whose classes are mirror-invariant
+#: (natural images such as CIFAR-10; not digits or characters).
+AUGMENTATIONS = ("none", "shift", "flip-shift")
 
 #: The version of the training loop; part of the fingerprint.
 TRAINER_VERSION = "1"
@@ -78,6 +85,8 @@ class KerasSettings:
         mixed_precision: train in float16 with float32 variables (GPU).
         jit_compile: compile the train step with XLA.
         memory_growth: let TensorFlow grow GPU memory on demand instead of taking it all.
+        augmentation: augmentation of the training batches, one of :data:`AUGMENTATIONS`
+            (NASGym: none; a final training may use ``shift``).
     """
 
     epochs: int = _key(12, "training epochs (NASGym: 12)", min=1)
@@ -105,6 +114,11 @@ class KerasSettings:
     mixed_precision: bool = _key(False, "float16 compute (GPU)")
     jit_compile: bool = _key(False, "XLA-compile the train step")
     memory_growth: bool = _key(False, "grow GPU memory on demand")
+    augmentation: str = _key(
+        "none",
+        "training augmentation: none, shift (random translation), flip-shift (and mirror)",
+        choices=AUGMENTATIONS,
+    )
 
     def __post_init__(self) -> None:
         section = _section()
@@ -134,6 +148,21 @@ class KerasSettings:
                 )
         return cls(**values)
 
+    def why_invalid(self, nsc: NSC, input_shape: tuple[int, int, int]) -> str | None:
+        """Why the builder cannot build ``nsc`` for ``input_shape``; ``None`` if it can.
+
+        :func:`nasframe.why_invalid` (the one validity rule) with this builder's padding,
+        pooling stride and reductions; pure Python, no model is built. ``None`` for a
+        builder of another plugin, whose rules are its own (its ``build`` says).
+        """
+        if self.builder == "nasgym-v1":
+            return why_invalid(nsc, input_shape, padding=self.padding)
+        if self.builder == "blockqnn-v1":
+            return why_invalid(
+                nsc, input_shape, padding="same", pool_stride=1, reductions=self.stages - 1
+            )
+        return None
+
     def result_settings(self) -> dict[str, Any]:
         """The settings that change a result, for the fingerprint.
 
@@ -144,6 +173,10 @@ class KerasSettings:
         if self.builder == "nasgym-v1":
             for key in _STACKED_ONLY:
                 values.pop(key)
+        if self.augmentation == "none":
+            # added after the first caches were written: absent unless used, so the
+            # fingerprint of every earlier setting is unchanged
+            values.pop("augmentation")
         values["trainer"] = TRAINER_VERSION
         return values
 

@@ -12,6 +12,8 @@ Semantics (docs/estimator.md):
 * the train split, shuffled every pass from the seed, is repeated without end and cut
   into full batches (NASGym's input function did the same); an epoch is
   ``ceil(n_train / batch_size)`` steps;
+* with ``augmentation`` the training batches are randomly translated (and mirrored),
+  from the seed; validation and test data never are;
 * Adam(learning_rate, beta1, beta2, epsilon), sparse softmax cross-entropy on logits;
 * the learning rate of epoch ``e`` (from 0) is
   ``learning_rate * lr_decay ** (e // lr_decay_epochs)`` and is written into the
@@ -138,6 +140,19 @@ def input_pipelines(
     return train_data, validation, steps_per_epoch
 
 
+def _augmenter(name: str, seed: int | None) -> Any:
+    """The Keras preprocessing layers of augmentation ``name`` (``None`` for ``none``)."""
+    if name == "none":
+        return None
+    import keras
+
+    steps: list[Any] = []
+    if name == "flip-shift":
+        steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    steps.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed))
+    return keras.Sequential(steps)
+
+
 def train(
     model: Any,
     dataset: DatasetHandler,
@@ -194,11 +209,14 @@ def train(
     x_batch = tf.TensorSpec((batch, *dataset.input_shape), tf.float32)
     y_batch = tf.TensorSpec((batch,), tf.int64)
     jit = True if settings.jit_compile else None
+    augment = _augmenter(settings.augmentation, seed)
 
     # One trace per model. No autograph: the steps have no tensor-dependent Python
     # control flow, and skipping the source conversion shortens every candidate's trace.
     @tf.function(input_signature=[x_batch, y_batch], jit_compile=jit, autograph=False)
     def train_step(images: Any, labels: Any) -> None:
+        if augment is not None:
+            images = augment(images, training=True)
         with tf.GradientTape() as tape:
             logits = tf.cast(model(images, training=True), tf.float32)
             loss = tf.reduce_mean(

@@ -9,9 +9,11 @@ measurement.
 
 The network (NASGym's builder): convolution = ReLU -> Conv2D(``filters``, k x k, stride
 1, valid padding) -> BatchNorm; pooling k x k with stride k, valid padding; add/concat
-zero-pad both operands to the larger height, width (and, for add, channels); the leaves
-are concatenated into the block output; the head is Flatten -> Dense(``dense_units``) ->
-Dense(classes).
+zero-pad both operands to the larger height, width and channels; the leaves are
+concatenated the same way into the block output; the head is Flatten ->
+Dense(``dense_units``) -> Dense(classes). Shapes and validity come from
+:func:`nasframe.block_shapes` / :func:`nasframe.why_invalid`, the one validity rule that
+``keras-v1`` uses too, so the two agree on which networks exist.
 
 Per node it tracks ``(h, w, c, r, j)``: spatial size, channels, receptive field and jump
 (the product of the strides so far). Starting from the input ``(H, W, C, 1, 1)``:
@@ -20,9 +22,14 @@ Per node it tracks ``(h, w, c, r, j)``: spatial size, channels, receptive field 
   (bias, BN gamma/beta/mean/variance); FLOPs ``2*k*k*c*filters*h'*w'``;
 * pool k: ``(h//k, w//k, c, r+(k-1)j, j*k)``; FLOPs ``k*k*c*h'*w'``;
 * add: element-wise maxima of ``h, w, c, r, j``; FLOPs ``h'*w'*c'``; concat: the same with
-  ``c' = c1 + c2`` and no FLOPs; identity passes through;
-* a conv or pool whose kernel is larger than its input (``h < k`` or ``w < k``) makes the
-  architecture ``invalid`` -- the spatial size ran out, as NASGym's valid padding did.
+  ``c' = 2 max(c1, c2)`` (channels padded, as the builder does) and no FLOPs; identity
+  passes through;
+* invalid (status ``invalid``): a conv or pool whose kernel is larger than its input
+  (``h < k`` or ``w < k``) -- the spatial size ran out, as NASGym's valid padding did --
+  and a merge that reads the raw input (predecessor 0).
+
+Version history: fingerprint version 1 accepted merges of the input and counted concat
+channels as ``c1 + c2``; version 2 (the same name, ``proxy-v1``) follows the shared rule.
 
 With ``R`` the receptive field of the block output, ``S = min(H, W)``, ``n`` the number of
 convolutions and ``K`` the classes::
@@ -39,21 +46,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import nasframe
 from nasframe import NSC, DatasetHandler, Evaluation, LayerType, PerformanceEstimator, Status
 
 __all__ = ["ProxyEstimator"]
-
-
-@dataclass(frozen=True)
-class _Node:
-    h: int
-    w: int
-    c: int
-    r: int
-    j: int
 
 
 class _InvalidError(Exception):
@@ -72,7 +69,10 @@ class ProxyEstimator(PerformanceEstimator):
     """
 
     name = "proxy-v1"
-    version = "1"
+    #: 2: validity is the shared rule (merges of the input are invalid) and merges pad
+    #: channels as keras-v1's NASGym builder does; the fingerprint changes with it, so no
+    #: cached version-1 score is reused.
+    version = "2"
 
     def __init__(self, filters: int = 32, dense_units: int = 1024) -> None:
         if filters < 1 or dense_units < 1:
@@ -117,44 +117,47 @@ class ProxyEstimator(PerformanceEstimator):
             seconds=time.perf_counter() - start,
         )
 
+    def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
+        """The one validity rule (:func:`nasframe.why_invalid`, NASGym's valid padding)."""
+        return nasframe.why_invalid(architecture.without_terminal(), dataset.input_shape)
+
     def _walk(
         self, network: NSC, height: int, width: int, channels: int, classes: int
     ) -> tuple[int, int, int, int]:
-        nodes = {0: _Node(height, width, channels, 1, 1)}
-        params = flops = convs = 0
+        try:
+            shapes = nasframe.block_shapes(network, (height, width, channels), filters=self.filters)
+        except nasframe.InvalidNetworkError as exc:
+            raise _InvalidError(str(exc)) from None
+        # receptive field r and jump j per node; shapes come from the shared rule
+        fields = {0: (1, 1)}
+        params = flops = 0
         for row in network:
-            a = nodes[row.pred1]
+            r, j = fields[row.pred1]
+            h, w, c = shapes.nodes[row.pred1]
+            out_h, out_w, out_c = shapes.nodes[row.index]
             k = row.kernel
             kind = row.type
-            if kind.has_kernel and (a.h < k or a.w < k):
-                raise _InvalidError(
-                    f"layer {row.index} ({kind.yaml_name} k={k}) gets a {a.h}x{a.w} input: "
-                    "the spatial size ran out"
-                )
             if kind is LayerType.CONVOLUTION:
-                out = _Node(a.h - k + 1, a.w - k + 1, self.filters, a.r + (k - 1) * a.j, a.j)
-                params += k * k * a.c * self.filters + 5 * self.filters
-                flops += 2 * k * k * a.c * self.filters * out.h * out.w
-                convs += 1
+                fields[row.index] = (r + (k - 1) * j, j)
+                params += k * k * c * self.filters + 5 * self.filters
+                flops += 2 * k * k * c * self.filters * out_h * out_w
             elif kind in (LayerType.MAX_POOLING, LayerType.AVG_POOLING):
-                out = _Node(a.h // k, a.w // k, a.c, a.r + (k - 1) * a.j, a.j * k)
-                flops += k * k * a.c * out.h * out.w
+                fields[row.index] = (r + (k - 1) * j, j * k)
+                flops += k * k * c * out_h * out_w
             elif kind in (LayerType.ADD, LayerType.CONCAT):
-                b = nodes[row.pred2]
-                c = max(a.c, b.c) if kind is LayerType.ADD else a.c + b.c
-                out = _Node(max(a.h, b.h), max(a.w, b.w), c, max(a.r, b.r), max(a.j, b.j))
+                r2, j2 = fields[row.pred2]
+                fields[row.index] = (max(r, r2), max(j, j2))
                 if kind is LayerType.ADD:
-                    flops += out.h * out.w * out.c
+                    flops += out_h * out_w * out_c
             else:  # identity
-                out = a
-            nodes[row.index] = out
-        leaves = [nodes[leaf] for leaf in network.leaves]
-        h, w = max(n.h for n in leaves), max(n.w for n in leaves)
-        flat = h * w * sum(n.c for n in leaves)
+                fields[row.index] = (r, j)
+        h, w, c = shapes.output
+        flat = h * w * c
         params += flat * self.dense_units + self.dense_units
         params += self.dense_units * classes + classes
         flops += 2 * (flat * self.dense_units + self.dense_units * classes)
-        return params, flops, max(n.r for n in leaves), convs
+        receptive = max(fields[leaf][0] for leaf in network.leaves)
+        return params, flops, receptive, shapes.convolutions
 
 
 @nasframe.hookimpl(trylast=True)

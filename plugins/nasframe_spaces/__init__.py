@@ -8,13 +8,14 @@ Search spaces (config section ``[search_space]``, key ``file``):
   (14 actions for ``multibranch``).
 
 State encoders: ``onehot-v1`` (NASGym's one-hot, 10x25 chained / 10x36 pointer) and
-``matrix-v1`` (the plain int32 NSC matrix).
+``matrix-v1`` (the plain int32 NSC matrix); ``onehot-pointers-v1`` adds the pointer offsets of
+the pointer mode to ``onehot-v1`` (NASGym hid them).
 """
 
 from __future__ import annotations
 
 import nasframe
-from nasframe_spaces.encoders import MatrixEncoder, OneHotEncoder
+from nasframe_spaces.encoders import MatrixEncoder, OneHotEncoder, OneHotPointerEncoder
 from nasframe_spaces.spaces import (
     DEFAULT_FILES,
     AbsoluteSearchSpace,
@@ -32,6 +33,7 @@ __all__ = [
     "LayerSpec",
     "MatrixEncoder",
     "OneHotEncoder",
+    "OneHotPointerEncoder",
     "PointerSearchSpace",
     "SpaceSpec",
     "YamlSearchSpace",
@@ -70,11 +72,17 @@ def nasframe_register_search_spaces(registry: nasframe.Registry) -> None:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_register_state_encoders(registry: nasframe.Registry) -> None:
-    """Register ``onehot-v1`` and ``matrix-v1``."""
+    """Register ``onehot-v1``, ``onehot-pointers-v1`` and ``matrix-v1``."""
     registry.add(
         "onehot-v1",
         OneHotEncoder,
         summary="NASGym's one-hot encoding of the NSC rows",
+        section=ENCODER_SECTION,
+    )
+    registry.add(
+        "onehot-pointers-v1",
+        OneHotPointerEncoder,
+        summary="onehot-v1 plus a row of the pointer offsets (pointer mode made observable)",
         section=ENCODER_SECTION,
     )
     registry.add(

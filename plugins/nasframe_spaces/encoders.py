@@ -11,7 +11,16 @@ the NSC rows sorted by index, padding rows (all zeros) on top, the current layer
   (NASGym declared int32 but returned float64).
 * ``matrix-v1``: the ``d x 5`` int32 NSC matrix itself, ``Box(0, max(d, 7, max_kernel))``.
 
-Both take ``flatten=True`` (config ``[state_encoder] flatten``) to return the same values
+* ``onehot-pointers-v1``: ``onehot-v1`` plus, in a space with pointers (``pointer``), one more row
+  holding the two pointer offsets: ``one-hot(-shift1, d + 1) | one-hot(-shift2, d + 1)``
+  (an offset is ``0 .. -d``; the rest of the row is 0). NASGym's one-hot hid the offsets,
+  so two states with the same network but different pointers looked alike although the
+  same action does different things in them; with v2 the policy can tell them apart.
+  Shape ``(d + 1) x width`` in pointer spaces; in other spaces exactly ``onehot-v1``. A
+  name of its own, not ``onehot-v2``: the name ``onehot`` (the default encoder) resolves
+  to the highest version, and the default observation must stay NASGym's.
+
+All take ``flatten=True`` (config ``[state_encoder] flatten``) to return the same values
 as one vector (``d*width``): Stable-Baselines3's checker recommends 1-D observations and
 its MLP policies flatten anyway; the 2-D default keeps NASGym's shapes.
 """
@@ -24,7 +33,7 @@ import numpy as np
 
 from nasframe import LayerType, SearchSpace, SearchState, StateEncoder
 
-__all__ = ["MatrixEncoder", "OneHotEncoder"]
+__all__ = ["MatrixEncoder", "OneHotEncoder", "OneHotPointerEncoder"]
 
 _TYPE_SLOTS = max(LayerType) + 1  # 0 (padding) and the seven type codes
 
@@ -109,3 +118,36 @@ class MatrixEncoder(StateEncoder):
         """The padded NSC matrix of ``state`` (a new array every call)."""
         matrix = state.nsc.to_matrix(self.depth)
         return matrix.reshape(-1) if self.flatten else matrix
+
+
+class OneHotPointerEncoder(OneHotEncoder):
+    """``onehot-v1`` plus a row of the two pointer offsets (pointer spaces only).
+
+    Args:
+        space: the search space.
+        flatten: return a 1-D vector instead of a matrix.
+    """
+
+    name = "onehot-pointers-v1"
+
+    def __init__(self, space: SearchSpace, *, flatten: bool = False) -> None:
+        super().__init__(space, flatten=flatten)
+        self.pointers = bool(space.uses_pointers)
+        if self.pointers:
+            import gymnasium
+
+            rows = self.depth + 1
+            shape = (rows * self.width,) if self.flatten else (rows, self.width)
+            self._space = gymnasium.spaces.Box(0, 1, shape=shape, dtype=np.int32)
+
+    def encode(self, state: SearchState) -> np.ndarray:
+        """The one-hot matrix of ``state`` and, with pointers, the row of their offsets."""
+        if not self.pointers:
+            return super().encode(state)
+        rows = super().encode(state).reshape(self.depth, self.width)
+        extra = np.zeros((1, self.width), dtype=np.int32)
+        for number, shift in enumerate(state.pointers):
+            slot = min(max(-int(shift), 0), self.depth)
+            extra[0, number * (self.depth + 1) + slot] = 1
+        out = np.concatenate([rows, extra])
+        return out.reshape(-1) if self.flatten else out

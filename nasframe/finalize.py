@@ -1,0 +1,884 @@
+"""``nasframe finalize RUN``: retrain a run's best networks fully and test them once.
+
+A search ranks networks by a short training's validation accuracy. Finalizing takes the
+``[finalize] top_k`` best networks of a finished (or interrupted) run from its experiment
+database, retrains each once per seed with the final-training configuration (the
+``[finalize]`` section: more epochs, another builder, augmentation, any estimator
+setting), and measures every trained network on the dataset's **test** split -- the only
+place in nasframe that reads it (:meth:`nasframe.PerformanceEstimator.measure` with
+``test=True``; a search never asks for it).
+
+The results folder (``[finalize] output``, default ``<run>/final``) holds:
+
+* ``rows.csv`` -- one line per trained (network, seed), in the NSC-Bench row format
+  (:class:`nasframe.bench.TableRow`: validation curve, test accuracy, params, FLOPs,
+  seconds), appended, flushed and fsync'ed: a ``kill -9`` loses at most the trainings
+  in flight, and the same command trains only what is missing;
+* ``models/<arch_hash>-seed<S>.keras`` -- each trained network (for ``keras-v1``; load
+  it with ``keras.models.load_model`` after importing the Keras plugin's builder module,
+  which registers its custom layers -- see ``docs/estimator.md``);
+* ``final.json`` -- per network the validation and test accuracy as mean and standard
+  deviation over the seeds, params, FLOPs, the model files, and the configuration;
+* ``final.csv`` -- the same as a flat table; ``final.png`` -- a bar plot (extra: plot).
+
+``--workers N`` trains on N Ray actors (``[ray]`` num_cpus, num_gpus, max_retries), the
+back end of ``nasframe search --workers``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import json
+import logging
+import math
+import os
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasframe.bench.table import TableRow, header, read_rows
+from nasframe.config import Config, load_config
+from nasframe.contracts import (
+    DatasetHandler,
+    Evaluation,
+    ExperimentDB,
+    Measurement,
+    PerformanceEstimator,
+    Record,
+    Status,
+)
+from nasframe.errors import ConfigError, NasframeError
+from nasframe.nsc import NSC
+
+__all__ = [
+    "FinalPlan",
+    "FinalResult",
+    "final_settings",
+    "finalize",
+    "load_run_config",
+    "plan_finalize",
+    "top_networks",
+]
+
+log = logging.getLogger("nasframe.finalize")
+
+ROWS = "rows.csv"
+CARD = "final.json"
+TABLE = "final.csv"
+PLOT = "final.png"
+MODELS = "models"
+
+
+@dataclass
+class FinalPlan:
+    """What a finalization trains, and where.
+
+    Attributes:
+        run: the search's output folder.
+        output: the results folder.
+        networks: the networks to retrain, best first, with their search record.
+        seeds: the training seeds; every network is trained once per seed.
+        estimator: ``(name, settings)`` of the final-training estimator.
+        dataset: ``(name, settings)`` of the dataset.
+        task: the dataset task to train on (``None``: the handler's default).
+        ray: the ``[ray]`` settings for ``workers`` > 1.
+    """
+
+    run: Path
+    output: Path
+    networks: list[Record]
+    seeds: list[int]
+    estimator: tuple[str, dict[str, Any]]
+    dataset: tuple[str, dict[str, Any]]
+    task: str | None = None
+    ray: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FinalResult:
+    """How a finalization ended.
+
+    Attributes:
+        rows: (network, seed) rows stored, including those of earlier runs.
+        trained: rows trained by this call.
+        complete: whether every (network, seed) is stored.
+        seconds: wall seconds of this call.
+        card: the content of ``final.json``.
+    """
+
+    rows: int
+    trained: int
+    complete: bool
+    seconds: float
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the run and its configuration ------------------------------------------------------
+
+
+def load_run_config(
+    run: Path,
+    config_path: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    *,
+    plugin_manager: Any = None,
+) -> Config:
+    """The configuration of the search in ``run``: defaults < file < the run's < overrides.
+
+    The run's own values (``run.json``) win over ``config_path``, so the components and
+    their settings are the run's; the file contributes the sections a run does not fix
+    (``[finalize]``, ``[ray]``, budgets). ``overrides`` win over everything.
+
+    Raises:
+        NasframeError: ``run`` is not a search's output folder.
+    """
+    stored = read_run_file(run)
+    merged: dict[str, dict[str, Any]] = {}
+    for section, values in stored["identity"].items():
+        for key, value in values.items():
+            if value is not None:
+                merged.setdefault(section, {})[key] = value
+    for section, values in (overrides or {}).items():
+        merged.setdefault(section, {}).update(values)
+    return load_config(config_path, merged, plugin_manager=plugin_manager)
+
+
+def read_run_file(run: Path) -> dict[str, Any]:
+    """``run.json`` of a search's output folder.
+
+    Raises:
+        NasframeError: the folder or its ``run.json`` is missing or unreadable.
+    """
+    run_file = run / "run.json"
+    if not run.is_dir():
+        raise NasframeError(f"{run}: no such run folder (give a search's --output folder)")
+    if not run_file.is_file():
+        raise NasframeError(f"{run}: not a search's output folder (it has no run.json)")
+    try:
+        stored = json.loads(run_file.read_text(encoding="utf-8"))
+        if not isinstance(stored.get("identity"), dict):
+            raise ValueError("no identity")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise NasframeError(f"{run_file}: not a nasframe run file ({exc})") from None
+    return dict(stored)
+
+
+def run_database_path(run: Path, config: Config) -> Path:
+    """Where the search in ``run`` stored its evaluations.
+
+    The path ``run.json`` recorded, else the search's default (``experiments.csv`` or
+    ``.sqlite`` in the run folder).
+    """
+    text = str(read_run_file(run).get("config") or "")
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=("#",), default_section="__none__"
+    )
+    try:
+        parser.read_string(text)
+        stored = parser.get("database", "path", fallback="").strip()
+    except configparser.Error:
+        stored = ""
+    if stored:
+        return Path(stored)
+    from nasframe.search.settings import database_path
+
+    path = database_path(config, run).get("database", "path")
+    return Path(path) if path else run / "experiments.csv"
+
+
+def top_networks(
+    database: ExperimentDB,
+    *,
+    task: str,
+    k: int,
+    among: set[str] | None = None,
+) -> list[Record]:
+    """The ``k`` best distinct networks the database holds for the dataset task ``task``.
+
+    Only ``ok`` evaluations of non-empty networks count; ``among`` (canonical hashes)
+    limits them to one run's networks. Best first: validation accuracy, then fewer
+    parameters, then the order stored. Records are matched by task, not by the full
+    dataset identity, so a final training may change a dataset setting the search did
+    not need (a test fraction, say) and still find the run's networks.
+    """
+    best: dict[str, tuple[int, Record]] = {}
+    for order, record in enumerate(database):
+        if record.task != task or not record.evaluation.ok:
+            continue
+        if among is not None and record.arch_hash not in among:
+            continue
+        if not record.nsc or not len(NSC.parse(record.nsc).without_terminal()):
+            continue
+        held = best.get(record.arch_hash)
+        if held is None or record.evaluation.accuracy > held[1].evaluation.accuracy:
+            best[record.arch_hash] = (order, record)
+    ranked = sorted(
+        best.values(),
+        key=lambda item: (-item[1].evaluation.accuracy, item[1].evaluation.params, item[0]),
+    )
+    return [record for _, record in ranked[:k]]
+
+
+def parse_seeds(text: str, where: str = "[finalize] seeds") -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (duplicates dropped, order kept).
+
+    Raises:
+        ConfigError: a seed is not an integer >= 0, or none is given.
+    """
+    seeds: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ConfigError(
+                f"{where} = {text!r}: {part!r} is not a seed (need integers >= 0, "
+                "comma-separated, e.g. 0,1,2)"
+            )
+        if int(part) not in seeds:
+            seeds.append(int(part))
+    if not seeds:
+        raise ConfigError(f"{where} = {text!r}: give at least one seed, e.g. 0,1,2")
+    return seeds
+
+
+def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, Any]]:
+    """The estimator of the run with the ``[finalize]`` changes applied: ``(name, settings)``.
+
+    ``epochs`` (when > 0), ``builder``, ``augmentation`` (when set) and each
+    ``key=value`` of ``settings`` replace the estimator's setting of that name, checked
+    and converted as its own section would be.
+
+    Raises:
+        ConfigError: the estimator has no such setting, or the value is invalid; the
+            message names the ``[finalize]`` key.
+    """
+    info = plugin_manager.registry("estimator").get(str(config.get("env", "estimator")))
+    changes: dict[str, tuple[str, Any]] = {}
+    epochs = int(config.get("finalize", "epochs"))
+    if epochs > 0:
+        changes["epochs"] = ("epochs", epochs)
+    for key in ("builder", "augmentation"):
+        value = str(config.get("finalize", key))
+        if value:
+            changes[key] = (key, value)
+    for part in (p.strip() for p in str(config.get("finalize", "settings")).split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(
+                f"[finalize] settings: {part!r} must be key=value, e.g. batch_size=64"
+            )
+        changes[name.strip().lower()] = ("settings", value.strip())
+    section = info.section
+    keys = config.schema.sections[section].keys if section in config.schema.sections else {}
+    for name, (where, _) in changes.items():
+        if name not in keys:
+            known = ", ".join(sorted(keys)) or "none"
+            raise ConfigError(
+                f"[finalize] {where}: estimator {info.name!r} has no setting {name!r} "
+                f"(its settings: {known})"
+            )
+    if changes:
+        try:
+            config = config.with_overrides({section: {n: v for n, (_, v) in changes.items()}})
+        except ConfigError as exc:
+            given = "/".join(sorted({w for w, _ in changes.values()}))
+            raise ConfigError(f"[finalize] {given}: {exc}") from None
+    return info.name, config.component_settings(info)
+
+
+def plan_finalize(
+    run: Path,
+    config: Config,
+    *,
+    plugin_manager: Any,
+    task: str | None = None,
+) -> FinalPlan:
+    """Choose the networks and the final-training components for ``run``.
+
+    Raises:
+        NasframeError: the run's database is missing or holds no ``ok`` network of its
+            dataset; a ``[finalize]`` value is wrong.
+    """
+    from nasframe.cli.db_cmd import open_database
+    from nasframe.results import StepLog
+
+    registries = plugin_manager
+    dataset_info = registries.registry("dataset").get(str(config.get("env", "dataset")))
+    dataset_settings = config.component_settings(dataset_info)
+    dataset = registries.registry("dataset").create(dataset_info.name, **dataset_settings)
+    if task:
+        dataset.select_task(task)
+    identity = dataset.task
+    db_path = run_database_path(run, config)
+    if not db_path.is_file():
+        raise NasframeError(f"{db_path}: the run's experiment database does not exist")
+    steps = StepLog(run / "steps.csv").read() if (run / "steps.csv").is_file() else []
+    among = {row.arch_hash for row in steps} if steps else None
+    database = open_database(db_path)
+    try:
+        top_k = int(config.get("finalize", "top_k"))
+        networks = top_networks(database, task=identity, k=top_k, among=among)
+    finally:
+        database.close()
+    if not networks:
+        raise NasframeError(
+            f"{db_path}: no network of this run was evaluated ok on task {identity!r}; "
+            "nothing to finalize (did the run take any step on this dataset?)"
+        )
+    output = config.get("finalize", "output") or run / "final"
+    return FinalPlan(
+        run=run,
+        output=Path(output),
+        networks=networks,
+        seeds=parse_seeds(config.get("finalize", "seeds")),
+        estimator=final_settings(config, plugin_manager),
+        dataset=(dataset_info.name, dataset_settings),
+        task=task,
+        ray=config.section("ray"),
+    )
+
+
+# -- training ----------------------------------------------------------------------------
+
+
+def model_path(output: Path, arch_hash: str, seed: int) -> Path:
+    """The ``.keras`` file of one trained (network, seed)."""
+    return output / MODELS / f"{arch_hash[:16]}-seed{seed}.keras"
+
+
+def train_one(
+    estimator: PerformanceEstimator,
+    dataset: DatasetHandler,
+    nsc: NSC,
+    seed: int,
+    save_to: Path,
+) -> TableRow:
+    """Train ``nsc`` with ``seed``, test it, save it; the row. Never raises."""
+    start = time.perf_counter()
+    try:
+        measured = estimator.measure(nsc, dataset, seed=seed, test=True, save_to=save_to)
+    except Exception as exc:  # the contract says never raise; a plugin may still do
+        measured = Measurement(Evaluation.failed(Status.ERROR, f"{type(exc).__name__}: {exc}"))
+    evaluation = measured.evaluation
+    return TableRow(
+        arch_hash=nsc.canonical_hash,
+        nsc=str(nsc),
+        depth=len(nsc),
+        seed=seed,
+        status=evaluation.status.value,
+        params=evaluation.params,
+        flops=evaluation.flops,
+        seconds=evaluation.seconds or time.perf_counter() - start,
+        train_seconds=measured.train_seconds,
+        epochs=evaluation.epochs,
+        curve=measured.curve,
+        test=math.nan if measured.test_accuracy is None else measured.test_accuracy,
+        message=evaluation.message,
+    )
+
+
+class _FinalWorker:
+    """The body of one Ray actor: builds estimator and dataset once, then trains."""
+
+    def __init__(
+        self, estimator: Any, dataset: Any, task: str | None, environment: dict[str, str]
+    ) -> None:
+        os.environ.update(environment)
+        from nasframe.distributed.components import build_component
+
+        self.estimator = build_component(estimator)
+        self.dataset = build_component(dataset)
+        if task:
+            self.dataset.select_task(task)
+
+    def train(self, nsc: str, seed: int, save_to: str) -> TableRow:
+        return train_one(self.estimator, self.dataset, NSC.parse(nsc), seed, Path(save_to))
+
+
+def finalize(
+    plan: FinalPlan,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    plugin_manager: Any = None,
+    console: Any = None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> FinalResult:
+    """Train (or resume training) every (network, seed) of ``plan``; write the results.
+
+    Args:
+        plan: what to train (:func:`plan_finalize`).
+        workers: parallel trainings; more than 1 runs them on Ray actors.
+        ray_address: an existing Ray cluster (default: a new local instance).
+        plugin_manager: the plugin manager (default: a fresh one).
+        console: a ``rich.console.Console`` for the progress bar and the table.
+        progress: show the progress bar and the table.
+        limit: train at most this many (network, seed) in this call.
+
+    Raises:
+        ConfigError: the estimator cannot measure test accuracy, the dataset has no test
+            split, or the output folder holds results of other components.
+    """
+    from rich.console import Console
+
+    started = time.perf_counter()
+    console = console or Console()
+    if plugin_manager is None:
+        from nasframe.plugins import get_plugin_manager
+
+        plugin_manager = get_plugin_manager()
+    from nasframe.distributed.components import ComponentSpec
+
+    # the composition's path: a setting naming a component ([keras] builder) is built
+    estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)
+    dataset = ComponentSpec("dataset", *plan.dataset).build(plugin_manager)
+    if plan.task:
+        dataset.select_task(plan.task)
+    if type(estimator).measure is PerformanceEstimator.measure:
+        raise ConfigError(
+            f"[env] estimator: {estimator.name!r} cannot finalize: it does not implement "
+            "PerformanceEstimator.measure (test accuracy, saved models); use keras"
+        )
+    if dataset.num_examples("test") == 0:
+        section = plugin_manager.registry("dataset").get(plan.dataset[0]).section
+        hint = f" (e.g. --set {section}.test=0.2)" if section else ""
+        raise ConfigError(
+            f"[env] dataset: {dataset.identity!r} has an empty test split; give its test "
+            f"fraction a value above 0{hint} to finalize"
+        )
+    card = _card(plan, estimator, dataset)
+    output = plan.output
+    output.mkdir(parents=True, exist_ok=True)
+    _check_card(output / CARD, card)
+    rows_path = output / ROWS
+    done = _resume_rows(rows_path)
+    finished = {
+        (row.arch_hash, row.seed)
+        for row in done
+        if not row.ok or model_path(output, row.arch_hash, row.seed).is_file()
+    }
+    jobs = [
+        (NSC.parse(record.nsc), seed)
+        for seed in plan.seeds
+        for record in plan.networks
+        if (record.arch_hash, seed) not in finished
+    ]
+    if limit is not None:
+        jobs = jobs[: max(0, limit)]
+    log.info(
+        "%d networks x %d seeds: %d stored, %d to train with %d worker(s)",
+        len(plan.networks),
+        len(plan.seeds),
+        len(finished),
+        len(jobs),
+        workers,
+    )
+    epochs = int(getattr(getattr(estimator, "settings", None), "epochs", 0) or 0)
+    max_epochs = max([epochs, *(len(row.curve) for row in done)])
+    trained = 0
+    bar = _Progress(console, len(jobs), enabled=progress)
+    try:
+        with _RowWriter(rows_path, max_epochs) as writer, bar:
+            for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
+                writer.write(row)
+                trained += 1
+                bar.advance(row)
+    finally:
+        estimator.close()
+    rows = [row for row in _resume_rows(rows_path) if row.seed in plan.seeds]
+    wanted = {(record.arch_hash, seed) for record in plan.networks for seed in plan.seeds}
+    have = {(row.arch_hash, row.seed) for row in rows} & wanted
+    card["complete"] = wanted <= have
+    card["networks"] = _summaries(plan, rows, output)
+    card["seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(output / CARD, card)
+    _write_table(output / TABLE, card["networks"])
+    if card["networks"]:
+        try:
+            _plot(output / PLOT, card["networks"])
+        except NasframeError as exc:
+            log.warning("final.png skipped: %s", exc)
+    if progress:
+        console.print(_rich_table(card["networks"], output))
+    return FinalResult(
+        rows=len(have),
+        trained=trained,
+        complete=bool(card["complete"]),
+        seconds=time.perf_counter() - started,
+        card=card,
+    )
+
+
+def _run(
+    jobs: Sequence[tuple[NSC, int]],
+    estimator: PerformanceEstimator,
+    dataset: DatasetHandler,
+    plan: FinalPlan,
+    workers: int,
+    ray_address: str | None,
+) -> Iterator[TableRow]:
+    if workers <= 1 or len(jobs) <= 1:
+        for nsc, seed in jobs:
+            yield train_one(
+                estimator, dataset, nsc, seed, model_path(plan.output, nsc.canonical_hash, seed)
+            )
+        return
+    yield from _run_on_ray(jobs, plan, workers, ray_address)
+
+
+def _run_on_ray(
+    jobs: Sequence[tuple[NSC, int]], plan: FinalPlan, workers: int, ray_address: str | None
+) -> Iterator[TableRow]:
+    from nasframe.distributed.cluster import connect_ray, import_ray
+    from nasframe.distributed.components import ComponentSpec
+
+    ray = import_ray()
+    owns = connect_ray(ray_address)
+    environment = {
+        name: "1"
+        for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+    }
+    environment["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    actor_class = ray.remote(_FinalWorker).options(
+        num_cpus=float(plan.ray.get("num_cpus", 1.0)),
+        num_gpus=float(plan.ray.get("num_gpus", 0.0)),
+        max_restarts=0,
+    )
+    max_retries = int(plan.ray.get("max_retries", 2))
+    specs = (
+        ComponentSpec("estimator", plan.estimator[0], plan.estimator[1]),
+        ComponentSpec("dataset", plan.dataset[0], plan.dataset[1]),
+        plan.task,
+        environment,
+    )
+    queue = list(reversed(jobs))
+    retries: dict[tuple[str, int], int] = {}
+    running: dict[Any, tuple[Any, tuple[NSC, int]]] = {}
+    actors = [actor_class.remote(*specs) for _ in range(min(workers, len(jobs)))]
+    try:
+        idle = list(actors)
+        while queue or running:
+            while idle and queue:
+                actor = idle.pop()
+                nsc, seed = queue.pop()
+                target = model_path(plan.output, nsc.canonical_hash, seed).resolve()
+                running[actor.train.remote(str(nsc), seed, str(target))] = (actor, (nsc, seed))
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                actor, (nsc, seed) = running.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    key = (nsc.canonical_hash, seed)
+                    retries[key] = retries.get(key, 0) + 1
+                    actor = actor_class.remote(*specs)
+                    actors.append(actor)
+                    idle.append(actor)
+                    if retries[key] <= max_retries:
+                        log.warning("a worker died training %s; retrying", nsc)
+                        queue.append((nsc, seed))
+                        continue
+                    message = " ".join(str(exc).split())
+                    yield TableRow(
+                        arch_hash=key[0],
+                        nsc=str(nsc),
+                        depth=len(nsc),
+                        seed=seed,
+                        status=Status.ERROR.value,
+                        message=f"the worker died {retries[key]} times: {message}"[:300],
+                    )
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    raise NasframeError(
+                        f"a finalize worker failed: {' '.join(str(exc).split())[:300]}"
+                    ) from None
+                idle.append(actor)
+                yield row
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if owns:
+            ray.shutdown()
+
+
+class _Progress:
+    """A rich progress bar over the (network, seed) trainings."""
+
+    def __init__(self, console: Any, total: int, *, enabled: bool) -> None:
+        self._bar: Any = None
+        if not enabled or total == 0:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]finalize"),
+            BarColumn(bar_width=12),
+            MofNCompleteColumn(),
+            TextColumn("trainings {task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task = self._bar.add_task("finalize", total=total, detail="")
+
+    def advance(self, row: TableRow) -> None:
+        if self._bar is not None:
+            test = "-" if math.isnan(row.test) else f"{row.test:.3f}"
+            detail = f"last: {row.nsc} seed {row.seed} {row.status} test {test}"
+            self._bar.update(self._task, advance=1, detail=detail)
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+class _RowWriter:
+    """Appends rows to ``rows.csv``: one flushed, fsync'ed line each."""
+
+    def __init__(self, path: Path, max_epochs: int) -> None:
+        self.path = path
+        self.max_epochs = max_epochs
+
+    def __enter__(self) -> _RowWriter:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:  # the file's own width wins: rows of a resumed run must line up
+            with self.path.open(encoding="utf-8", newline="") as handle:
+                first = next(csv.reader(handle), [])
+            self.max_epochs = sum(1 for name in first if name.startswith("val_"))
+        self._file = self.path.open("a", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        if new:
+            self._csv.writerow(header(self.max_epochs))
+            self._sync()
+        return self
+
+    def write(self, row: TableRow) -> None:
+        if len(row.curve) > self.max_epochs:
+            row = TableRow(**{**row.__dict__, "curve": row.curve[-self.max_epochs :]})
+        self._csv.writerow(row.to_cells(self.max_epochs))
+        self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+
+def _resume_rows(path: Path) -> list[TableRow]:
+    """The rows stored so far; a half-written last line (from ``kill -9``) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+    return read_rows(path, drop_partial=True)
+
+
+# -- results ---------------------------------------------------------------------------
+
+
+def _card(
+    plan: FinalPlan, estimator: PerformanceEstimator, dataset: DatasetHandler
+) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "run": str(plan.run),
+        "dataset": dataset.identity,
+        "estimator": estimator.fingerprint(),
+        "estimator_component": {"name": plan.estimator[0], "settings": _plain(plan.estimator[1])},
+        "dataset_component": {"name": plan.dataset[0], "settings": _plain(plan.dataset[1])},
+        "task": plan.task,
+        "seeds": list(plan.seeds),
+        "top_k": len(plan.networks),
+        "test_split_examples": dataset.num_examples("test"),
+    }
+
+
+def _check_card(path: Path, card: dict[str, Any]) -> None:
+    if not path.is_file():
+        _write_json(path, {**card, "complete": False, "networks": []})
+        return
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable final.json ({exc}); remove it") from None
+    for key in ("dataset", "estimator"):
+        if previous.get(key) != card[key]:
+            raise ConfigError(
+                f"{path}: this folder holds results of {key} {previous.get(key)!r}, not "
+                f"{card[key]!r}; set [finalize] output (--output) to another folder"
+            )
+
+
+def _mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "n": len(values)}
+
+
+def _summaries(plan: FinalPlan, rows: Sequence[TableRow], output: Path) -> list[dict[str, Any]]:
+    by_key: dict[tuple[str, int], TableRow] = {}
+    for row in rows:
+        by_key[(row.arch_hash, row.seed)] = row  # the last row of a (network, seed) wins
+    summaries = []
+    for rank, record in enumerate(plan.networks, start=1):
+        mine = [
+            by_key[(record.arch_hash, s)] for s in plan.seeds if (record.arch_hash, s) in by_key
+        ]
+        ok = [row for row in mine if row.ok and row.curve]
+        seeds = {}
+        for row in mine:
+            path = model_path(output, row.arch_hash, row.seed)
+            seeds[str(row.seed)] = {
+                "status": row.status,
+                "validation": row.curve[-1] if row.ok and row.curve else None,
+                "test": None if math.isnan(row.test) else row.test,
+                "epochs": row.epochs,
+                "seconds": round(row.seconds, 2),
+                "model": str(path.relative_to(output)) if path.is_file() else None,
+                "message": row.message,
+            }
+        summaries.append(
+            {
+                "rank": rank,
+                "nsc": record.nsc,
+                "arch_hash": record.arch_hash,
+                "search_accuracy": record.evaluation.accuracy,
+                "params": ok[0].params if ok else record.evaluation.params,
+                "flops": ok[0].flops if ok else record.evaluation.flops,
+                "validation": _mean_std([row.curve[-1] for row in ok]),
+                "test": _mean_std([row.test for row in ok if not math.isnan(row.test)]),
+                "trained": len(mine),
+                "failed": len(mine) - len(ok),
+                "seeds": seeds,
+            }
+        )
+    return summaries
+
+
+def _fmt(stat: dict[str, Any]) -> str:
+    if stat["mean"] is None:
+        return "-"
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def _write_table(path: Path, networks: Sequence[dict[str, Any]]) -> None:
+    columns = [
+        "rank",
+        "nsc",
+        "arch_hash",
+        "search_accuracy",
+        "params",
+        "flops",
+        "val_mean",
+        "val_std",
+        "test_mean",
+        "test_std",
+        "seeds_ok",
+        "failed",
+    ]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for net in networks:
+            writer.writerow(
+                [
+                    net["rank"],
+                    net["nsc"],
+                    net["arch_hash"],
+                    f"{net['search_accuracy']:.6g}",
+                    net["params"],
+                    net["flops"],
+                    *(
+                        "" if net[part][stat] is None else f"{net[part][stat]:.6g}"
+                        for part in ("validation", "test")
+                        for stat in ("mean", "std")
+                    ),
+                    net["test"]["n"],
+                    net["failed"],
+                ]
+            )
+    tmp.replace(path)
+
+
+def _rich_table(networks: Sequence[dict[str, Any]], output: Path) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"Final training ({output})")
+    for name in ("#", "nsc", "search", "validation", "test", "params", "flops", "seeds"):
+        table.add_column(name, justify="left" if name == "nsc" else "right")
+    for net in networks:
+        table.add_row(
+            str(net["rank"]),
+            net["nsc"],
+            f"{net['search_accuracy']:.4f}",
+            _fmt(net["validation"]),
+            _fmt(net["test"]),
+            f"{net['params']:,}",
+            f"{net['flops']:,}",
+            f"{net['test']['n']}/{net['trained']}",
+        )
+    return table
+
+
+def _plot(path: Path, networks: Sequence[dict[str, Any]]) -> None:
+    from nasframe.results.plots import _pyplot
+
+    plt = _pyplot()
+    ranks = [f"#{net['rank']}" for net in networks]
+    width = 0.38
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(networks)), 3.5))
+    for shift, part, colour in (
+        (-width / 2, "validation", "#8da0cb"),
+        (width / 2, "test", "#fc8d62"),
+    ):
+        means = [net[part]["mean"] or 0.0 for net in networks]
+        stds = [net[part]["std"] or 0.0 for net in networks]
+        xs = [i + shift for i in range(len(networks))]
+        ax.bar(xs, means, width, yerr=stds, capsize=3, label=part, color=colour)
+    ax.set_xticks(range(len(networks)), ranks)
+    ax.set_ylabel("accuracy (mean ± std over seeds)")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+    ax.set_title("final training: the run's best networks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value if isinstance(value, int | float | str | bool) or value is None else str(value)
+        for key, value in sorted(settings.items())
+    }

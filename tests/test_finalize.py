@@ -1,0 +1,314 @@
+"""nasframe finalize: the best networks retrained over seeds, tested once, saved; resumable."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from nasframe_memory import MemoryDB
+from rich.console import Console
+
+import nasframe
+from nasframe.bench import read_rows
+from nasframe.cli import main
+from nasframe.finalize import (
+    final_settings,
+    finalize,
+    load_run_config,
+    model_path,
+    plan_finalize,
+    top_networks,
+)
+from nasframe.search import identity_of, run_search
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=100)
+
+
+class SpyDigits(nasframe.ArrayDataset):
+    """scikit-learn's 8x8 digits, recording every read of the test split."""
+
+    def __init__(self) -> None:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]
+        labels = digits.target
+        parts = nasframe.split_indices(len(labels), validation=0.2, test=0.2, seed=0)
+        super().__init__(
+            "spy", {split: (images[i], labels[i]) for split, i in parts.items()}, num_classes=10
+        )
+        self.test_reads: list[str] = []
+
+    def arrays(self, split: Any) -> tuple[np.ndarray, np.ndarray]:
+        if split == "test":
+            self.test_reads.append("arrays")
+        return super().arrays(split)
+
+    def num_examples(self, split: Any) -> int:
+        if split == "test":
+            self.test_reads.append("num_examples")
+        return super().num_examples(split)
+
+    def tf_dataset(self, split: Any, **options: Any) -> Any:
+        if split == "test":
+            self.test_reads.append("tf_dataset")
+        return super().tf_dataset(split, **options)
+
+
+class SpyPlugin:
+    def __init__(self) -> None:
+        self.data = SpyDigits()
+
+    @nasframe.hookimpl
+    def nasframe_register_datasets(self, registry: nasframe.Registry) -> None:
+        registry.add("spy-v1", lambda: self.data, summary="digits that record test reads")
+
+
+TINY_KERAS = {"epochs": 1, "filters": 4, "fc_units": 16, "batch_size": 64}
+
+
+def proxy_search(tmp_path: Path, steps: int = 12, **sections: dict[str, Any]) -> Path:
+    """A finished search with the cheap proxy estimator on the digits (no training)."""
+    output = tmp_path / "run"
+    manager = nasframe.get_plugin_manager()
+    config = nasframe.load_config(
+        None,
+        {
+            "run": {"steps": steps, "output": output, "verbosity": 0, "plots": False},
+            "env": {"estimator": "proxy", "dataset": "digits", "max_steps": 3},
+            **sections,
+        },
+        plugin_manager=manager,
+    )
+    assert run_search(config, plugin_manager=manager, console=quiet()).outcome == "completed"
+    return output
+
+
+@pytest.mark.slow
+def test_a_search_never_reads_the_test_split_and_finalize_reports_it(tmp_path: Path) -> None:
+    import keras
+    import nasframe_keras.builder  # noqa: F401 -- registers the layers saved models use
+
+    plugin = SpyPlugin()
+    manager = nasframe.get_plugin_manager(plugins=[("spy", plugin)])
+    run_dir = tmp_path / "run"
+    config = nasframe.load_config(
+        None,
+        {
+            "run": {"steps": 6, "output": run_dir, "verbosity": 0, "plots": False},
+            "env": {"estimator": "keras", "dataset": "spy", "max_steps": 2},
+            "keras": TINY_KERAS,
+        },
+        plugin_manager=manager,
+    )
+    run = run_search(config, plugin_manager=manager, console=quiet())
+    assert run.outcome == "completed" and run.session_trainings >= 2
+    assert plugin.data.test_reads == [], "a whole search read the test split"
+
+    changes = {"top_k": 2, "seeds": "0,1", "epochs": 2, "augmentation": "shift"}
+    config = load_run_config(run_dir, None, {"finalize": changes}, plugin_manager=manager)
+    plan = plan_finalize(run_dir, config, plugin_manager=manager)
+    assert plan.estimator[1]["epochs"] == 2 and plan.estimator[1]["augmentation"] == "shift"
+    assert [r.evaluation.accuracy for r in plan.networks] == sorted(
+        (r.evaluation.accuracy for r in plan.networks), reverse=True
+    )
+    result = finalize(plan, plugin_manager=manager, console=quiet())
+    assert result.complete and result.trained == result.rows == 4
+    assert plugin.data.test_reads, "finalize measured no test accuracy"
+
+    test_x, test_y = plugin.data.arrays("test")
+    val_x, val_y = plugin.data.arrays("validation")
+    rows = read_rows(plan.output / "rows.csv")
+    assert len(rows) == 4
+    for row in rows:
+        assert row.ok and row.epochs == 2 and len(row.curve) == 2
+        model = keras.models.load_model(model_path(plan.output, row.arch_hash, row.seed))
+        logits = model.predict(test_x, verbose=0)
+        assert logits.shape == (len(test_y), 10)
+        # the reported test accuracy is the saved network's on the test split ...
+        assert row.test == pytest.approx(float(np.mean(logits.argmax(-1) == test_y)), abs=1e-6)
+        # ... and the validation accuracy its accuracy on the validation split
+        val = model.predict(val_x, verbose=0).argmax(-1)
+        assert row.curve[-1] == pytest.approx(float(np.mean(val == val_y)), abs=1e-6)
+
+    card = json.loads((plan.output / "final.json").read_text())
+    assert card["complete"] and card["dataset"] == plugin.data.identity
+    for net in card["networks"]:
+        tests = [r.test for r in rows if r.arch_hash == net["arch_hash"]]
+        assert net["test"]["n"] == 2
+        assert net["test"]["mean"] == pytest.approx(np.mean(tests))
+        assert net["test"]["std"] == pytest.approx(np.std(tests, ddof=1))
+        assert net["params"] > 0 and net["flops"] > 0
+    assert (plan.output / "final.png").stat().st_size > 0
+    assert (plan.output / "final.csv").read_text().startswith("rank,nsc,arch_hash")
+
+    again = finalize(plan, plugin_manager=manager, console=quiet())
+    assert again.trained == 0 and again.complete
+
+
+@pytest.mark.slow
+def test_a_killed_finalize_resumes_training_only_what_is_missing(tmp_path: Path) -> None:
+    run_dir = proxy_search(tmp_path)
+    command = [
+        sys.executable,
+        "-m",
+        "nasframe",
+        "finalize",
+        str(run_dir),
+        "--top-k",
+        "2",
+        "--seeds",
+        "0,1",
+        "-q",
+        "--set",
+        "env.estimator=keras",
+        *(arg for key, value in TINY_KERAS.items() for arg in ("--set", f"keras.{key}={value}")),
+    ]
+    rows_file = run_dir / "final" / "rows.csv"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if rows_file.is_file() and len(rows_file.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    before = read_rows(rows_file, drop_partial=True)
+    assert 1 <= len(before) < 4
+    result = CliRunner().invoke(main, command[3:])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(f"complete: {run_dir / 'final' / 'final.json'}")
+    assert f"4 of 4 trainings stored, {4 - len(before)} trained" in result.output
+    rows = read_rows(rows_file)
+    assert sorted((r.arch_hash, r.seed) for r in rows) == sorted(
+        {(r.arch_hash, r.seed) for r in rows}
+    ), "a (network, seed) was trained twice"
+    assert len(rows) == 4
+    assert all(model_path(run_dir / "final", r.arch_hash, r.seed).is_file() for r in rows)
+
+
+def test_finalize_refuses_an_estimator_that_cannot_test(tmp_path: Path) -> None:
+    run_dir = proxy_search(tmp_path, steps=6)
+    manager = nasframe.get_plugin_manager()
+    config = load_run_config(run_dir, plugin_manager=manager)
+    plan = plan_finalize(run_dir, config, plugin_manager=manager)
+    with pytest.raises(
+        nasframe.ConfigError, match=r"\[env\] estimator: 'proxy-v1' cannot finalize"
+    ):
+        finalize(plan, plugin_manager=manager, console=quiet())
+
+
+def test_a_dataset_without_test_split_is_named_and_can_be_given_one(tmp_path: Path) -> None:
+    run_dir = proxy_search(tmp_path, steps=6, digits={"test": 0.0})
+    manager = nasframe.get_plugin_manager()
+    keras = {"env": {"estimator": "keras"}}
+    plan = plan_finalize(
+        run_dir,
+        load_run_config(run_dir, None, keras, plugin_manager=manager),
+        plugin_manager=manager,
+    )
+    with pytest.raises(nasframe.ConfigError) as error:
+        finalize(plan, plugin_manager=manager, console=quiet())
+    assert str(error.value) == (
+        "[env] dataset: 'digits[resize=16,validation=0.2,test=0.0,seed=0]' has an empty test "
+        "split; give its test fraction a value above 0 (e.g. --set digits.test=0.2) to finalize"
+    )
+    # the networks are found by task, so a final training may add the test split
+    config = load_run_config(
+        run_dir, None, {**keras, "digits": {"test": 0.2}}, plugin_manager=manager
+    )
+    assert plan_finalize(run_dir, config, plugin_manager=manager).networks == plan.networks
+
+
+def test_final_settings_are_checked_against_the_estimator(tmp_path: Path) -> None:
+    manager = nasframe.get_plugin_manager()
+
+    def settings(**values: Any) -> dict[str, Any]:
+        config = nasframe.load_config(None, {"finalize": values}, plugin_manager=manager)
+        return final_settings(config, manager)[1]
+
+    assert settings(epochs=30, builder="blockqnn-v1", settings="batch_size=32, patience=5") == {
+        **settings(),
+        "epochs": 30,
+        "builder": "blockqnn-v1",
+        "batch_size": 32,
+        "patience": 5,
+    }
+    with pytest.raises(nasframe.ConfigError) as error:
+        settings(settings="colour=red")
+    assert str(error.value).startswith(
+        "[finalize] settings: estimator 'keras-v1' has no setting 'colour' (its settings: "
+    )
+    with pytest.raises(nasframe.ConfigError, match=r"^\[finalize\] builder: \[keras\] builder: "):
+        settings(builder="resnet")
+    with pytest.raises(nasframe.ConfigError, match=r"\[finalize\] settings: 'batch_size' must be"):
+        settings(settings="batch_size")
+
+
+def test_top_networks_ranks_one_runs_ok_networks_of_one_dataset() -> None:
+    db = MemoryDB()
+
+    def put(
+        nsc: str, accuracy: float, dataset: str = "d", status: str = "ok", params: int = 1
+    ) -> str:
+        network = nasframe.NSC.parse(nsc)
+        evaluation = nasframe.Evaluation(status=status, accuracy=accuracy, params=params)  # type: ignore[arg-type]
+        db.put(
+            nasframe.Record(
+                dataset, dataset, network.canonical_hash, nsc, "e", "1", "fp", evaluation
+            )
+        )
+        return network.canonical_hash
+
+    a = put("1,1,3,0,0", 0.5)
+    b = put("1,1,5,0,0", 0.7)
+    c = put("1,2,2,0,0", 0.7, params=0)  # as good as b and smaller: first
+    put("1,1,1,0,0", 0.9, dataset="other")
+    put("1,3,2,0,0", 0.95, status="invalid")
+    put("", 0.99)  # the empty network is no result to finalize
+    ranked = top_networks(db, task="d", k=5)
+    assert [r.arch_hash for r in ranked] == [c, b, a]
+    assert [r.arch_hash for r in top_networks(db, task="d", k=1, among={a, b})] == [b]
+    assert [r.arch_hash for r in top_networks(db, task="other", k=3)] != []
+
+
+def test_finalize_section_and_play_key_leave_a_runs_identity_alone() -> None:
+    manager = nasframe.get_plugin_manager()
+    base = nasframe.load_config(None, plugin_manager=manager)
+    changed = nasframe.load_config(
+        None, {"finalize": {"top_k": 9, "epochs": 100}}, plugin_manager=manager
+    )
+    assert identity_of(base) == identity_of(changed)
+    assert "play" not in identity_of(base)["run"]
+    played = nasframe.load_config(None, {"run": {"play": "a.zip"}}, plugin_manager=manager)
+    assert identity_of(played)["run"]["play"] == "a.zip"
+
+
+def test_finalize_cli_errors_are_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["finalize", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: {tmp_path}: not a search's output folder (it has no run.json)"
+    )
+    run_dir = proxy_search(tmp_path, steps=3)
+    result = CliRunner().invoke(main, ["finalize", str(run_dir), "--seeds", "0,x"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: [finalize] seeds = '0,x': 'x' is not a seed (need integers >= 0, "
+        "comma-separated, e.g. 0,1,2)"
+    )
