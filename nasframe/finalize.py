@@ -51,7 +51,7 @@ from nasframe.contracts import (
     Record,
     Status,
 )
-from nasframe.errors import ConfigError, NasframeError
+from nasframe.errors import ConfigError, NasframeError, RegistryError
 from nasframe.nsc import NSC
 
 __all__ = [
@@ -289,6 +289,13 @@ def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, 
         except ConfigError as exc:
             given = "/".join(sorted({w for w, _ in changes.values()}))
             raise ConfigError(f"[finalize] {given}: {exc}") from None
+        for name, (where, value) in changes.items():
+            kind = keys[name].component
+            if kind is not None:  # a setting naming a component: it must be registered
+                try:
+                    plugin_manager.registry(kind).get(str(value))
+                except RegistryError as exc:
+                    raise ConfigError(f"[finalize] {where}: [{section}] {name}: {exc}") from None
     return info.name, config.component_settings(info)
 
 
