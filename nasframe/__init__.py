@@ -15,9 +15,9 @@ Gymnasium id ``nasframe/NASGym-v0``.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from nasframe._version import __version__
 from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
 from nasframe.bench.table import BenchTable, TableRow
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
@@ -29,6 +29,7 @@ from nasframe.contracts import (
     Evaluation,
     ExperimentDB,
     Measurement,
+    NetworkBuilder,
     PerformanceEstimator,
     Record,
     SearchSpace,
@@ -57,11 +58,6 @@ from nasframe.registry import ComponentInfo, Registry
 from nasframe.storage import FileDBSettings, check_file_db_settings
 from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
-try:
-    __version__ = version("nasframe")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 __all__ = [
     "NSC",
     "RECORD_SCHEMA_VERSION",
@@ -78,6 +74,7 @@ __all__ = [
     "DatabaseError",
     "DatasetError",
     "DatasetHandler",
+    "Episode",
     "Evaluation",
     "ExperimentDB",
     "FileDBSettings",
@@ -89,6 +86,7 @@ __all__ = [
     "NSCError",
     "NSCRow",
     "NasframeError",
+    "NetworkBuilder",
     "NetworkShapes",
     "PerformanceEstimator",
     "PluginError",
@@ -96,6 +94,7 @@ __all__ = [
     "Record",
     "Registry",
     "RegistryError",
+    "Run",
     "SearchSpace",
     "SearchSpaceError",
     "SearchState",
@@ -128,10 +127,14 @@ ENV_ID = "nasframe/NASGym-v0"
 
 def __getattr__(name: str) -> Any:
     # The environment pulls in gymnasium's spaces and numpy work; import it on first use.
-    if name in ("make_env", "NASEnv"):
+    if name in ("make_env", "NASEnv", "Episode"):
         from nasframe import env
 
         return getattr(env, name)
+    if name == "Run":  # the payload of the run hooks; the search package loads on use
+        from nasframe.search.run import Run
+
+        return Run
     raise AttributeError(f"module 'nasframe' has no attribute {name!r}")
 
 

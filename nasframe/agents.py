@@ -28,10 +28,11 @@ around the environment, not by the agent, so every agent is observed the same wa
 
 **Parallel evaluation.** With ``[run] workers`` > 1 the environment is a vector env that
 steps several episodes at once (``nasframe.distributed``). An agent then gets a
-``gymnasium.vector.VectorEnv`` -- or, if its registration ``requires``
-``stable_baselines3``, that env's Stable-Baselines3 ``VecEnv`` view -- and a step of it
-counts as one step per sub-environment. An agent that only handles single
-environments should raise :class:`~nasframe.errors.ConfigError` for a vector env.
+``gymnasium.vector.VectorEnv`` (a ``nasframe.distributed.NASVectorEnv``), and a step of
+it counts as one step per sub-environment; an agent of a library with its own vector API
+adapts it itself (the Stable-Baselines3 agents use ``NASVectorEnv.step_envs``). An
+agent that only handles single environments should raise
+:class:`~nasframe.errors.ConfigError` for a vector env.
 
 **Asynchronous search (ask/tell).** An agent that can propose a whole episode before it
 sees any of its rewards also implements :class:`AskTellAgent` -- ``ask()`` and
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     import gymnasium
 
     from nasframe.config import Config
+    from nasframe.plugins import PluginManager
 
 __all__ = ["Agent", "AskTellAgent", "StepCallback", "make_agent"]
 
@@ -175,7 +177,7 @@ def make_agent(
     *,
     seed: int | None = None,
     config: Config | None = None,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
     **settings: Any,
 ) -> Agent:
     """Build the agent registered as ``name`` (with or without its ``-vN`` suffix).
@@ -196,23 +198,25 @@ def make_agent(
         ConfigError: the factory rejects a setting.
         PluginError: the factory built something that is not an :class:`Agent`.
     """
-    if plugin_manager is None:
-        from nasframe.plugins import get_plugin_manager
+    from nasframe import compose
 
-        plugin_manager = get_plugin_manager()
-    registry = plugin_manager.registry("agent")
-    info = registry.get(name)
-    values: dict[str, Any] = {}
-    if info.section:
-        if config is None:
-            from nasframe.config import load_config
-
-            config = load_config(plugin_manager=plugin_manager)
-        if info.section in config.schema.sections:
-            values = config.section(info.section)
-    values.update(settings)
+    manager = compose.manager(plugin_manager)
+    info = manager.registry("agent").get(name)
+    if config is None:
+        config, _ = compose.configuration(None, manager) if info.section else (None, False)
     try:
-        agent = registry.create(info.name, env, seed=seed, **values)
+        if config is None:
+            agent = manager.registry("agent").create(info.name, env, seed=seed, **settings)
+        else:
+            agent = compose.create(
+                "agent",
+                info.name,
+                config,
+                manager,
+                env,
+                overrides={"seed": seed, **settings},
+                undeclared_ok=True,
+            )
     except TypeError as exc:
         raise ConfigError(f"agent {info.name!r} rejected its settings: {exc}") from None
     if not isinstance(agent, Agent):

@@ -18,13 +18,17 @@ Precedence (NASGym let the file override explicit arguments; that is fixed here)
 from __future__ import annotations
 
 import configparser
-import math
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasframe.errors import ConfigError, closest
+from nasframe.schema import ConfigSchema, Key, Section
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
+    from nasframe.registry import ComponentInfo
 
 __all__ = [
     "COMPONENT_KEYS",
@@ -33,169 +37,11 @@ __all__ = [
     "Key",
     "Section",
     "check_components",
+    "component_keys",
     "core_schema",
     "load_config",
     "template",
 ]
-
-_TRUE = {"1", "yes", "true", "on"}
-_FALSE = {"0", "no", "false", "off"}
-
-
-@dataclass(frozen=True)
-class Key:
-    """One configuration key.
-
-    Attributes:
-        name: the key, lower-case.
-        type: ``int``, ``float``, ``str``, ``bool`` or ``Path``.
-        default: the built-in default (``None`` means "not set").
-        description: one line for ``resources/config.ini`` and ``config show``.
-        choices: the allowed values, if limited.
-        min: the smallest allowed number.
-        max: the largest allowed number.
-        optional: ``None`` (an empty value) is allowed.
-    """
-
-    name: str
-    type: type
-    default: Any
-    description: str
-    choices: tuple[Any, ...] | None = None
-    min: float | None = None
-    max: float | None = None
-    optional: bool = False
-
-    def convert(self, value: Any, where: str) -> Any:
-        """Convert ``value`` (a string from a file, or a Python value) and check it.
-
-        Raises:
-            ConfigError: with ``where`` (file, section and key) in the message.
-        """
-        if value is None or (isinstance(value, str) and value.strip() == "" and self.optional):
-            if self.optional or self.default is None:
-                return None
-            raise ConfigError(f"{where}: a value is required ({self.describe()})")
-        try:
-            converted = self._convert(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{where}: {value!r} is not a valid {self.type.__name__} ({self.describe()})"
-            ) from None
-        if self.choices is not None and converted not in self.choices:
-            options = ", ".join(map(str, self.choices))
-            hint = closest(str(converted), map(str, self.choices))
-            raise ConfigError(f"{where}: {converted!r} is not one of {options}{hint}")
-        if self.min is not None and converted < self.min:
-            raise ConfigError(f"{where}: {converted!r} is below the minimum {self.min:g}")
-        if self.max is not None and converted > self.max:
-            raise ConfigError(f"{where}: {converted!r} is above the maximum {self.max:g}")
-        return converted
-
-    def _convert(self, value: Any) -> Any:
-        if self.type is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError(value)
-        if self.type is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(str(value).strip()) if isinstance(value, str) else int(value)
-        if self.type is float:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            number = float(str(value).strip()) if isinstance(value, str) else float(value)
-            # NaN and infinity mean nothing in a setting; "no limit" is written 0.
-            if not math.isfinite(number):
-                raise ValueError(value)
-            return number
-        if self.type is Path:
-            text = str(value).strip()
-            if not text:  # Path("") would silently mean the working folder
-                raise ValueError(value)
-            return Path(text).expanduser()
-        return str(value).strip() if isinstance(value, str) else str(value)
-
-    def describe(self) -> str:
-        """What is valid, in words."""
-        parts = [self.type.__name__]
-        if self.choices is not None:
-            parts.append("one of " + ", ".join(map(str, self.choices)))
-        if self.min is not None:
-            parts.append(f">= {self.min:g}")
-        if self.max is not None:
-            parts.append(f"<= {self.max:g}")
-        return ", ".join(parts)
-
-
-@dataclass
-class Section:
-    """A configuration section and its keys."""
-
-    name: str
-    description: str = ""
-    keys: dict[str, Key] = field(default_factory=dict)
-
-    def add(
-        self,
-        name: str,
-        type: type,
-        default: Any,
-        description: str,
-        *,
-        choices: Sequence[Any] | None = None,
-        min: float | None = None,
-        max: float | None = None,
-        optional: bool = False,
-    ) -> Section:
-        """Declare a key; returns the section so declarations can chain.
-
-        Raises:
-            ValueError: the key is declared twice (a programming error of a plugin).
-        """
-        key_name = name.lower()
-        if key_name in self.keys:
-            raise ValueError(f"config key [{self.name}] {key_name} is declared twice")
-        self.keys[key_name] = Key(
-            key_name,
-            type,
-            default,
-            description,
-            tuple(choices) if choices is not None else None,
-            min,
-            max,
-            optional,
-        )
-        return self
-
-
-class ConfigSchema:
-    """Every section and key a configuration may hold."""
-
-    def __init__(self) -> None:
-        self.sections: dict[str, Section] = {}
-
-    def section(self, name: str, description: str = "") -> Section:
-        """The section called ``name``, created on first use."""
-        key = name.lower()
-        if key not in self.sections:
-            self.sections[key] = Section(key, description)
-        elif description and not self.sections[key].description:
-            self.sections[key].description = description
-        return self.sections[key]
-
-    def __iter__(self) -> Iterator[Section]:
-        return iter(self.sections.values())
-
-    def defaults(self) -> dict[str, dict[str, Any]]:
-        """The built-in default of every key, ``{section: {key: default}}``."""
-        return {s.name: {k.name: k.default for k in s.keys.values()} for s in self}
-
 
 #: The configuration keys that name a component, and the kind of component they name.
 COMPONENT_KEYS: dict[tuple[str, str], str] = {
@@ -206,6 +52,19 @@ COMPONENT_KEYS: dict[tuple[str, str], str] = {
     ("env", "database"): "database",
     ("run", "agent"): "agent",
 }
+
+
+def component_keys(schema: ConfigSchema) -> dict[tuple[str, str], str]:
+    """Every key that names a component, and the kind it names.
+
+    The core's :data:`COMPONENT_KEYS` and the keys plugins declared with ``component=``.
+    """
+    keys = dict(COMPONENT_KEYS)
+    for section in schema:
+        for key in section.keys.values():
+            if key.component is not None:
+                keys[(section.name, key.name)] = key.component
+    return keys
 
 
 def _format_value(key: Key, value: Any) -> str:
@@ -414,7 +273,7 @@ class Config:
         _check_section(self.schema, name, "")
         return dict(self.values[name.lower()])
 
-    def component_settings(self, info: Any) -> dict[str, Any]:
+    def component_settings(self, info: ComponentInfo) -> dict[str, Any]:
         """The keyword settings of the component ``info`` (a registry ``ComponentInfo``).
 
         The values of its configuration section, without the unset (``None``) ones, so the
@@ -516,7 +375,7 @@ def load_config(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     schema: ConfigSchema | None = None,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
 ) -> Config:
     """Load a configuration: defaults, then ``path`` (an INI file), then ``overrides``.
 
@@ -550,10 +409,13 @@ def load_config(
     return Config(values, sources, schema, file_path)
 
 
-def check_components(config: Config, plugin_manager: Any, *, user_set_only: bool = False) -> None:
+def check_components(
+    config: Config, plugin_manager: PluginManager, *, user_set_only: bool = False
+) -> None:
     """Check that every component named in ``config`` is registered.
 
-    The keys checked are :data:`COMPONENT_KEYS` (``[env] dataset``, ``[run] agent``, ...);
+    The keys checked are :data:`COMPONENT_KEYS` (``[env] dataset``, ``[run] agent``, ...)
+    and every key a plugin declared with ``component=`` (``[keras] builder``);
     a name may omit its version (``digits`` means the highest ``digits-v<N>``). The env
     and the search call this before building components, ``nasframe config show`` with
     ``user_set_only=True``.
@@ -571,7 +433,7 @@ def check_components(config: Config, plugin_manager: Any, *, user_set_only: bool
     """
     from nasframe.errors import RegistryError
 
-    for (section, key), kind in COMPONENT_KEYS.items():
+    for (section, key), kind in component_keys(config.schema).items():
         if section not in config.values or key not in config.values[section]:
             continue
         source = config.sources[(section, key)]

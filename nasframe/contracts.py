@@ -8,7 +8,11 @@ nasframe wires five kinds of component into one environment (see ``docs/``):
   :class:`Evaluation`;
 * :class:`DatasetHandler` -- the data an estimator trains and validates on;
 * :class:`ExperimentDB` -- stores one :class:`Record` per evaluated architecture and is
-  the evaluation cache.
+  the evaluation cache;
+* :class:`NetworkBuilder` -- turns an NSC into an untrained network for an estimator.
+
+This module holds value types and abstract classes only; it imports no framework
+(TensorFlow's input pipeline is :mod:`nasframe.tf_data`).
 
 A plugin provides a component by registering a factory for it (see
 :mod:`nasframe.hookspecs`); the core builds it from the configuration. Value types here
@@ -35,7 +39,6 @@ from nasframe.nsc import NSC
 if TYPE_CHECKING:
     import gymnasium
     import pandas as pd
-    import tensorflow as tf
 
 __all__ = [
     "ActionInfo",
@@ -44,6 +47,7 @@ __all__ = [
     "Evaluation",
     "ExperimentDB",
     "Measurement",
+    "NetworkBuilder",
     "PerformanceEstimator",
     "Record",
     "SearchSpace",
@@ -410,76 +414,26 @@ class DatasetHandler(abc.ABC):
         batch_size: int,
         shuffle: bool = False,
         seed: int | None = None,
-    ) -> tf.data.Dataset:
+    ) -> Any:
         """``split`` as a batched, prefetched ``tf.data`` pipeline of ``(images, labels)``.
 
         With ``shuffle`` the order changes every epoch (iteration), reproducibly from
-        ``seed``: the same seed gives the same sequence of epoch orders. The default builds
-        the pipeline from :meth:`arrays`, which are already in memory (decoded once); the
-        tensors copied from them are kept while :meth:`arrays` returns the same arrays, so
-        building a pipeline per evaluation does not copy the split every time.
+        ``seed``: the same seed gives the same sequence of epoch orders. The default is
+        :func:`nasframe.tf_data.pipeline` over :meth:`arrays` (TensorFlow is imported
+        there, not here: the contracts are framework-neutral); a handler may override it.
         """
-        import tensorflow as tf
+        from nasframe.tf_data import pipeline
 
-        images, labels = self.arrays(split)
-        images_t, labels_t = self._tensors(split, images, labels)
-        per_image = images.nbytes / max(len(labels), 1)
-        if images.nbytes <= _SLICE_LIMIT or (
-            per_image >= _GATHER_MAX_IMAGE and images.nbytes <= _SLICE_LIMIT_LARGE_IMAGES
-        ):
-            # Small splits, and splits of large images: the textbook pipeline. Its shuffle
-            # buffer copies the split, which is cheap for small splits; for large images
-            # gathering batches is slower than slicing (measured: 84x84x3 float images
-            # 0.85x a bare pipeline with the gather, 0.98x sliced).
-            data = tf.data.Dataset.from_tensor_slices((images_t, labels_t))
-            if shuffle:
-                data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-            return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-        # Large splits: shuffle and batch *indices*, then gather whole batches. The shuffle
-        # buffer holds integers instead of a second copy of the split, and one gather per
-        # batch replaces slicing and re-batching single images.
-        order = tf.data.Dataset.range(len(labels))
-        if shuffle:
-            order = order.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        data = order.batch(batch_size).map(
-            lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        return data.prefetch(tf.data.AUTOTUNE)
-
-    def _tensors(self, split: str, images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
-        # Keyed by the arrays' identity, not by name: a handler whose arrays change (a
-        # new task, new data) gets new tensors, whatever its identity says.
-        import tensorflow as tf
-
-        cache = self.__dict__.setdefault(_TENSOR_CACHE, {})
-        hit = cache.get(split)
-        if hit is not None and hit[0] is images and hit[1] is labels:
-            return hit[2], hit[3]
-        tensors = (tf.constant(images), tf.constant(labels))
-        cache[split] = (images, labels, *tensors)
-        return tensors
+        return pipeline(self, split, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
     def __getstate__(self) -> dict[str, Any]:
-        # TensorFlow tensors stay in their process; a copy rebuilds them on first use.
-        state = self.__dict__.copy()
-        state.pop(_TENSOR_CACHE, None)
-        return state
+        # Caches of one process (framework tensors) stay there; a copy rebuilds them.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith(PROCESS_LOCAL)}
 
 
-#: The attribute where :meth:`DatasetHandler.tf_dataset` keeps its tensors.
-_TENSOR_CACHE = "_nasframe_tf_tensors"
-
-#: Splits up to this many bytes of images use the slice-shuffle-batch pipeline; larger
-#: ones shuffle indices and gather batches (see :meth:`DatasetHandler.tf_dataset`).
-_SLICE_LIMIT = 64 * 2**20
-
-#: Images of at least this many bytes are sliced, not gathered, up to
-#: :data:`_SLICE_LIMIT_LARGE_IMAGES` per split (CIFAR's 12 KiB images gather faster,
-#: meta-dataset's 84 KiB ones slice faster).
-_GATHER_MAX_IMAGE = 32 * 2**10
-_SLICE_LIMIT_LARGE_IMAGES = 2**30
+#: Attributes of a :class:`DatasetHandler` whose names start with this are caches of one
+#: process (framework tensors built from its arrays); they are not pickled.
+PROCESS_LOCAL = "_nasframe_local_"
 
 
 class PerformanceEstimator(abc.ABC):
@@ -564,6 +518,54 @@ class PerformanceEstimator(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 -- optional hook, empty by design
         """Free what the estimator holds (sessions, memory)."""
+
+
+class NetworkBuilder(abc.ABC):
+    """Turns an NSC into an untrained network of one framework, for an estimator to train.
+
+    Registered through ``nasframe_register_builders`` and chosen by name in the
+    estimator's configuration section (``[keras] builder``), so another network shape
+    (a different head, a stacked block) needs a builder, not a new training loop.
+
+    Attributes:
+        name: the registered, versioned name (``nasgym-v1``); set by the composition
+            when empty.
+        framework: what :meth:`build` returns, in words (``"keras"``); an estimator
+            refuses a builder of another framework with a clear error.
+    """
+
+    name: str = ""
+    framework: str = ""
+
+    @abc.abstractmethod
+    def build(
+        self,
+        architecture: NSC,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+        settings: Mapping[str, Any],
+    ) -> Any:
+        """The uncompiled network of ``architecture``, outputting ``num_classes`` logits.
+
+        Args:
+            architecture: the network to build (without its terminal row).
+            input_shape: ``(height, width, channels)`` of one example.
+            num_classes: the number of classes.
+            settings: the estimator's settings (``filters``, ``dropout``, ... for
+                ``keras-v1``), which a builder may read.
+
+        Raises:
+            ValueError: the architecture cannot be built for this input (an estimator
+                reports it as status ``invalid``).
+        """
+
+    def fingerprint(self) -> str:
+        """What identifies the networks this builder builds; part of the estimator's.
+
+        The default is :attr:`name` (its version included). A builder with settings of its
+        own returns :func:`fingerprint_of` of its name, version and those settings.
+        """
+        return self.name
 
 
 class ExperimentDB(abc.ABC):

@@ -29,6 +29,7 @@ Semantics are NASGym's (``SEED-BEHAVIOUR.md`` section 2) with its bugs fixed:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsFloat
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 import gymnasium
 import numpy as np
 
-from nasframe.config import Config, load_config
+from nasframe.config import Config
 from nasframe.contracts import (
     DatasetHandler,
     Evaluation,
@@ -48,7 +49,7 @@ from nasframe.contracts import (
     Status,
     Transition,
 )
-from nasframe.errors import ConfigError, DatabaseError
+from nasframe.errors import ConfigError
 from nasframe.evaluation import Evaluator, Outcome
 from nasframe.nsc import NSC
 
@@ -151,10 +152,15 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             (prints it).
         plugin_manager: fires ``nasframe_evaluation_stored`` and ``nasframe_episode_ended``;
             ``None`` fires nothing.
+        evaluator: the evaluation service to use (one shared by a vector env, a Ray
+            back end); by default the env builds an in-process
+            :class:`~nasframe.evaluation.Evaluator` over ``estimator``, ``dataset`` and
+            ``database``.
+        owned: the components this env closes in :meth:`close` (those
+            :func:`make_env` built by name); an instance handed in stays its owner's.
 
     Attributes:
-        evaluator: the cache-aware evaluation service; replaceable by one with the same
-            ``evaluate(nsc) -> Outcome`` (a parallel back end).
+        evaluator: the cache-aware evaluation service (``evaluate(nsc) -> Outcome``).
         state: the current :class:`~nasframe.contracts.SearchState`.
         last_episode: the :class:`Episode` that ended last, or ``None``.
         last_outcome: the evaluation :class:`~nasframe.evaluation.Outcome` of the last step
@@ -190,6 +196,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         seed: int | None = None,
         render_mode: str | None = None,
         plugin_manager: PluginManager | None = None,
+        evaluator: Any = None,
+        owned: Sequence[Any] = (),
     ) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ConfigError(f"env setting max_steps must be an integer >= 1, got {max_steps!r}")
@@ -219,14 +227,17 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.invalid_reward = float(invalid_reward)
         self.render_mode = render_mode
         self.plugin_manager = plugin_manager
-        self.evaluator: Any = Evaluator(
-            estimator,
-            dataset,
-            database,
-            seed=seed,
-            retry_transient=retry_transient,
-            plugin_manager=plugin_manager,
-        )
+        if evaluator is None:
+            evaluator = Evaluator(
+                estimator,
+                dataset,
+                database,
+                seed=seed,
+                retry_transient=retry_transient,
+                plugin_manager=plugin_manager,
+            )
+        self.evaluator: Any = evaluator
+        self._owned = list(owned)
         self.action_space = search_space.action_space
         self.observation_space = state_encoder.observation_space
         self._initial_seed = seed
@@ -237,8 +248,6 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._log = _EpisodeLog()
         self._episodes = 0
         self.last_episode: Episode | None = None
-        # The components make_env built by name, which close() closes (issue 17).
-        self._owned: list[Any] = []
         self.last_outcome: Outcome | None = None
 
     # -- Gymnasium API --------------------------------------------------------------------
@@ -305,13 +314,23 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         return text
 
     def close(self) -> None:
-        """Close the components this env built (:func:`make_env` by name); idempotent.
+        """Close the components this env owns (those :func:`make_env` built by name).
 
-        A component passed in as an instance belongs to whoever built it and stays open.
+        A component handed in as an instance belongs to whoever built it and is left
+        open. Closing twice is harmless.
         """
         owned, self._owned = self._owned, []
+        errors: list[BaseException] = []
         for component in owned:
-            component.close()
+            close = getattr(component, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as exc:  # close the others first, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # -- action masks ---------------------------------------------------------------------
     def action_masks(self) -> np.ndarray:
@@ -525,6 +544,7 @@ def make_env(
     plugin_manager: PluginManager | None = None,
     seed: int | None = None,
     render_mode: str | None = None,
+    evaluator: Any = None,
     **env_settings: Any,
 ) -> NASEnv:
     """Compose a :class:`NASEnv` from component names or instances.
@@ -535,6 +555,10 @@ def make_env(
     neither a database nor a configuration, the in-memory ``memory`` database is used, so
     a quick script writes nothing to disk. ``env_settings`` (``max_steps``, ``reward``,
     ``mu``, ``rho``, ``sigma``, ``invalid_reward``, ``retry_transient``) win over ``[env]``.
+
+    The env owns (and :meth:`NASEnv.close` closes) the components built here by name;
+    one handed in as an instance stays open. The composition is :mod:`nasframe.compose`,
+    shared with the vector env, the Ray workers and the agents.
 
     ``gymnasium.make("nasframe/NASGym-v0", **kwargs)`` calls this function.
 
@@ -550,6 +574,8 @@ def make_env(
             default).
         seed: the estimator's seed; also seeds the first ``reset``.
         render_mode: see :class:`NASEnv`.
+        evaluator: the evaluation service to use instead of the env's own (see
+            :class:`NASEnv`).
         **env_settings: keys of the ``[env]`` section.
 
     Raises:
@@ -557,72 +583,53 @@ def make_env(
         RegistryError: a component name is unknown.
         PluginError: a component needs an extra that is not installed.
     """
-    if plugin_manager is None:
-        from nasframe.plugins import get_plugin_manager
+    from nasframe import compose
 
-        plugin_manager = get_plugin_manager()
-    no_config = config is None
-    if not isinstance(config, Config):
-        config = load_config(config, plugin_manager=plugin_manager)
+    plugin_manager = compose.manager(plugin_manager)
+    config, configured = compose.configuration(config, plugin_manager)
     settings = config.section("env")
-    component_keys = ("search_space", "state_encoder", "estimator", "dataset", "database")
     for key in env_settings:
-        if key in component_keys or key not in settings:
-            valid = sorted(k for k in settings if k not in component_keys)
+        if key in compose.ENV_COMPONENTS or key not in settings:
+            valid = sorted(k for k in settings if k not in compose.ENV_COMPONENTS)
             raise ConfigError(f"unknown env setting {key!r} (valid: {', '.join(valid)})")
     config = config.with_overrides({"env": env_settings}) if env_settings else config
     settings = config.section("env")
-    registries = plugin_manager.registries()
+    owned: list[Any] = []
 
     def build(kind: str, given: Any, *args: Any) -> Any:
-        if given is not None and not isinstance(given, str):
-            return given
-        name = given if given is not None else settings[kind]
-        if kind == "database" and given is None and no_config:
-            name = "memory"
-        info = registries[kind].get(name)
-        component_settings = config.component_settings(info)
-        if kind == "database" and info.section == "database" and not component_settings.get("path"):
-            # The command puts the file in its output folder; a Python caller has none.
-            source = f" of {config.path}" if config.path else ""
-            raise DatabaseError(
-                f"make_env: [database] path{source} is empty, so the {info.name} database has "
-                "no file; pass database='memory' to keep results in memory, or a file: "
-                "load_config(..., {'database': {'path': 'experiments.csv'}})"
-            )
-        return registries[kind].create(info.name, *args, **component_settings)
+        component, built = compose.build(
+            kind, given, config, plugin_manager, *args, configured=configured
+        )
+        if built:
+            owned.append(component)
+        return component
 
-    space = build("search_space", search_space)
-    encoder = build("state_encoder", state_encoder, space)
-    built = {
-        "estimator": build("estimator", estimator),
-        "dataset": build("dataset", dataset),
-        "database": build("database", database),
-    }
-    env = NASEnv(
-        space,
-        encoder,
-        built["estimator"],
-        built["dataset"],
-        built["database"],
-        max_steps=settings["max_steps"],
-        reward=settings["reward"],
-        mu=settings["mu"],
-        rho=settings["rho"],
-        sigma=settings["sigma"],
-        invalid_reward=settings["invalid_reward"],
-        retry_transient=settings["retry_transient"],
-        seed=seed,
-        render_mode=render_mode,
-        plugin_manager=plugin_manager,
-    )
-    # Whoever builds a resource closes it: env.close() closes what was built here by name
-    # (the database first: its files; then the estimator's session). Issue 17, defect 2.
-    given = {"estimator": estimator, "dataset": dataset, "database": database}
-    env._owned = [
-        built[kind]
-        for kind in ("database", "estimator", "dataset")
-        if (given[kind] is None or isinstance(given[kind], str))
-        and callable(getattr(built[kind], "close", None))
-    ]
+    try:
+        space = build("search_space", search_space)
+        encoder = build("state_encoder", state_encoder, space)
+        env = NASEnv(
+            space,
+            encoder,
+            build("estimator", estimator),
+            build("dataset", dataset),
+            build("database", database),
+            max_steps=settings["max_steps"],
+            reward=settings["reward"],
+            mu=settings["mu"],
+            rho=settings["rho"],
+            sigma=settings["sigma"],
+            invalid_reward=settings["invalid_reward"],
+            retry_transient=settings["retry_transient"],
+            seed=seed,
+            render_mode=render_mode,
+            plugin_manager=plugin_manager,
+            evaluator=evaluator,
+            owned=owned,
+        )
+    except BaseException:
+        for component in reversed(owned):  # nothing built here may stay open
+            close = getattr(component, "close", None)
+            if close is not None:
+                close()
+        raise
     return env

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from concurrent import futures as _futures
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nasframe.contracts import (
     CacheKey,
@@ -26,6 +26,9 @@ from nasframe.contracts import (
     Status,
 )
 from nasframe.nsc import NSC
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 __all__ = ["Evaluator", "Outcome", "make_record"]
 
@@ -59,7 +62,7 @@ def make_record(
     seed: int | None,
 ) -> Record:
     """The database record of ``evaluation`` of ``nsc`` (terminal row dropped)."""
-    from nasframe import __version__
+    from nasframe._version import __version__
 
     network = nsc.without_terminal()
     return Record(
@@ -104,7 +107,7 @@ class Evaluator:
         *,
         seed: int | None = None,
         retry_transient: bool = False,
-        plugin_manager: Any = None,
+        plugin_manager: PluginManager | None = None,
     ) -> None:
         self.estimator = estimator
         self.dataset = dataset

@@ -15,7 +15,8 @@ The results folder (``[finalize] output``, default ``<run>/final``) holds:
   seconds), appended, flushed and fsync'ed: a ``kill -9`` loses at most the trainings
   in flight, and the same command trains only what is missing;
 * ``models/<arch_hash>-seed<S>.keras`` -- each trained network (for ``keras-v1``; load
-  it with ``keras.models.load_model`` after ``import nasframe_keras.builder``);
+  it with ``keras.models.load_model`` after importing the Keras plugin's builder module,
+  which registers its custom layers -- see ``docs/estimator.md``);
 * ``final.json`` -- per network the validation and test accuracy as mean and standard
   deviation over the seeds, params, FLOPs, the model files, and the configuration;
 * ``final.csv`` -- the same as a flat table; ``final.png`` -- a bar plot (extra: plot).
@@ -50,7 +51,7 @@ from nasframe.contracts import (
     Record,
     Status,
 )
-from nasframe.errors import ConfigError, NasframeError
+from nasframe.errors import ConfigError, NasframeError, RegistryError
 from nasframe.nsc import NSC
 
 __all__ = [
@@ -288,6 +289,13 @@ def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, 
         except ConfigError as exc:
             given = "/".join(sorted({w for w, _ in changes.values()}))
             raise ConfigError(f"[finalize] {given}: {exc}") from None
+        for name, (where, value) in changes.items():
+            kind = keys[name].component
+            if kind is not None:  # a setting naming a component: it must be registered
+                try:
+                    plugin_manager.registry(kind).get(str(value))
+                except RegistryError as exc:
+                    raise ConfigError(f"[finalize] {where}: [{section}] {name}: {exc}") from None
     return info.name, config.component_settings(info)
 
 
@@ -433,8 +441,11 @@ def finalize(
         from nasframe.plugins import get_plugin_manager
 
         plugin_manager = get_plugin_manager()
-    estimator = plugin_manager.registry("estimator").create(plan.estimator[0], **plan.estimator[1])
-    dataset = plugin_manager.registry("dataset").create(plan.dataset[0], **plan.dataset[1])
+    from nasframe.distributed.components import ComponentSpec
+
+    # the composition's path: a setting naming a component ([keras] builder) is built
+    estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)
+    dataset = ComponentSpec("dataset", *plan.dataset).build(plugin_manager)
     if plan.task:
         dataset.select_task(plan.task)
     if type(estimator).measure is PerformanceEstimator.measure:
@@ -843,7 +854,7 @@ def _rich_table(networks: Sequence[dict[str, Any]], output: Path) -> Any:
 
 
 def _plot(path: Path, networks: Sequence[dict[str, Any]]) -> None:
-    from nasframe.results import _pyplot
+    from nasframe.results.plots import _pyplot
 
     plt = _pyplot()
     ranks = [f"#{net['rank']}" for net in networks]

@@ -17,18 +17,25 @@ plugins run before the default plugins, whose implementations are ``trylast=True
 Within the registration hooks that order decides nothing by itself -- two plugins
 registering one name is an error unless one passes ``replace=True`` (see
 :class:`~nasframe.registry.Registry`).
+
+Registration hooks are called through pluggy one plugin at a time (so the registry knows
+which plugin added what): a ``wrapper=True`` (or old-style ``hookwrapper=True``)
+implementation wraps its own plugin's registration -- it runs before and after that
+plugin's plain implementations, and may register, inspect or veto there.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
-    from nasframe.config import ConfigSchema
     from nasframe.contracts import Record
+    from nasframe.env import Episode
     from nasframe.registry import Registry
+    from nasframe.schema import ConfigSchema
+    from nasframe.search.run import Run
 
 __all__ = ["hookspec"]
 
@@ -136,6 +143,28 @@ def nasframe_register_agents(registry: Registry) -> None:
     """
 
 
+@hookspec
+def nasframe_register_builders(registry: Registry) -> None:
+    """Add network-builder factories (NSC -> an untrained network) to ``registry``.
+
+    Fires once per plugin manager, the first time components are needed. An estimator
+    that builds networks (``keras-v1``) names its builder in its configuration section
+    (``[keras] builder``); the composition builds that builder and hands it to the
+    estimator, so a new network shape needs a builder, not a new training loop.
+
+    Args:
+        registry: the builder registry. Each factory is called with the settings of its
+            configuration section as keyword arguments and returns a
+            :class:`~nasframe.contracts.NetworkBuilder`, whose ``build(architecture,
+            input_shape, num_classes, settings)`` returns an uncompiled model of the
+            estimator's framework (a ``keras.Model`` for ``keras-v1``) and whose
+            ``fingerprint()`` goes into the estimator's fingerprint.
+
+    Returns:
+        Nothing; results are ignored.
+    """
+
+
 # -- configuration -----------------------------------------------------------------------
 
 
@@ -159,11 +188,11 @@ def nasframe_add_config(schema: ConfigSchema) -> None:
 
 
 @hookspec
-def nasframe_run_started(run: Any) -> None:
+def nasframe_run_started(run: Run) -> None:
     """A search run started.
 
     Args:
-        run: the run (``nasframe.search.Run``): its configuration, output folder and
+        run: the :class:`nasframe.Run`: its configuration, output folder and
             components.
 
     Returns:
@@ -188,11 +217,11 @@ def nasframe_evaluation_stored(record: Record) -> None:
 
 
 @hookspec
-def nasframe_episode_ended(episode: Any) -> None:
+def nasframe_episode_ended(episode: Episode) -> None:
     """An episode of the environment ended (terminated or truncated).
 
     Args:
-        episode: a ``nasframe.env.Episode``: the final NSC, the steps, the rewards and
+        episode: a :class:`nasframe.Episode`: the final NSC, the steps, the rewards and
             the best accuracy of the episode.
 
     Returns:
@@ -203,11 +232,11 @@ def nasframe_episode_ended(episode: Any) -> None:
 
 
 @hookspec
-def nasframe_run_finished(run: Any) -> None:
+def nasframe_run_finished(run: Run) -> None:
     """A search run finished, was interrupted, or failed.
 
     Args:
-        run: the run; ``run.outcome`` says how it ended.
+        run: the :class:`nasframe.Run`; ``run.outcome`` says how it ended.
 
     Returns:
         Nothing; results are ignored. An exception stops the run with one line naming

@@ -263,24 +263,35 @@ class PluginManager(pluggy.PluginManager):
         return self._registries
 
     def _fill(self, registry: Registry, hook_name: str) -> None:
-        # Each implementation is called on its own so the registry knows which plugin
-        # adds what; the order is pluggy's call order (tryfirst ... trylast).
+        # The hook is called through pluggy one plugin at a time, so the registry knows
+        # which plugin adds what and pluggy runs each plugin's wrappers (new-style
+        # ``wrapper=True`` and old-style ``hookwrapper=True``) around its own
+        # implementations; the order is pluggy's call order (tryfirst ... trylast).
         caller = getattr(self.hook, hook_name)
+        order: list[str] = []
         for impl in reversed(caller.get_hookimpls()):
-            registry.current_plugin = impl.plugin_name
+            if impl.plugin_name not in order:
+                order.append(impl.plugin_name)
+        for plugin_name in order:
+            others = [
+                plugin
+                for name, plugin in self.list_name_plugin()
+                if name != plugin_name and plugin is not None
+            ]
+            registry.current_plugin = plugin_name
             try:
-                impl.function(**{arg: registry for arg in impl.argnames})
+                self.subset_hook_caller(hook_name, remove_plugins=others)(registry=registry)
             except NasframeError as exc:
                 # Already one line saying what is wrong; make sure it names the plugin.
-                if repr(impl.plugin_name) in str(exc):
+                if repr(plugin_name) in str(exc):
                     raise
-                raise type(exc)(f"plugin {impl.plugin_name!r}: {exc}") from None
+                raise type(exc)(f"plugin {plugin_name!r}: {exc}") from None
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
                 ) from exc
-        registry.current_plugin = ""
+            finally:
+                registry.current_plugin = ""
 
     def components(self) -> list[ComponentInfo]:
         """Every registered component of every kind."""
@@ -316,7 +327,7 @@ def _distribution_version(
 
 def get_plugin_manager(
     *,
-    plugins: Iterable[tuple[str, Any]] = (),
+    plugins: Iterable[tuple[str, object]] = (),
     autoload: bool | None = None,
     disable: Iterable[str] | None = None,
     strict: bool = True,
@@ -379,6 +390,6 @@ def _culprit(exc: PluginError, statuses: dict[str, PluginStatus]) -> str | None:
 
 
 def _own_version() -> str:
-    from nasframe import __version__
+    from nasframe._version import __version__
 
     return __version__

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,9 +39,7 @@ def records_to_frame(records: Sequence[Record]) -> pd.DataFrame:
     """One row per record, evaluation fields inlined, with :data:`FRAME_DTYPES`."""
     import pandas as pd
 
-    from nasframe.contracts import Evaluation, Record
-
-    columns = [f.name for f in fields(Record) if f.name != "evaluation"]
-    columns += [f.name for f in fields(Evaluation)]
-    frame = pd.DataFrame([record.to_flat() for record in records], columns=columns)
+    # The columns are the keys of FRAME_DTYPES (the flat fields of a Record, in order), so
+    # this module needs nothing of nasframe.contracts at run time: no import cycle.
+    frame = pd.DataFrame([record.to_flat() for record in records], columns=list(FRAME_DTYPES))
     return frame.astype(FRAME_DTYPES)

@@ -36,6 +36,7 @@ COMPONENT_KINDS = {
     "dataset": "nasframe_register_datasets",
     "database": "nasframe_register_experiment_dbs",
     "agent": "nasframe_register_agents",
+    "builder": "nasframe_register_builders",
 }
 
 _VERSIONED = re.compile(r"^(?P<base>[a-z0-9][a-z0-9_.-]*?)-v(?P<version>[0-9]+)$")
@@ -56,6 +57,8 @@ class ComponentInfo:
         extra: the ``nasframe[extra]`` it needs, if any (for messages).
         replace: whether it replaced a component of the same name.
         requires: top-level modules the factory imports (checked by :attr:`available`).
+        suffixes: file suffixes (``".csv"``) the component reads and writes, lower-case;
+            ``nasframe db`` picks a database backend by the suffix of a path from these.
     """
 
     kind: str
@@ -67,6 +70,7 @@ class ComponentInfo:
     extra: str | None = None
     replace: bool = False
     requires: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -140,6 +144,7 @@ class Registry:
         extra: str | None = None,
         replace: bool = False,
         requires: tuple[str, ...] = (),
+        suffixes: tuple[str, ...] = (),
     ) -> ComponentInfo:
         """Register ``factory`` under the versioned ``name``.
 
@@ -153,12 +158,20 @@ class Registry:
             replace: replace a component of the same name registered by another plugin.
             requires: modules the factory imports; import them inside the factory, not at
                 module level, so ``import nasframe`` stays fast and works without them.
+            suffixes: file suffixes the component stores its data in (``(".csv",)``),
+                for components chosen by a file's name (``nasframe db``).
 
         Raises:
-            RegistryError: the name is malformed, or another plugin registered it and
-                neither registration passed ``replace=True``.
+            RegistryError: the name is malformed, a suffix does not start with a dot, or
+                another plugin registered it and neither registration passed
+                ``replace=True``.
         """
         _split(name)
+        for suffix in suffixes:
+            if not (isinstance(suffix, str) and suffix.startswith(".") and len(suffix) > 1):
+                raise RegistryError(
+                    f"{self.label} {name!r}: suffix {suffix!r} must start with a dot, like '.csv'"
+                )
         info = ComponentInfo(
             kind=self.kind,
             name=name,
@@ -169,6 +182,7 @@ class Registry:
             extra=extra,
             replace=replace,
             requires=tuple(requires),
+            suffixes=tuple(suffix.lower() for suffix in suffixes),
         )
         existing = self._entries.get(name)
         if existing is not None:
@@ -226,6 +240,26 @@ class Registry:
                 f"installed; run: {info.install_hint()}"
             )
         return info.factory(*args, **settings)
+
+    def by_suffix(self, suffix: str) -> ComponentInfo | None:
+        """The component that declared file ``suffix`` (``".csv"``), or ``None``.
+
+        Case does not matter. A suffix two components declare goes to the one with the
+        earlier name, so the answer does not depend on the order plugins loaded in.
+        """
+        wanted = suffix.lower()
+        for info in self:
+            if wanted in info.suffixes:
+                return info
+        return None
+
+    def suffixes(self) -> dict[str, str]:
+        """Every declared file suffix and the component it selects, ``{".csv": "csv-v1"}``."""
+        table: dict[str, str] = {}
+        for info in self:
+            for suffix in info.suffixes:
+                table.setdefault(suffix, info.name)
+        return table
 
     def names(self) -> list[str]:
         """The registered names, sorted."""

@@ -182,7 +182,8 @@ def test_counts_are_computed_once_and_cached(root: Path, monkeypatch: pytest.Mon
         scans.append(folder)
         return real_scan(folder, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(nasframe_metadataset, "scan_dataset", counting_scan)
+    # the handler looks the scan up in its own module
+    monkeypatch.setattr(nasframe_metadataset.handler, "scan_dataset", counting_scan)
     handler = MetaDatasetHandler(root=root, tasks="dtd,vgg_flower")
     handler.select_task("vgg_flower")
     handler.select_task("dtd")

@@ -62,8 +62,13 @@ def test_bad_config_value_is_one_line(plugin_manager: nasframe.PluginManager) ->
     )
     with pytest.raises(ConfigError, match=r"\[keras\] epochs: 0 is below the minimum 1"):
         load_config(overrides={"keras": {"epochs": "0"}}, plugin_manager=plugin_manager)
-    with pytest.raises(ConfigError, match="is not one of nasgym-v1, blockqnn-v1"):
-        load_config(overrides={"keras": {"builder": "nasgym"}}, plugin_manager=plugin_manager)
+    # [keras] builder names a registered builder: checked against the builder registry
+    config = load_config(overrides={"keras": {"builder": "nasgymm"}}, plugin_manager=plugin_manager)
+    with pytest.raises(ConfigError) as error:
+        nasframe.check_components(config, plugin_manager)
+    assert str(error.value).startswith(
+        "[keras] builder (override value): unknown builder 'nasgymm'; did you mean 'nasgym"
+    )
 
 
 def test_bad_keyword_settings_are_one_line() -> None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasframe.bench.networks import enumerate_networks
 from nasframe.bench.table import (
@@ -41,6 +41,9 @@ from nasframe.bench.table import (
 from nasframe.contracts import DatasetHandler, Evaluation, Measurement, PerformanceEstimator, Status
 from nasframe.errors import ConfigError, NasframeError
 from nasframe.nsc import NSC
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 __all__ = ["BuildPlan", "BuildResult", "build_table", "measure_row"]
 
@@ -148,7 +151,7 @@ def build_table(
     *,
     workers: int = 1,
     ray_address: str | None = None,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
     report: Callable[[str], None] | None = None,
     limit: int | None = None,
 ) -> BuildResult:

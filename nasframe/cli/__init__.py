@@ -90,7 +90,7 @@ class _LazyGroup(click.Group):
 
 
 def _version() -> str:
-    from nasframe import __version__
+    from nasframe._version import __version__
 
     return __version__
 

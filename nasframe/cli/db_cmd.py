@@ -1,7 +1,8 @@
 """``nasframe db``: look into, export and merge experiment databases.
 
-A path's backend is chosen by its extension: ``.csv`` is ``csv``, ``.sqlite``,
-``.sqlite3`` and ``.db`` are ``sqlite``. The backends come from the plugin registry,
+A path's backend is chosen by its extension, from the suffixes the backends declare
+when they register (``suffixes=``): ``.csv`` is ``csv``, ``.sqlite``, ``.sqlite3`` and
+``.db`` are ``sqlite``. The backends come from the plugin registry,
 exactly as a search builds them, so an installed plugin that replaces one is used here
 too.
 """
@@ -23,10 +24,24 @@ if TYPE_CHECKING:
 
     from nasframe.contracts import ExperimentDB
 
-__all__ = ["BACKEND_BY_SUFFIX", "db", "open_database"]
+__all__ = ["db", "open_database"]
 
-#: The database backend (registry name) of each file extension.
-BACKEND_BY_SUFFIX = {".csv": "csv", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
+
+def __getattr__(name: str) -> Any:
+    # Deprecated: the table was written here; the backends now declare their suffixes.
+    if name == "BACKEND_BY_SUFFIX":
+        from nasframe.plugins import get_plugin_manager
+
+        warnings.warn(
+            "nasframe.cli.db_cmd.BACKEND_BY_SUFFIX is deprecated; use "
+            "plugin_manager.registry('database').suffixes() (backends declare suffixes=)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        table = get_plugin_manager().registry("database").suffixes()
+        return {suffix: name.rsplit("-v", 1)[0] for suffix, name in table.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Columns of the tables that hold text (left-aligned; numbers are right-aligned).
 _TEXT_COLUMNS = {"status", "dataset", "fingerprint", "nsc"}
@@ -50,15 +65,16 @@ def open_database(path: Path, *, create: bool = False) -> ExperimentDB:
     """
     from nasframe.plugins import get_plugin_manager
 
-    backend = BACKEND_BY_SUFFIX.get(path.suffix.lower())
+    registry = get_plugin_manager().registry("database")
+    backend = registry.by_suffix(path.suffix)
     if backend is None:
-        known = ", ".join(BACKEND_BY_SUFFIX)
+        known = ", ".join(registry.suffixes()) or "none registered"
         raise DatabaseError(
             f"{path}: unknown database type {path.suffix or '(no extension)'!r} (known: {known})"
         )
     if not create and not path.is_file():
         raise DatabaseError(f"{path}: no such database file")
-    database: ExperimentDB = get_plugin_manager().registry("database").create(backend, path=path)
+    database: ExperimentDB = registry.create(backend.name, path=path)
     return database
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from nasframe.config import Config, load_config, parse_override
 from nasframe.errors import NasframeError
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 __all__ = ["config_options", "load_from_options", "write_text"]
 
@@ -39,7 +42,7 @@ def load_from_options(
     config_path: Path | None,
     overrides: Sequence[str],
     extra: dict[str, dict[str, Any]] | None = None,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
 ) -> Config:
     """Load the configuration: defaults < ``--config`` file < ``extra`` < ``--set`` values."""
     merged: dict[str, dict[str, Any]] = {}

@@ -46,7 +46,8 @@ The modules of this package:
 * ``simulation`` -- a cluster simulated with a virtual clock (the real schedulers,
   NSC-Bench durations);
 * ``vector_env`` -- :class:`NASVectorEnv` and :func:`make_parallel_env`;
-* ``sb3`` -- :func:`to_sb3`, the Stable-Baselines3 ``VecEnv`` adapter.
+* ``sb3`` -- :func:`to_sb3`, deprecated: the Stable-Baselines3 ``VecEnv`` adapter moved
+  into the agents plugin (SB3 agents adapt a vector env themselves).
 """
 
 from __future__ import annotations

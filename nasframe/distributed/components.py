@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 
 @dataclass(frozen=True)
@@ -25,19 +28,32 @@ class ComponentSpec:
     name: str
     settings: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self, plugin_manager: Any = None) -> Any:
+    def build(self, plugin_manager: PluginManager | None = None) -> Any:
         """Build the component with ``plugin_manager`` (default: a fresh one).
+
+        The composition of :mod:`nasframe.compose`: ``settings`` win over the defaults of
+        the component's configuration section, and a setting naming another component
+        (``builder = nasgym``) is built the same way.
 
         Raises:
             RegistryError: the name is unknown.
             PluginError: the component needs a package that is not installed.
         """
-        if plugin_manager is None:
-            from nasframe.plugins import get_plugin_manager
+        from nasframe import compose
 
-            plugin_manager = get_plugin_manager()
-        return plugin_manager.registry(self.kind).create(self.name, **dict(self.settings))
+        manager = compose.manager(plugin_manager)
+        config, _ = compose.configuration(None, manager)
+        info = manager.registry(self.kind).get(self.name)
+        settings = dict(self.settings)
+        if info.section in config.schema.sections:
+            section = config.schema.sections[info.section]
+            for key, value in list(settings.items()):
+                spec = section.keys.get(key)
+                if spec is not None and spec.component is not None and isinstance(value, str):
+                    settings[key] = compose.create(spec.component, value, config, manager)
+        return manager.registry(self.kind).create(info.name, **settings)
 
 
-def build_component(component: Any, plugin_manager: Any = None) -> Any:
+def build_component(component: Any, plugin_manager: PluginManager | None = None) -> Any:
+    """``component`` itself, or the component a :class:`ComponentSpec` names, built."""
     return component.build(plugin_manager) if isinstance(component, ComponentSpec) else component

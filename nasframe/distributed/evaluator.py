@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasframe.contracts import (
     CacheKey,
@@ -35,6 +35,9 @@ from nasframe.distributed.worker import EvaluationWorker, WorkerInfo
 from nasframe.errors import ConfigError, NasframeError, PluginError
 from nasframe.evaluation import Evaluator, Outcome, make_record
 from nasframe.nsc import NSC
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 #: Seconds the dispatcher waits for a result before it looks for new work that an idle
 #: worker could take; with every worker busy it only needs to wake for results.
@@ -151,7 +154,7 @@ class RayEvaluator(Evaluator):
         threads_per_worker: int | None = None,
         seed: int | None = None,
         retry_transient: bool = False,
-        plugin_manager: Any = None,
+        plugin_manager: PluginManager | None = None,
         address: str | None = None,
         start_timeout: float = 120.0,
         timeout: float | None = None,

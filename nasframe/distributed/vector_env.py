@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 import numpy as np
@@ -13,6 +13,9 @@ from gymnasium.vector.utils import batch_space
 from nasframe.distributed.components import ComponentSpec
 from nasframe.distributed.evaluator import RayEvaluator, check_worker_settings
 from nasframe.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 
 def step_all(
@@ -47,7 +50,10 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
 
     Args:
         envs: the environments; they should share one search space and encoder.
-        evaluator: the evaluator all of them use (default: the first env's).
+        evaluator: the evaluator all of them use (default: the first env's); envs
+            built with another one are switched to it.
+        owned: components the vector env closes after the envs and the evaluator (the
+            driver's database of :func:`make_parallel_env`).
 
     Attributes:
         envs: the environments.
@@ -56,13 +62,17 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
 
-    def __init__(self, envs: Sequence[Any], evaluator: Any = None) -> None:
+    def __init__(
+        self, envs: Sequence[Any], evaluator: Any = None, owned: Sequence[Any] = ()
+    ) -> None:
         if not envs:
             raise ConfigError("a vector env needs at least one environment")
         self.envs = list(envs)
         self.evaluator = evaluator if evaluator is not None else self.envs[0].evaluator
         for env in self.envs:
-            env.evaluator = self.evaluator
+            if env.evaluator is not self.evaluator:
+                env.evaluator = self.evaluator
+        self._owned = list(owned)
         self.num_envs = len(self.envs)
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
@@ -121,6 +131,17 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
             infos,
         )
 
+    def step_envs(
+        self, actions: Sequence[Any], active: Sequence[bool]
+    ) -> list[tuple[Any, float, bool, bool, dict[str, Any]] | None]:
+        """Step the ``active`` envs with one batched evaluation, without any reset.
+
+        The building block of :meth:`step` for adapters with their own reset rules (the
+        Stable-Baselines3 ``VecEnv`` of the agents plugin): each active env's
+        ``(obs, reward, terminated, truncated, info)``, ``None`` for the others.
+        """
+        return step_all(self.envs, self.evaluator, actions, active)
+
     def action_masks(self) -> np.ndarray:
         """The action mask of every env, ``(num_envs, n)`` booleans (see ``NASEnv.action_masks``).
 
@@ -129,12 +150,14 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
         return np.stack([env.action_masks() for env in self.envs])
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Close the envs and the shared evaluator."""
+        """Close the envs, the shared evaluator and the components it owns."""
         for env in self.envs:
             env.close()
         close = getattr(self.evaluator, "close", None)
         if close is not None:
             close()
+        owned, self._owned = self._owned, []
+        _close_all(owned)
 
 
 def make_parallel_env(
@@ -147,7 +170,7 @@ def make_parallel_env(
     max_retries: int | None = None,
     timeout: float | None = None,
     config: Any = None,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
     seed: int | None = None,
     search_space: Any = None,
     state_encoder: Any = None,
@@ -204,14 +227,11 @@ def make_parallel_env(
         PluginError: a component or Ray needs an extra that is not installed.
         NasframeError: the Ray cluster cannot be reached or lacks the resources.
     """
-    import nasframe
-    from nasframe.config import Config, load_config
-    from nasframe.plugins import get_plugin_manager
+    from nasframe import compose
+    from nasframe.env import make_env
 
-    manager = plugin_manager if plugin_manager is not None else get_plugin_manager()
-    no_config = config is None
-    if not isinstance(config, Config):
-        config = load_config(config, plugin_manager=manager)
+    manager = compose.manager(plugin_manager)
+    config, configured = compose.configuration(config, manager)
     if workers is None:
         workers = int(config.get("run", "workers"))
     if address is None:
@@ -231,80 +251,86 @@ def make_parallel_env(
         "state_encoder": state_encoder,
         "estimator": estimator,
         "dataset": dataset,
-        "database": database,
+        # named now: the envs get the loaded configuration, which is "given" to them
+        "database": compose.component_name("database", database, config, configured=configured)
+        if database is None or isinstance(database, str)
+        else database,
     }
-    if database is None and no_config:
-        parts["database"] = "memory"  # as make_env: a quick script writes no files
     evaluator: Any = None
+    owned: list[Any] = []
     if workers > 1:
 
         def spec(kind: str) -> Any:
             given = parts[kind]
             if given is not None and not isinstance(given, str):
                 return given  # an instance: pickled to the workers
-            info = manager.registry(kind).get(given or config.get("env", kind))
-            return ComponentSpec(kind, info.name, config.component_settings(info))
+            info = manager.registry(kind).get(
+                compose.component_name(kind, given, config, configured=configured)
+            )
+            return ComponentSpec(kind, info.name, compose.settings_for(info, config, manager))
 
-        if parts["database"] is None or isinstance(parts["database"], str):
-            # The driver owns the database: build it here, as make_env would.
-            name = parts["database"] or config.get("env", "database")
-            info = manager.registry("database").get(name)
-            settings = config.component_settings(info)
-            parts["database"] = manager.registry("database").create(info.name, **settings)
-        evaluator = RayEvaluator(
-            spec("estimator"),
-            spec("dataset"),
-            parts["database"],
-            workers=workers,
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            max_retries=max_retries,
-            timeout=timeout,
-            seed=seed,
-            retry_transient=bool(
-                env_settings.get("retry_transient", config.get("env", "retry_transient"))
-            ),
-            plugin_manager=manager,
-            address=address,
-            keep_workers=keep_workers,
-        )
+        # The driver owns the database: build it here (the vector env closes it).
+        parts["database"], built = compose.build("database", parts["database"], config, manager)
+        if built:
+            owned.append(parts["database"])
+        try:
+            evaluator = RayEvaluator(
+                spec("estimator"),
+                spec("dataset"),
+                parts["database"],
+                workers=workers,
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                max_retries=max_retries,
+                timeout=timeout,
+                seed=seed,
+                retry_transient=bool(
+                    env_settings.get("retry_transient", config.get("env", "retry_transient"))
+                ),
+                plugin_manager=manager,
+                address=address,
+                keep_workers=keep_workers,
+            )
+        except BaseException:
+            _close_all(owned)
+            raise
         parts["estimator"], parts["dataset"] = evaluator.estimator, evaluator.dataset
     envs: list[Any] = []
     try:
-        _make_envs(envs, count, nasframe.make_env, parts, config, manager, seed, env_settings)
+        for i in range(count):
+            # Env i starts from seed + i, so the envs do not all search the same episodes;
+            # the evaluator (env 0's, or the Ray one) uses ``seed`` itself. Env 0 builds
+            # the components named by name (and owns them); the others share its ones.
+            env = make_env(
+                config=config,
+                plugin_manager=manager,
+                seed=None if seed is None else seed + i,
+                evaluator=evaluator,
+                **parts,
+                **env_settings,
+            )
+            parts.update(
+                search_space=env.search_space,
+                state_encoder=env.state_encoder,
+                estimator=env.estimator,
+                dataset=env.dataset,
+                database=env.database,
+            )
+            if evaluator is None:
+                evaluator = env.evaluator  # one evaluator (one cache) for every env
+            envs.append(env)
     except BaseException:
-        if evaluator is not None:
+        for env in envs:
+            env.close()
+        if isinstance(evaluator, RayEvaluator):
             evaluator.close()  # do not leave the workers running
+        _close_all(owned)
         raise
-    return NASVectorEnv(envs, evaluator)
+    return NASVectorEnv(envs, evaluator, owned=owned)
 
 
-def _make_envs(
-    envs: list[Any],
-    count: int,
-    make_env: Any,
-    parts: dict[str, Any],
-    config: Any,
-    manager: Any,
-    seed: int | None,
-    env_settings: Mapping[str, Any],
-) -> None:
-    for i in range(count):
-        # Env i starts from seed + i, so the envs do not all search the same episodes;
-        # the evaluator (env 0's, or the Ray one) uses ``seed`` itself.
-        env = make_env(
-            config=config,
-            plugin_manager=manager,
-            seed=None if seed is None else seed + i,
-            **parts,
-            **env_settings,
-        )
-        # Every env shares the first one's components (and so its cache).
-        parts.update(
-            search_space=env.search_space,
-            state_encoder=env.state_encoder,
-            estimator=env.estimator,
-            dataset=env.dataset,
-            database=env.database,
-        )
-        envs.append(env)
+def _close_all(components: Sequence[Any]) -> None:
+    for component in components:
+        close = getattr(component, "close", None)
+        if close is not None:
+            close()

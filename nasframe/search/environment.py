@@ -7,18 +7,21 @@ One ``NASEnv`` (``nasframe.make_env``), or with ``[run] workers`` > 1 Ray's
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 
 from nasframe.config import Config
 from nasframe.errors import ConfigError, PluginError
 
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
+
 __all__ = ["build_env", "evaluator_of", "known_tasks", "load_distributed"]
 
 
 def build_env(
-    config: Config, plugin_manager: Any, seed: int, *, num_envs: int | None = None
+    config: Config, plugin_manager: PluginManager, seed: int, *, num_envs: int | None = None
 ) -> Any:
     """The environment: a ``NASEnv``, or with ``[run] workers`` > 1 a ``NASVectorEnv``.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 
@@ -21,7 +21,7 @@ from nasframe.agents import AskTellAgent, make_agent
 from nasframe.config import Config, check_components
 from nasframe.errors import ConfigError
 from nasframe.results import StepLog, StepRow
-from nasframe.search.environment import build_env, evaluator_of, known_tasks, load_distributed
+from nasframe.search.environment import build_env, evaluator_of, known_tasks
 from nasframe.search.output import (
     attach_log_file,
     discard_if_empty,
@@ -35,6 +35,9 @@ from nasframe.search.run import Run, with_trainings
 from nasframe.search.settings import check_budget, check_installed, database_path
 from nasframe.search.signals import install_signal_handlers
 
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
+
 __all__ = ["run_search"]
 
 # The search's one logger name, whichever module of the package logs (search.log shows it).
@@ -44,7 +47,7 @@ log = logging.getLogger("nasframe.search")
 def run_search(
     config: Config,
     *,
-    plugin_manager: Any = None,
+    plugin_manager: PluginManager | None = None,
     force: bool = False,
     console: Any = None,
     resume_command: str = "",
@@ -247,16 +250,9 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     agent_env: Any = env
     if isinstance(env, gymnasium.vector.VectorEnv):
         record_vector(env, recorder)
-        run.env = env
-        if asynchronous:
-            agent_env = agent_env_list(env)[
-                0
-            ]  # the agent reads one episode's env; the scheduler steps
-        elif "stable_baselines3" in info.requires:
-            # Stable-Baselines3 agents drive a vector env through SB3's own VecEnv API.
-            run.env = agent_env = load_distributed(workers).to_sb3(env)
-        else:
-            agent_env = env
+        run.env = env  # an agent adapts it to its library's API itself (SB3's VecEnv)
+        # asynchronous: the agent reads one episode's env; the scheduler steps them all
+        agent_env = agent_env_list(env)[0] if asynchronous else env
     else:
         run.env = agent_env = Recorder(env, recorder)
     try:

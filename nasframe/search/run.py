@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasframe.agents import Agent
 from nasframe.config import Config
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 __all__ = ["Run", "with_trainings"]
 
@@ -24,7 +27,7 @@ class Run:
         output: the output folder.
         plugin_manager: the plugin manager that built the components.
         env: the environment as the agent sees it (wrappers included; with ``[run]
-            workers`` > 1 a vector env, or its Stable-Baselines3 ``VecEnv`` view; in an
+            workers`` > 1 a vector env, which an SB3 agent adapts to its own API; in an
             asynchronous search the vector env whose environments hold the open
             episodes, while the agent gets the first of them).
         agent: the agent.
@@ -45,7 +48,7 @@ class Run:
 
     config: Config
     output: Path
-    plugin_manager: Any
+    plugin_manager: PluginManager
     env: Any = None
     agent: Agent | None = None
     evaluator: Any = None

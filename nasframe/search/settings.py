@@ -7,10 +7,13 @@ and the experiment database's default place in the output folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nasframe.config import Config
 from nasframe.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from nasframe.plugins import PluginManager
 
 __all__ = ["check_budget", "check_installed", "database_path"]
 
@@ -32,7 +35,7 @@ def check_budget(config: Config) -> tuple[int, int]:
     return steps, episodes
 
 
-def check_installed(config: Config, plugin_manager: Any) -> None:
+def check_installed(config: Config, plugin_manager: PluginManager) -> None:
     """Refuse components whose extras are not installed, naming the ``pip install``."""
     registries = plugin_manager.registries()
     for kind, section, key in (

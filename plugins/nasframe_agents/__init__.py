@@ -16,6 +16,9 @@ Each learner reads its settings from the configuration section named after it
 whole episode per proposal), so a scheduler can run their episodes asynchronously.
 Stable-Baselines3 is imported only when such an agent is built, so listing plugins stays
 fast.
+
+A Stable-Baselines3 agent given a vector env (``[run] workers`` > 1) drives it through
+its own ``VecEnv`` view, :func:`to_sb3` (``nasframe_agents.vec_env``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from nasframe_agents.evolution import RegularizedEvolution
 from nasframe_agents.random_agent import RandomAgent
 from nasframe_agents.sb3 import ALGORITHMS, declare_sb3_config, sb3_factory
 from nasframe_agents.tpe import TPEAgent
+from nasframe_agents.vec_env import to_sb3
 
 __all__ = [
     "RandomAgent",
@@ -32,6 +36,7 @@ __all__ = [
     "TPEAgent",
     "nasframe_add_config",
     "nasframe_register_agents",
+    "to_sb3",
 ]
 
 _RL = ("stable_baselines3", "torch")

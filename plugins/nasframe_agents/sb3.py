@@ -197,7 +197,8 @@ class SB3Agent(nasframe.Agent):
 
     Args:
         algorithm: a key of :data:`ALGORITHMS`.
-        env: the environment (SB3 wraps it in a ``DummyVecEnv`` with a ``Monitor``).
+        env: the environment (SB3 wraps it in a ``DummyVecEnv`` with a ``Monitor``), or a
+            nasframe vector env (``[run] workers`` > 1), driven through :func:`to_sb3`.
         seed: the algorithm's seed (torch, numpy, the env's first reset).
         settings: the values of the algorithm's configuration section; ``policy``
             (``auto`` picks the Mlp or MultiInput policy for the observation space),
@@ -216,6 +217,10 @@ class SB3Agent(nasframe.Agent):
         seed: int | None = None,
         **settings: Any,
     ) -> None:
+        if isinstance(env, gymnasium.vector.VectorEnv):
+            from nasframe_agents.vec_env import to_sb3
+
+            env = to_sb3(env)  # SB3 drives several envs through its own VecEnv API
         super().__init__(env, seed=seed)
         self.spec = ALGORITHMS[algorithm]
         self.algorithm = algorithm

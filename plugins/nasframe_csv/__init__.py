@@ -20,4 +20,5 @@ def nasframe_register_experiment_dbs(registry: nasframe.Registry) -> None:
         CsvExperimentDB,
         summary="append-only CSV file, fsynced, locked for several processes (default)",
         section="database",
+        suffixes=(".csv",),
     )

@@ -45,7 +45,10 @@ __all__ = ["BuildError", "PadTo", "build_model"]
 
 
 class BuildError(ValueError):
-    """The architecture cannot be built for this input; the message says why."""
+    """The architecture cannot be built for this input; the message says why.
+
+    A ``ValueError``, as :meth:`nasframe.NetworkBuilder.build` documents.
+    """
 
 
 @keras.saving.register_keras_serializable(package="nasframe_keras")
@@ -196,7 +199,8 @@ def build_model(
 ) -> keras.Model:
     """Build the network of ``nsc`` for ``input_shape`` images and ``num_classes`` classes.
 
-    The builder is ``settings.builder``; the model outputs logits.
+    The builder is ``settings.builder`` (``nasgym-v1`` or ``blockqnn-v1``); the model
+    outputs logits. The registered builders (:mod:`nasframe_keras.builders`) call this.
 
     Raises:
         BuildError: the architecture cannot be built for this input
@@ -206,6 +210,8 @@ def build_model(
     if reason is not None:
         raise BuildError(reason)
     inputs = keras.Input(shape=input_shape, name="images")
+    if settings.builder not in ("nasgym-v1", "blockqnn-v1"):
+        raise ValueError(f"build_model builds nasgym-v1 and blockqnn-v1, not {settings.builder!r}")
     if settings.builder == "nasgym-v1":
         features = _block(
             inputs,

@@ -9,19 +9,25 @@ import gc
 import logging
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from nasframe import (
     NSC,
+    ConfigError,
     DatasetHandler,
     Evaluation,
     Measurement,
+    NetworkBuilder,
     PerformanceEstimator,
     Status,
     fingerprint_of,
+    get_plugin_manager,
 )
+from nasframe_keras.builders import builtin_builder
 from nasframe_keras.settings import KerasSettings
+from nasframe_keras.trainer import TrainingCallbacks
 
 __all__ = ["KerasEstimator", "classify_error", "create_estimator"]
 
@@ -31,9 +37,17 @@ log = logging.getLogger(__name__)
 def create_estimator(**settings: Any) -> KerasEstimator:
     """The registry factory: an estimator from the ``[keras]`` section's values.
 
+    ``builder`` is a name or, from the composition (``[keras] builder`` is a component
+    key), the registered :class:`~nasframe.NetworkBuilder` itself.
+
     Raises:
-        ConfigError: a setting is unknown or out of range.
+        ConfigError: a setting is unknown or out of range, or the builder does not build
+            Keras networks.
     """
+    builder = settings.get("builder")
+    if isinstance(builder, NetworkBuilder):
+        settings = {**settings, "builder": builder.name}
+        return KerasEstimator(KerasSettings.from_mapping(settings), builder=builder)
     return KerasEstimator(KerasSettings.from_mapping(settings))
 
 
@@ -45,13 +59,42 @@ class KerasEstimator(PerformanceEstimator):
 
     Args:
         settings: the estimator settings; defaults are NASGym's (see ``docs/estimator.md``).
+        builder: the network builder; by default the one ``settings.builder`` names (this
+            plugin's own, or else one registered by an installed plugin).
+        callbacks: a :class:`~nasframe_keras.trainer.TrainingCallbacks` -- a learning-rate
+            schedule and a training-batch augmentation replacing the built-in ones; its
+            ``name`` goes into the fingerprint.
+
+    Raises:
+        ConfigError: the builder does not build Keras networks.
+        RegistryError: ``settings.builder`` names no registered builder.
     """
 
     name = "keras-v1"
     version = "1"
 
-    def __init__(self, settings: KerasSettings | None = None) -> None:
-        self.settings = settings or KerasSettings()
+    def __init__(
+        self,
+        settings: KerasSettings | None = None,
+        builder: NetworkBuilder | None = None,
+        *,
+        callbacks: TrainingCallbacks | None = None,
+    ) -> None:
+        settings = settings or KerasSettings()
+        if builder is None:
+            builder = builtin_builder(settings.builder) or _registered_builder(settings.builder)
+        if builder.framework != "keras":
+            raise ConfigError(
+                f"[keras] builder: {builder.name!r} builds {builder.framework or 'unknown'} "
+                "networks; keras-v1 needs a builder of keras networks"
+            )
+        if builder.name != settings.builder:
+            settings = replace(settings, builder=builder.name)
+        self.settings = settings
+        #: the :class:`~nasframe.NetworkBuilder` that turns an NSC into a Keras model
+        self.builder = builder
+        #: the pluggable parts of the training loop (``None``: the built-in ones)
+        self.callbacks = callbacks
         #: the :class:`~nasframe_keras.trainer.TrainResult` of the last training, for
         #: inspection (learning rates and accuracies per epoch)
         self.last_train: Any = None
@@ -61,8 +104,17 @@ class KerasEstimator(PerformanceEstimator):
         self._keras_optimizer = False
 
     def fingerprint(self) -> str:
-        """Name, builder and trainer versions and every result-changing setting."""
-        return fingerprint_of("keras", self.version, self.settings.result_settings())
+        """Name, builder and trainer versions and every result-changing setting.
+
+        The builder counts by its own fingerprint (its name for this plugin's builders,
+        so their fingerprints are those of the settings alone, as before builders were
+        a plugin kind).
+        """
+        values = self.settings.result_settings()
+        values["builder"] = self.builder.fingerprint()
+        if self.callbacks is not None:
+            values["callbacks"] = self.callbacks.name
+        return fingerprint_of("keras", self.version, values)
 
     @property
     def deterministic(self) -> bool:
@@ -84,18 +136,20 @@ class KerasEstimator(PerformanceEstimator):
     def build_network(self, architecture: NSC, dataset: DatasetHandler) -> Any:
         """The untrained Keras model :meth:`evaluate` would train for ``architecture``.
 
-        Public so that other estimators (the zero-cost proxies) score exactly this network
-        without importing this plugin: they get the estimator from the registry and call
+        Built by the estimator's builder (``[keras] builder``). Public so that other
+        estimators (the zero-cost proxies) score exactly this network without importing
+        this plugin: they get the estimator from the registry and call
         this method. The model outputs logits; the caller owns it (and clears the Keras
         session when done).
 
         Raises:
             ValueError: the network cannot be built (the message says why).
         """
-        from nasframe_keras.builder import build_model
-
-        return build_model(
-            architecture.without_terminal(), dataset.input_shape, dataset.num_classes, self.settings
+        return self.builder.build(
+            architecture.without_terminal(),
+            dataset.input_shape,
+            dataset.num_classes,
+            asdict(self.settings),
         )
 
     def network_flops(self, model: Any) -> int:
@@ -154,15 +208,15 @@ class KerasEstimator(PerformanceEstimator):
         params = flops = 0
         gradients_before: set[str] | None = None
         try:
-            from nasframe_keras.builder import BuildError, build_model
+            from nasframe_keras.builder import BuildError
             from nasframe_keras.flops import model_flops
             from nasframe_keras.trainer import train
 
             self._prepare(seed)
             gradients_before = _custom_gradients()
             try:
-                model = build_model(
-                    network, dataset.input_shape, dataset.num_classes, self.settings
+                model = self.builder.build(
+                    network, dataset.input_shape, dataset.num_classes, asdict(self.settings)
                 )
             except BuildError as exc:
                 return Measurement(
@@ -192,6 +246,7 @@ class KerasEstimator(PerformanceEstimator):
                 every_epoch=curve,
                 test=test,
                 _keras_optimizer=self._keras_optimizer,
+                callbacks=self.callbacks,
             )
             self.last_train = result
             if save_to is not None and result.status is Status.OK:
@@ -273,6 +328,15 @@ class KerasEstimator(PerformanceEstimator):
         """
         if "keras" in sys.modules:
             self._release()
+
+
+def _registered_builder(name: str) -> NetworkBuilder:
+    # A builder of another plugin named directly in KerasSettings (not through the
+    # composition, which hands the estimator the built builder): the installed plugins'.
+    registry = get_plugin_manager().registry("builder")
+    builder: NetworkBuilder = registry.create(name)
+    builder.name = builder.name or registry.get(name).name
+    return builder
 
 
 _frozen = False

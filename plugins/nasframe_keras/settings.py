@@ -6,10 +6,10 @@ declare and validate them without importing TensorFlow.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from nasframe import NSC, ConfigError, ConfigSchema, closest, why_invalid
+from nasframe import NSC, ConfigError, ConfigSchema, Section, closest, why_invalid
 
 __all__ = [
     "AUGMENTATIONS",
@@ -18,10 +18,12 @@ __all__ = [
     "TRAINER_VERSION",
     "KerasSettings",
     "declare",
+    "is_builder_name",
 ]
 
-#: The network builders, by versioned name. A change of what a builder builds is a new
-#: version, so cached results of the old one are never mixed with the new one.
+#: The network builders this plugin registers, by versioned name. A change of what a
+#: builder builds is a new version, so cached results of the old one are never mixed with
+#: the new one. Any other registered builder may be named too (``[keras] builder``).
 BUILDERS = ("nasgym-v1", "blockqnn-v1")
 
 #: Training-data augmentations: ``none``; ``shift``, a random translation of up to 10 %
@@ -39,10 +41,23 @@ _NOT_RESULT = ("memory_growth",)
 #: Settings that only matter to the stacked builder.
 _STACKED_ONLY = ("blocks_per_stage", "stages")
 
+_SECTION = "keras"
+_DESCRIPTION = "The Keras estimator: network builder and early-stop training."
+
+
+def _key(default: Any, description: str, **spec: Any) -> Any:
+    """A setting: its default, and the configuration key it is (one line, bounds)."""
+    return field(default=default, metadata={"description": description, **spec})
+
 
 @dataclass(frozen=True)
 class KerasSettings:
     """Every setting of the Keras estimator (see ``docs/estimator.md``).
+
+    Each field is declared once, here: its default, its one-line description and its
+    bounds make both the dataclass and the ``[keras]`` configuration section
+    (:func:`declare`), and the dataclass validates a value with the same configuration
+    key, so the two cannot disagree.
 
     Attributes:
         epochs: training epochs (NASGym: 12).
@@ -56,10 +71,11 @@ class KerasSettings:
         lr_decay_epochs: epochs between decays (0: no decay).
         filters: convolution filters (the first stage's, for the stacked builder).
         fc_units: width of the hidden dense layer of the head.
-        dropout: dropout rate of the head.
+        dropout: dropout rate of the head, in [0, 1).
         padding: ``valid`` (NASGym) or ``same`` for convolution and pooling.
-        builder: ``nasgym-v1`` (the NSC block is the whole feature extractor) or
-            ``blockqnn-v1`` (the block stacked in stages).
+        builder: the registered network builder: ``nasgym-v1`` (the NSC block is the whole
+            feature extractor), ``blockqnn-v1`` (the block stacked in stages), or one a
+            plugin registers (``nasframe_register_builders``).
         blocks_per_stage: blocks per stage of the stacked builder (BlockQNN's N).
         stages: stages of the stacked builder; a stride-2 reduction doubling the
             channels separates two stages.
@@ -73,52 +89,48 @@ class KerasSettings:
             (NASGym: none; a final training may use ``shift``).
     """
 
-    epochs: int = 12
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    lr_decay: float = 0.2
-    lr_decay_epochs: int = 5
-    filters: int = 32
-    fc_units: int = 1024
-    dropout: float = 0.4
-    padding: str = "valid"
-    builder: str = "nasgym-v1"
-    blocks_per_stage: int = 2
-    stages: int = 3
-    patience: int = 0
-    time_budget: float = 0.0
-    deterministic: bool = True
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    memory_growth: bool = False
-    augmentation: str = "none"
+    epochs: int = _key(12, "training epochs (NASGym: 12)", min=1)
+    batch_size: int = _key(128, "examples per training step", min=1)
+    learning_rate: float = _key(1e-3, "Adam's initial learning rate", min=1e-12)
+    beta1: float = _key(0.9, "Adam's beta_1", min=0, max=1)
+    beta2: float = _key(0.999, "Adam's beta_2", min=0, max=1)
+    epsilon: float = _key(1e-8, "Adam's epsilon (NASGym meant 1e-8)", min=0)
+    lr_decay: float = _key(0.2, "learning-rate factor every lr_decay_epochs", min=1e-12)
+    lr_decay_epochs: int = _key(5, "epochs between decays (0: none)", min=0)
+    filters: int = _key(32, "convolution filters (first stage)", min=1)
+    fc_units: int = _key(1024, "units of the hidden dense layer of the head", min=1)
+    dropout: float = _key(0.4, "dropout rate of the head", min=0, below=1)
+    padding: str = _key("valid", "convolution/pooling padding", choices=("valid", "same"))
+    builder: str = _key(
+        "nasgym-v1",
+        "network builder: nasgym-v1, blockqnn-v1 or a registered one (nasframe plugins)",
+        component="builder",
+    )
+    blocks_per_stage: int = _key(2, "blockqnn builder: blocks per stage", min=1)
+    stages: int = _key(3, "blockqnn builder: stages (reductions between)", min=1)
+    patience: int = _key(0, "early-stopping patience in epochs (0: off)", min=0)
+    time_budget: float = _key(0.0, "wall seconds per evaluation (0: none)", min=0)
+    deterministic: bool = _key(True, "deterministic ops when seeded")
+    mixed_precision: bool = _key(False, "float16 compute (GPU)")
+    jit_compile: bool = _key(False, "XLA-compile the train step")
+    memory_growth: bool = _key(False, "grow GPU memory on demand")
+    augmentation: str = _key(
+        "none",
+        "training augmentation: none, shift (random translation), flip-shift (and mirror)",
+        choices=AUGMENTATIONS,
+    )
 
     def __post_init__(self) -> None:
-        if self.padding not in ("valid", "same"):
+        section = _section()
+        for name, key in section.keys.items():
+            value = key.convert(getattr(self, name), f"[{_SECTION}] {name}")
+            object.__setattr__(self, name, value)
+        if not is_builder_name(self.builder):
             raise ConfigError(
-                f"[keras] padding: {self.padding!r} is not one of valid, same"
-                f"{closest(self.padding, ('valid', 'same'))}"
+                f"[{_SECTION}] builder: {self.builder!r} is not one of {', '.join(BUILDERS)}"
+                f"{closest(self.builder, BUILDERS)} nor a registered builder's versioned "
+                "name (like 'wide-v1')"
             )
-        if self.builder not in BUILDERS:
-            raise ConfigError(
-                f"[keras] builder: {self.builder!r} is not one of {', '.join(BUILDERS)}"
-                f"{closest(self.builder, BUILDERS)}"
-            )
-        if self.augmentation not in AUGMENTATIONS:
-            raise ConfigError(
-                f"[keras] augmentation: {self.augmentation!r} is not one of "
-                f"{', '.join(AUGMENTATIONS)}{closest(self.augmentation, AUGMENTATIONS)}"
-            )
-        for name in ("epochs", "batch_size", "filters", "fc_units", "blocks_per_stage"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"[keras] {name}: {getattr(self, name)!r} is below the minimum 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"[keras] dropout: {self.dropout!r} must be in [0, 1)")
-        if self.learning_rate <= 0 or self.lr_decay <= 0:
-            raise ConfigError("[keras] learning_rate and lr_decay must be > 0")
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> KerasSettings:
@@ -140,13 +152,16 @@ class KerasSettings:
         """Why the builder cannot build ``nsc`` for ``input_shape``; ``None`` if it can.
 
         :func:`nasframe.why_invalid` (the one validity rule) with this builder's padding,
-        pooling stride and reductions; pure Python, no model is built.
+        pooling stride and reductions; pure Python, no model is built. ``None`` for a
+        builder of another plugin, whose rules are its own (its ``build`` says).
         """
         if self.builder == "nasgym-v1":
             return why_invalid(nsc, input_shape, padding=self.padding)
-        return why_invalid(
-            nsc, input_shape, padding="same", pool_stride=1, reductions=self.stages - 1
-        )
+        if self.builder == "blockqnn-v1":
+            return why_invalid(
+                nsc, input_shape, padding="same", pool_stride=1, reductions=self.stages - 1
+            )
+        return None
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that change a result, for the fingerprint.
@@ -166,39 +181,35 @@ class KerasSettings:
         return values
 
 
+def is_builder_name(name: str) -> bool:
+    """Whether ``name`` can name a builder: a built-in one or any ``<name>-v<N>``."""
+    base, dash, version = name.rpartition("-v")
+    return name in BUILDERS or bool(base and dash and version.isdigit())
+
+
 #: The keys of :class:`KerasSettings` that go into the fingerprint (all but device ones).
 RESULT_SETTINGS = tuple(f.name for f in fields(KerasSettings) if f.name not in _NOT_RESULT)
 
+_SECTIONS: list[Section] = []
+
+
+def _section() -> Section:
+    """The ``[keras]`` section, made from the fields of :class:`KerasSettings` (once)."""
+    if not _SECTIONS:
+        section = Section(_SECTION, _DESCRIPTION)
+        for f in fields(KerasSettings):
+            spec = dict(f.metadata)
+            description = spec.pop("description")
+            kind = {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]
+            section.add(f.name, kind, f.default, description, **spec)
+        _SECTIONS.append(section)
+    return _SECTIONS[0]
+
 
 def declare(schema: ConfigSchema) -> None:
-    """Declare the ``[keras]`` section and its keys on ``schema``."""
-    d = KerasSettings()
-    s = schema.section("keras", "The Keras estimator: network builder and early-stop training.")
-    s.add("epochs", int, d.epochs, "training epochs (NASGym: 12)", min=1)
-    s.add("batch_size", int, d.batch_size, "examples per training step", min=1)
-    s.add("learning_rate", float, d.learning_rate, "Adam's initial learning rate", min=1e-12)
-    s.add("beta1", float, d.beta1, "Adam's beta_1", min=0, max=1)
-    s.add("beta2", float, d.beta2, "Adam's beta_2", min=0, max=1)
-    s.add("epsilon", float, d.epsilon, "Adam's epsilon (NASGym meant 1e-8)", min=0)
-    s.add("lr_decay", float, d.lr_decay, "learning-rate factor every lr_decay_epochs", min=1e-12)
-    s.add("lr_decay_epochs", int, d.lr_decay_epochs, "epochs between decays (0: none)", min=0)
-    s.add("filters", int, d.filters, "convolution filters (first stage)", min=1)
-    s.add("fc_units", int, d.fc_units, "units of the hidden dense layer of the head", min=1)
-    s.add("dropout", float, d.dropout, "dropout rate of the head", min=0, max=0.99)
-    s.add("padding", str, d.padding, "convolution/pooling padding", choices=("valid", "same"))
-    s.add("builder", str, d.builder, "network builder", choices=BUILDERS)
-    s.add("blocks_per_stage", int, d.blocks_per_stage, "blockqnn builder: blocks per stage", min=1)
-    s.add("stages", int, d.stages, "blockqnn builder: stages (reductions between)", min=1)
-    s.add("patience", int, d.patience, "early-stopping patience in epochs (0: off)", min=0)
-    s.add("time_budget", float, d.time_budget, "wall seconds per evaluation (0: none)", min=0)
-    s.add("deterministic", bool, d.deterministic, "deterministic ops when seeded")
-    s.add("mixed_precision", bool, d.mixed_precision, "float16 compute (GPU)")
-    s.add("jit_compile", bool, d.jit_compile, "XLA-compile the train step")
-    s.add("memory_growth", bool, d.memory_growth, "grow GPU memory on demand")
-    s.add(
-        "augmentation",
-        str,
-        d.augmentation,
-        "training augmentation: none, shift (random translation), flip-shift (and mirror)",
-        choices=AUGMENTATIONS,
-    )
+    """Declare the ``[keras]`` section and its keys on ``schema`` (from the dataclass)."""
+    target = schema.section(_SECTION, _DESCRIPTION)
+    for key in _section().keys.values():
+        if key.name in target.keys:
+            raise ValueError(f"config key [{_SECTION}] {key.name} is declared twice")
+        target.keys[key.name] = key

@@ -34,13 +34,37 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nasframe import DatasetHandler, Status
 from nasframe_keras.settings import KerasSettings
 
-__all__ = ["TrainResult", "input_pipelines", "learning_rate_at", "train"]
+__all__ = ["TrainResult", "TrainingCallbacks", "input_pipelines", "learning_rate_at", "train"]
+
+
+@dataclass(frozen=True)
+class TrainingCallbacks:
+    """Pluggable parts of the training loop: ``KerasEstimator(callbacks=...)``.
+
+    Attributes:
+        name: a versioned name (``"cosine-v1"``) that goes into the estimator's
+            fingerprint: results trained with other callbacks never share cache entries.
+            Change it whenever what the callbacks do changes.
+        learning_rate: ``(epoch, settings) -> rate`` for epoch ``epoch`` (from 0), written
+            into the optimizer before the epoch; replaces the step decay of
+            ``lr_decay``/``lr_decay_epochs``. ``None``: the step decay.
+        augment: ``(images, labels) -> (images, labels)`` of TensorFlow ops applied to
+            every training batch (shape kept: ``(batch_size, *input_shape)``); validation
+            and test batches are never augmented. ``None``: no augmentation.
+
+    Module-level functions keep an estimator picklable (Ray workers).
+    """
+
+    name: str
+    learning_rate: Callable[[int, KerasSettings], float] | None = None
+    augment: Callable[[Any, Any], tuple[Any, Any]] | None = None
 
 
 @dataclass
@@ -81,7 +105,11 @@ def learning_rate_at(epoch: int, settings: KerasSettings) -> float:
 
 
 def input_pipelines(
-    dataset: DatasetHandler, batch_size: int, *, seed: int | None = None
+    dataset: DatasetHandler,
+    batch_size: int,
+    *,
+    seed: int | None = None,
+    augment: Callable[[Any, Any], tuple[Any, Any]] | None = None,
 ) -> tuple[Any, Any, int]:
     """The train and validation ``tf.data`` pipelines and the steps of one epoch.
 
@@ -90,7 +118,8 @@ def input_pipelines(
     ``ceil(n_train / batch_size)`` steps. Full batches give the train step a static
     shape -- one trace, and CPU kernels picked for the real batch size, which ran faster
     here than a step traced for any batch size. The validation pipeline is the
-    validation split in order, the last batch possibly short.
+    validation split in order, the last batch possibly short. ``augment`` maps every
+    training batch (see :class:`TrainingCallbacks`).
     """
     import tensorflow as tf
 
@@ -107,9 +136,10 @@ def input_pipelines(
         dataset.tf_dataset("train", batch_size=batch_size, shuffle=True, seed=seed)
         .repeat()
         .rebatch(batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(options)
     )
+    if augment is not None:
+        train_data = train_data.map(augment, deterministic=True)
+    train_data = train_data.prefetch(tf.data.AUTOTUNE).with_options(options)
     validation = dataset.tf_dataset("validation", batch_size=batch_size).with_options(options)
     return train_data, validation, steps_per_epoch
 
@@ -277,6 +307,7 @@ def train(
     every_epoch: bool = False,
     test: bool = False,
     _keras_optimizer: bool = False,
+    callbacks: TrainingCallbacks | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``'s train split; measure accuracy on its validation split.
 
@@ -292,6 +323,8 @@ def train(
             reports only; a search never asks for it).
         _keras_optimizer: private, for ``benchmarks/estimator_throughput.py`` only: update
             with Keras' own Adam (the path before :class:`_Adam`), to measure both.
+        callbacks: a learning-rate schedule and a training-batch augmentation to use
+            instead of the built-in ones.
 
     Returns:
         The result; failures of the run itself (NaN loss, time) are statuses. Errors
@@ -300,7 +333,11 @@ def train(
     import tensorflow as tf
 
     batch = settings.batch_size
-    train_data, validation_data, steps_per_epoch = input_pipelines(dataset, batch, seed=seed)
+    augment_batches = callbacks.augment if callbacks is not None else None
+    schedule = callbacks.learning_rate if callbacks is not None else None
+    train_data, validation_data, steps_per_epoch = input_pipelines(
+        dataset, batch, seed=seed, augment=augment_batches
+    )
     variables = model.trainable_variables
     optimizer: _Adam | _KerasAdam
     if settings.mixed_precision or _keras_optimizer:
@@ -346,7 +383,8 @@ def train(
     batches = iter(train_data)
     best_epoch = 0
     for epoch in range(settings.epochs):
-        optimizer.set_learning_rate(learning_rate_at(epoch, settings))
+        rate = schedule(epoch, settings) if schedule else learning_rate_at(epoch, settings)
+        optimizer.set_learning_rate(float(rate))
         result.learning_rates.append(optimizer.read_learning_rate())
         loss_sum.assign(0.0)
         steps.assign(0)

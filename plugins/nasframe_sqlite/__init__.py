@@ -20,4 +20,5 @@ def nasframe_register_experiment_dbs(registry: nasframe.Registry) -> None:
         SqliteExperimentDB,
         summary="SQLite file in WAL mode, keyed by the cache key, safe for several processes",
         section="database",
+        suffixes=(".sqlite", ".sqlite3", ".db"),
     )

@@ -1,0 +1,120 @@
+"""Stable-Baselines3's view of a nasframe vector env (:func:`to_sb3`).
+
+A Stable-Baselines3 agent given a ``gymnasium.vector.VectorEnv`` (``[run] workers`` > 1)
+adapts it here, in the plugin that owns the SB3 agents; the core knows nothing of SB3.
+The vector env is used through its public methods only (``envs``, ``step_envs``,
+``single_observation_space``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import nasframe
+
+__all__ = ["to_sb3"]
+
+
+def to_sb3(vector_env: Any) -> Any:
+    """Stable-Baselines3's view of ``vector_env``: a ``VecEnv`` over the same envs.
+
+    ``vector_env`` is a ``nasframe.distributed.NASVectorEnv``. The view steps the envs
+    exactly as the vector env does (one batched evaluation per step, ``step_envs``) but
+    resets in SB3's way: an env whose episode ended is reset in the same step,
+    its last observation goes to ``info["terminal_observation"]`` and
+    ``info["TimeLimit.truncated"]`` says whether the step limit ended it. Seeds set with
+    ``vec_env.seed(s)`` reach env ``i`` as ``s + i`` at the next ``reset()``.
+
+    Raises:
+        PluginError: Stable-Baselines3 is not installed (the ``rl`` extra).
+    """
+    if "sb3" not in _CLASSES:
+        _CLASSES["sb3"] = _sb3_class()
+    return _CLASSES["sb3"](vector_env)
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def _sb3_class() -> type:
+    try:
+        from stable_baselines3.common.env_util import is_wrapped
+        from stable_baselines3.common.vec_env import VecEnv
+    except ImportError:
+        raise nasframe.PluginError(
+            "the SB3 adapter needs stable-baselines3, which is not installed; "
+            "run: pip install 'nasframe[rl]'"
+        ) from None
+
+    class SB3NASVecEnv(VecEnv):
+        """A Stable-Baselines3 ``VecEnv`` over a ``NASVectorEnv`` (see :func:`to_sb3`)."""
+
+        def __init__(self, vector_env: Any) -> None:
+            self.vector_env = vector_env
+            self.envs = vector_env.envs
+            super().__init__(
+                vector_env.num_envs,
+                vector_env.single_observation_space,
+                vector_env.single_action_space,
+            )
+            self._actions: list[int] = []
+
+        def reset(self) -> np.ndarray:
+            observations = []
+            for i, env in enumerate(self.envs):
+                obs, self.reset_infos[i] = env.reset(
+                    seed=self._seeds[i], options=self._options[i] or None
+                )
+                observations.append(obs)
+            self._reset_seeds()
+            self._reset_options()
+            return np.stack(observations)
+
+        def step_async(self, actions: np.ndarray) -> None:
+            self._actions = [int(action) for action in actions]
+
+        def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+            results = self.vector_env.step_envs(self._actions, [True] * self.num_envs)
+            observations, rewards, dones, infos = [], [], [], []
+            for i, (env, result) in enumerate(zip(self.envs, results, strict=True)):
+                assert result is not None  # every env was active
+                obs, reward, terminated, truncated, info = result
+                info = dict(info, **{"TimeLimit.truncated": truncated and not terminated})
+                if terminated or truncated:
+                    info["terminal_observation"] = obs
+                    obs, self.reset_infos[i] = env.reset()
+                observations.append(obs)
+                rewards.append(reward)
+                dones.append(terminated or truncated)
+                infos.append(info)
+            return (
+                np.stack(observations),
+                np.asarray(rewards, dtype=np.float32),
+                np.asarray(dones, dtype=np.bool_),
+                infos,
+            )
+
+        def close(self) -> None:
+            self.vector_env.close()
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            return [getattr(self.envs[i], attr_name) for i in self._get_indices(indices)]
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+            for i in self._get_indices(indices):
+                setattr(self.envs[i], attr_name, value)
+
+        def env_method(
+            self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
+        ) -> list[Any]:
+            return [
+                getattr(self.envs[i], method_name)(*args, **kwargs)
+                for i in self._get_indices(indices)
+            ]
+
+        def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+            return [is_wrapped(self.envs[i], wrapper_class) for i in self._get_indices(indices)]
+
+    return SB3NASVecEnv
