@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasframe.bench.table import TableRow, header, read_rows
+from nasframe.bench.table import RowWriter, TableRow, resume_rows
 from nasframe.config import Config, load_config
 from nasframe.contracts import (
     DatasetHandler,
@@ -465,7 +465,7 @@ def finalize(
     output.mkdir(parents=True, exist_ok=True)
     _check_card(output / CARD, card)
     rows_path = output / ROWS
-    done = _resume_rows(rows_path)
+    done = resume_rows(rows_path)
     finished = {
         (row.arch_hash, row.seed)
         for row in done
@@ -492,14 +492,14 @@ def finalize(
     trained = 0
     bar = _Progress(console, len(jobs), enabled=progress)
     try:
-        with _RowWriter(rows_path, max_epochs) as writer, bar:
+        with RowWriter(rows_path, max_epochs) as writer, bar:
             for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
                 writer.write(row)
                 trained += 1
                 bar.advance(row)
     finally:
         estimator.close()
-    rows = [row for row in _resume_rows(rows_path) if row.seed in plan.seeds]
+    rows = [row for row in resume_rows(rows_path) if row.seed in plan.seeds]
     wanted = {(record.arch_hash, seed) for record in plan.networks for seed in plan.seeds}
     have = {(row.arch_hash, row.seed) for row in rows} & wanted
     card["complete"] = wanted <= have
@@ -657,51 +657,6 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-
-class _RowWriter:
-    """Appends rows to ``rows.csv``: one flushed, fsync'ed line each."""
-
-    def __init__(self, path: Path, max_epochs: int) -> None:
-        self.path = path
-        self.max_epochs = max_epochs
-
-    def __enter__(self) -> _RowWriter:
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        if not new:  # the file's own width wins: rows of a resumed run must line up
-            with self.path.open(encoding="utf-8", newline="") as handle:
-                first = next(csv.reader(handle), [])
-            self.max_epochs = sum(1 for name in first if name.startswith("val_"))
-        self._file = self.path.open("a", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        if new:
-            self._csv.writerow(header(self.max_epochs))
-            self._sync()
-        return self
-
-    def write(self, row: TableRow) -> None:
-        if len(row.curve) > self.max_epochs:
-            row = TableRow(**{**row.__dict__, "curve": row.curve[-self.max_epochs :]})
-        self._csv.writerow(row.to_cells(self.max_epochs))
-        self._sync()
-
-    def _sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._file.close()
-
-
-def _resume_rows(path: Path) -> list[TableRow]:
-    """The rows stored so far; a half-written last line (from ``kill -9``) is cut off."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-    return read_rows(path, drop_partial=True)
 
 
 # -- results ---------------------------------------------------------------------------

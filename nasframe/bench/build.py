@@ -32,9 +32,9 @@ from nasframe.bench.table import (
     BUILD_FILE,
     ROWS_FILE,
     TABLE_FILE,
+    RowWriter,
     TableRow,
-    header,
-    read_rows,
+    resume_rows,
     sha256_of,
     write_rows,
 )
@@ -223,7 +223,7 @@ def build_table(
     _write_card(card_path, {**card, "complete": False})
 
     rows_path = output / ROWS_FILE
-    done = _resume_rows(rows_path)
+    done = resume_rows(rows_path)
     max_epochs = _max_epochs(estimator, done)
     by_hash = {nsc.canonical_hash: nsc for nsc in networks}
     trained = 0
@@ -240,7 +240,7 @@ def build_table(
             return
         say(f"{phase}: {len(jobs)} to train with {workers} worker(s); rows go to {rows_path}")
         phase_start, count = time.perf_counter(), 0
-        with _RowWriter(rows_path, max_epochs) as writer:
+        with RowWriter(rows_path, max_epochs) as writer:
             for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
                 writer.write(row)
                 trained += 1
@@ -264,7 +264,7 @@ def build_table(
     wanted = list(primary)
     try:
         run(pending(primary, done), "every network")
-        done = _resume_rows(rows_path)
+        done = resume_rows(rows_path)
         if repeat and not pending(primary, done):
             top = _top_networks(networks, done, seeds, plan.repeat_top)
             card["repeat_networks"] = len(top)
@@ -275,7 +275,7 @@ def build_table(
         estimator.close()
         card["build_seconds"] = card["build_seconds"] + time.perf_counter() - started
         _write_card(card_path, {**card, "complete": False})
-    rows = _resume_rows(rows_path)
+    rows = resume_rows(rows_path)
     have = {(row.arch_hash, row.seed) for row in rows}
     complete = not pending(primary, rows) and (not repeat or "repeat_networks" in card)
     complete = complete and not pending(wanted, rows)
@@ -390,58 +390,6 @@ def _run_on_ray(
             ray.kill(actor)
         if owns:
             ray.shutdown()
-
-
-class _RowWriter:
-    """Appends rows to ``rows.csv``: one flushed, fsync'ed line each."""
-
-    def __init__(self, path: Path, max_epochs: int) -> None:
-        self.path = path
-        self.max_epochs = max_epochs
-
-    def __enter__(self) -> _RowWriter:
-        import csv
-
-        self._new = not self.path.exists() or self.path.stat().st_size == 0
-        if not self._new:
-            with self.path.open(encoding="utf-8") as handle:
-                columns = handle.readline().strip().split(",")
-            self.max_epochs = sum(name.startswith("val_") for name in columns)
-        self._file = self.path.open("a", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        return self
-
-    def write(self, row: TableRow) -> None:
-        if self._new:
-            # The header waits for the first row: its curve may be longer than the hint.
-            self.max_epochs = max(self.max_epochs, len(row.curve))
-            self._csv.writerow(header(self.max_epochs))
-            self._new = False
-        elif len(row.curve) > self.max_epochs:
-            raise NasframeError(
-                f"{self.path}: a curve of {len(row.curve)} epochs does not fit the table's "
-                f"{self.max_epochs} columns"
-            )
-        self._csv.writerow(row.to_cells(self.max_epochs))
-        self._sync()
-
-    def _sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._file.close()
-
-
-def _resume_rows(path: Path) -> list[TableRow]:
-    """The rows stored so far; a half-written last line (from ``kill -9``) is cut off."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-    return read_rows(path, drop_partial=True)
 
 
 def _top_networks(

@@ -19,13 +19,14 @@ import hashlib
 import io
 import json
 import math
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nasframe.contracts import Status
-from nasframe.errors import ConfigError
+from nasframe.errors import ConfigError, NasframeError
 
 __all__ = [
     "BUILD_FILE",
@@ -33,8 +34,10 @@ __all__ = [
     "SHIPPED_TABLE",
     "TABLE_FILE",
     "BenchTable",
+    "RowWriter",
     "TableRow",
     "read_rows",
+    "resume_rows",
     "sha256_of",
     "write_rows",
 ]
@@ -343,3 +346,59 @@ class BenchTable:
 
     def __len__(self) -> int:
         return len(self.by_hash)
+
+
+class RowWriter:
+    """Appends rows to a ``rows.csv``: one flushed, fsync'ed line each.
+
+    What ``bench build`` and ``finalize`` store as they go: a ``kill -9`` loses at most the
+    row being written, which :func:`resume_rows` then cuts off. The header waits for the
+    first row of a new file (its curve may be longer than ``max_epochs``); an existing
+    file's own width wins, so the rows of a resumed run line up.
+    """
+
+    def __init__(self, path: Path, max_epochs: int) -> None:
+        self.path = path
+        self.max_epochs = max_epochs
+
+    def __enter__(self) -> RowWriter:
+        self._new = not self.path.exists() or self.path.stat().st_size == 0
+        if not self._new:
+            with self.path.open(encoding="utf-8") as handle:
+                columns = handle.readline().strip().split(",")
+            self.max_epochs = sum(name.startswith("val_") for name in columns)
+        self._file = self.path.open("a", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        return self
+
+    def write(self, row: TableRow) -> None:
+        if self._new:
+            # The header waits for the first row: its curve may be longer than the hint.
+            self.max_epochs = max(self.max_epochs, len(row.curve))
+            self._csv.writerow(header(self.max_epochs))
+            self._new = False
+        elif len(row.curve) > self.max_epochs:
+            raise NasframeError(
+                f"{self.path}: a curve of {len(row.curve)} epochs does not fit the table's "
+                f"{self.max_epochs} columns"
+            )
+        self._csv.writerow(row.to_cells(self.max_epochs))
+        self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+
+def resume_rows(path: Path) -> list[TableRow]:
+    """The rows stored so far; a half-written last line (from ``kill -9``) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+    return read_rows(path, drop_partial=True)
