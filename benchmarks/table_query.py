@@ -110,9 +110,9 @@ def _steps(estimators, dataset, manager, path: Path, count: int) -> dict[str, li
             action = int(rng.integers(space.action_space.n))
             for name, env in envs.items():
                 start = time.perf_counter()
-                _, _, terminated, truncated, info = env.step(action)
+                _, _, terminated, truncated, _ = env.step(action)
                 elapsed = time.perf_counter() - start
-                if not info["cache_hit"]:
+                if not env.last_cache_hit:
                     out[name].append(elapsed)
                 done = terminated or truncated
     return out

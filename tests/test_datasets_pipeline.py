@@ -105,8 +105,10 @@ class _RecordingDigits(DigitsDataset):
 
 
 def _estimators() -> list[str]:
+    # table-v1 answers from its table and reads no split at all; it refuses any dataset but
+    # its table's (tests/test_table_estimator.py), so it cannot run on these digits.
     registry = nasframe.get_plugin_manager().registry("estimator")
-    return [info.name for info in registry if info.available]
+    return [info.name for info in registry if info.available and info.name != "table-v1"]
 
 
 @pytest.mark.slow

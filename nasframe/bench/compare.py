@@ -193,7 +193,8 @@ class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
         result = self.env.step(action)
         info = result[4]
         self.trace.steps += 1
-        if not info.get("cache_hit") and info.get("status") != "out_of_range":
+        hit = bool(getattr(self.env.unwrapped, "last_cache_hit", False))
+        if not hit and info.get("status") != "out_of_range":
             seconds = float(info.get("seconds", 0.0))
             self.trace.hashes.append(str(info["arch_hash"]))
             self.trace.rewards.append(float(info.get("accuracy", 0.0)))
