@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -153,7 +154,7 @@ class SqliteExperimentDB(ExperimentDB):
                 f"{__version__} reads version {RECORD_SCHEMA_VERSION} at most; upgrade nasframe"
             )
         with self._errors("prepare"):
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._switch_to_wal()
             if str(mode).lower() != "wal":
                 raise DatabaseError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
             self._db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
@@ -168,6 +169,22 @@ class SqliteExperimentDB(ExperimentDB):
         missing = [name for name in COLUMNS if name not in present]
         if missing:
             raise DatabaseError(f"{self.path}: table 'records' lacks columns {', '.join(missing)}")
+
+    def _switch_to_wal(self) -> str:
+        """``PRAGMA journal_mode=WAL``, retried while another process holds the file.
+
+        Switching the journal mode needs the file to itself, and SQLite answers "database
+        is locked" at once, without its busy timeout, when several processes open a new
+        file together (found by tests/test_properties_db.py): retry until lock_timeout.
+        """
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                return str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     # -- the ExperimentDB contract -------------------------------------------------------
     def get(self, key: CacheKey) -> Record | None:
