@@ -88,7 +88,7 @@ def test_a_keras_search_prints_its_own_line_before_tensorflow(tmp_path: Path) ->
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
-    assert lines[0].startswith("starting run in "), lines[:5]
+    assert lines[0].startswith("starting: "), lines[:5]
     for marker in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
         assert sum(marker in line for line in lines) <= 1, marker  # each at most once
     assert "completed: 2 steps" in result.stdout

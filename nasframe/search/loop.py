@@ -200,11 +200,10 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     config = run.config
     seed = int(config.get("run", "seed"))
     verbosity = session.verbosity
+    # On the console run_search has already said what the run will do, before anything
+    # is built (so before TensorFlow's start-up lines; issues 17 and 18); the log file
+    # gets this line.
     log.info("%s", session.start_line)
-    if verbosity >= 1:
-        # nasframe's first line comes before anything a component prints when it starts
-        # (TensorFlow's start-up lines, at the first training; issue 17).
-        console.print(session.start_line, highlight=False, soft_wrap=True)
     agent_name = str(config.get("run", "agent"))
     info = run.plugin_manager.registry("agent").get(agent_name)
     session.play = str(config.get("run", "play"))
