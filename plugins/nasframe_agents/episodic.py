@@ -7,6 +7,11 @@ architecture that episode built (:meth:`EpisodicAgent.tell`, the last step's rew
 so the agent also fits the step-wise :class:`nasframe.Agent` contract (budgets, Ctrl-C,
 checkpoints) -- and a scheduler may call ``ask``/``tell`` directly to run episodes
 asynchronously (the ``AskTellAgent`` protocol of ``docs/search.md``).
+
+A subclass implements :meth:`EpisodicAgent.update` (what the optimizer does with a
+result); :meth:`EpisodicAgent.tell` counts the episode's steps and calls it, so
+``num_timesteps`` (and the checkpoint's step count) is the same whether the episodes were
+played by :meth:`~EpisodicAgent.learn` or run by the asynchronous scheduler.
 """
 
 from __future__ import annotations
@@ -49,8 +54,8 @@ class EpisodicAgent(nasframe.Agent):
         super().__init__(env, seed=seed)
         if isinstance(env, gymnasium.vector.VectorEnv):
             raise nasframe.ConfigError(
-                f"agent {self.kind!r} runs one episode at a time: set [run] workers = 1 "
-                "(it cannot drive a vector env)"
+                f"agent {self.kind!r} runs one episode at a time (it cannot drive a vector "
+                "env): with [run] workers > 1 use scheduler = auto or async, not lockstep"
             )
         space = env.action_space
         if not isinstance(space, gymnasium.spaces.Discrete):
@@ -76,15 +81,23 @@ class EpisodicAgent(nasframe.Agent):
     def ask(self) -> list[int]:
         """The actions of one whole episode, applied in order from ``env.reset()``."""
 
-    @abc.abstractmethod
     def tell(self, actions: list[int], reward: float) -> None:
         """The reward of the architecture an episode built (its last step's reward).
+
+        Counts the episode's steps (it ran outside :meth:`learn`) and passes the result
+        to :meth:`update`.
 
         Args:
             actions: the actions the episode took (a prefix of an :meth:`ask` answer
                 when the episode ended early, longer when it ran past it).
             reward: the last step's reward.
         """
+        self._steps += len(actions)
+        self.update(actions, reward)
+
+    @abc.abstractmethod
+    def update(self, actions: list[int], reward: float) -> None:
+        """What the optimizer learns from one episode's result (see :meth:`tell`)."""
 
     @abc.abstractmethod
     def state(self) -> dict[str, Any]:
@@ -128,7 +141,7 @@ class EpisodicAgent(nasframe.Agent):
             self._steps += 1
             if terminated or truncated:
                 self._open = False
-                self.tell(list(self._taken), float(reward))
+                self.update(list(self._taken), float(reward))  # its steps are counted
             if callback is not None and not callback():
                 break
         return taken

@@ -82,7 +82,7 @@ class RegularizedEvolution(EpisodicAgent):
         child[position] = self.start + (child[position] - self.start + offset) % self.n_actions
         return child
 
-    def tell(self, actions: list[int], reward: float) -> None:
+    def update(self, actions: list[int], reward: float) -> None:
         """Add the result as the youngest member; the oldest leaves a full population."""
         self.population.append(([int(a) for a in actions], float(reward)))
         while len(self.population) > self.population_size:

@@ -24,10 +24,18 @@ class RandomAgent(nasframe.Agent):
     episode, one after another, and stops where the environment's episode will end
     (the terminal action, a full network, a pointer out of range, ``max_steps``), which
     it learns by applying them to the search space; :meth:`tell` only counts the steps.
-    Both draw from the one generator, one draw per action, so with one seed the
-    asynchronous search draws the episodes of the serial one, in the same order -- up to
-    the first episode that a failed evaluation ends early: its remaining draws are not
-    applied, so later episodes differ (they are just as uniform).
+
+    **One seed, one set of episodes.** In a nasframe environment every episode uses
+    exactly ``max_steps`` draws of the one generator, however early it ends: the serial
+    :meth:`learn` draws an action per step and, when the episode ends, skips the draws
+    it left unused; :meth:`ask` draws all ``max_steps`` at once and cuts the list where
+    the search space ends the episode. So the k-th episode has the same actions whether
+    it is played serially or asked -- whatever ended the episodes before it (a failed
+    evaluation, which no plan can foresee) and in whatever order their results came
+    back -- and with one seed the asynchronous search evaluates the serial search's set
+    of networks. (Were the draws counted per action applied, an episode that a failed
+    evaluation cut short would use fewer draws serially than asked, and shift every
+    later episode.)
 
     Args:
         env: the environment; its action space must be ``gymnasium.spaces.Discrete``.
@@ -52,6 +60,7 @@ class RandomAgent(nasframe.Agent):
         self._rng = np.random.default_rng(seed)
         self._steps = 0
         self._episode_open = False
+        self._position = 0  # steps of the open episode (serial learn)
         self._seeded = False
         self._ended = np.zeros(0, dtype=bool)
 
@@ -70,19 +79,24 @@ class RandomAgent(nasframe.Agent):
         if self._vector:
             return self._learn_vector(total_steps, callback)
         taken = 0
+        draws = self._draws_per_episode()
         while taken < total_steps:
             if not self._episode_open:
                 # Seed the environment once, on the very first reset of the agent's life.
                 seed = None if self._seeded else self.seed
-                self.env.reset(seed=seed)
+                _, info = self.env.reset(seed=seed)
                 self._seeded = True
                 self._episode_open = True
+                # A resumed run's reset replays the episode the checkpoint left open.
+                self._position = int(info.get("step", 0) or 0)
             action = self._draw()
             _, _, terminated, truncated, _ = self.env.step(action)
             taken += 1
             self._steps += 1
+            self._position += 1
             if terminated or truncated:
                 self._episode_open = False
+                self._skip(draws - self._position)  # the draws an ask() would have used
             if callback is not None and not callback():
                 break
         return taken
@@ -117,21 +131,33 @@ class RandomAgent(nasframe.Agent):
     def _draw(self) -> int:
         return self._start + int(self._rng.integers(self._n))
 
+    def _skip(self, count: int) -> None:
+        """Use up ``count`` draws, exactly as ``count`` calls of :meth:`_draw` do."""
+        for _ in range(max(0, count)):
+            self._draw()
+
+    def _draws_per_episode(self) -> int:
+        """The draws every episode uses: ``max_steps`` in a nasframe env, else 0 (any)."""
+        return int(self._base_env().max_steps) if self._can_plan() else 0
+
     def _plan_episode(self) -> list[int]:
-        """Draw actions until the episode ends by itself (no evaluation can tell earlier)."""
+        """``max_steps`` draws, cut where the episode ends by itself.
+
+        No evaluation is known yet, so the cut is where the search space ends the episode
+        (the terminal action, a full network, a pointer out of range); a failed
+        evaluation may end it earlier, and the draws after it are never applied.
+        """
         base = self._base_env()
-        space, max_steps = base.search_space, int(base.max_steps)
+        space = base.search_space
+        draws = [self._draw() for _ in range(self._draws_per_episode())]
         state = space.reset()
-        actions: list[int] = []
-        while len(actions) < max_steps:
-            action = self._draw()
-            actions.append(action)
+        for length, action in enumerate(draws, start=1):
             transition = space.apply(state, action)
             state = transition.state
             ended = transition.out_of_bounds or len(state.nsc) >= space.max_depth
             if ended or (transition.action.kind == "terminal" and state.nsc.terminated):
-                break
-        return actions
+                return draws[:length]
+        return draws
 
     def _learn_vector(self, total_steps: int, callback: nasframe.StepCallback | None) -> int:
         env: Any = self.env

@@ -92,7 +92,7 @@ class TPEAgent(EpisodicAgent):
         self._pending.setdefault(tuple(actions), []).append(trial)
         return actions
 
-    def tell(self, actions: list[int], reward: float) -> None:
+    def update(self, actions: list[int], reward: float) -> None:
         """Finish the trial that proposed ``actions`` (or add one for a foreign sequence)."""
         actions = [int(a) for a in actions]
         self.finished.append((actions, float(reward)))
