@@ -89,6 +89,13 @@ def test_a_keras_search_prints_its_own_line_before_tensorflow(tmp_path: Path) ->
     assert result.returncode == 0, result.stdout[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert lines[0].startswith("starting: "), lines[:5]
-    for marker in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
-        assert sum(marker in line for line in lines) <= 1, marker  # each at most once
+    # TensorFlow itself may print its absl and oneDNN lines once per native library it
+    # loads (twice in one process with tensorflow-cpu 2.21); what nasframe controls is
+    # that one process imports it: every line with a process id names the same one.
+    pids = {
+        line.split()[2]
+        for line in lines
+        if line.startswith("I0000 ") and ("oneDNN" in line or "cpu_feature_guard" in line)
+    }
+    assert len(pids) <= 1, pids
     assert "completed: 2 steps" in result.stdout
