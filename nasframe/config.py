@@ -430,6 +430,9 @@ def check_components(
         ConfigError: a name is not registered; the message names where the value came
             from, the section and key, the available names and the closest match, and the
             plugins that failed to load (one of them may be the one that provides it).
+        RegistryError: two plugins registered one name (raised as it is: it names both
+            plugins, the kind and the name).
+        PluginError: a registration hook failed.
     """
     from nasframe.errors import RegistryError
 
@@ -440,8 +443,12 @@ def check_components(
         value = config.values[section][key]
         if (user_set_only and source == "default") or value is None:
             continue
+        # Outside the try: filling the registries may fail on its own (two plugins
+        # registering one name, a hook that raises), and that message already names the
+        # plugins; it is not about this key.
+        registry = plugin_manager.registry(kind)
         try:
-            plugin_manager.registry(kind).get(str(value))
+            registry.get(str(value))
         except RegistryError as exc:
             from_file = source not in ("default", "override")
             where = f"{source}: " if from_file else ""

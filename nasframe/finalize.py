@@ -292,8 +292,9 @@ def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, 
         for name, (where, value) in changes.items():
             kind = keys[name].component
             if kind is not None:  # a setting naming a component: it must be registered
+                registry = plugin_manager.registry(kind)  # a clash of plugins is not this key's
                 try:
-                    plugin_manager.registry(kind).get(str(value))
+                    registry.get(str(value))
                 except RegistryError as exc:
                     raise ConfigError(f"[finalize] {where}: [{section}] {name}: {exc}") from None
     return info.name, config.component_settings(info)

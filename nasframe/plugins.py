@@ -86,6 +86,8 @@ class PluginStatus:
         name: the entry-point (or registration) name.
         module: the module it comes from.
         version: the version of the distribution that provides it.
+        distribution: the name of that distribution (``""``: a plugin object passed to
+            :func:`get_plugin_manager`, or an entry point without package metadata).
         status: ``"loaded"``, ``"failed"`` or ``"blocked"``.
         reason: why it failed or was blocked.
         default: whether it is one of nasframe's default plugins.
@@ -95,6 +97,7 @@ class PluginStatus:
     name: str
     module: str
     version: str = ""
+    distribution: str = ""
     status: str = "loaded"
     reason: str = ""
     default: bool = False
@@ -160,14 +163,26 @@ class PluginManager(pluggy.PluginManager):
 
     # -- loading -------------------------------------------------------------------------
     def load_plugin(
-        self, name: str, module_name: str, *, version: str = "", default: bool = False
+        self,
+        name: str,
+        module_name: str,
+        *,
+        version: str = "",
+        default: bool = False,
+        distribution: str = "",
     ) -> PluginStatus:
         """Import ``module_name`` and register it as plugin ``name``, recording the outcome.
 
         An import failure is recorded (never raised), with the extra to install where a
         missing optional dependency is the cause.
         """
-        status = PluginStatus(name=name, module=module_name, version=version, default=default)
+        status = PluginStatus(
+            name=name,
+            module=module_name,
+            version=version,
+            default=default,
+            distribution=distribution,
+        )
         self.statuses[name] = status
         if self.is_blocked(name):
             status.status, status.reason = "blocked", "disabled by NASFRAME_DISABLE_PLUGINS"
@@ -256,11 +271,22 @@ class PluginManager(pluggy.PluginManager):
     def registries(self) -> dict[str, Registry]:
         """Every registry, by kind; the registration hooks run on the first call."""
         if self._registries is None:
-            registries = {kind: Registry(kind) for kind in COMPONENT_KINDS}
+            registries = {kind: Registry(kind, describe=self.describe) for kind in COMPONENT_KINDS}
             for kind, hook_name in COMPONENT_KINDS.items():
                 self._fill(registries[kind], hook_name)
             self._registries = registries
         return self._registries
+
+    def describe(self, name: str) -> str:
+        """Plugin ``name`` in words for messages, with the distribution that provides it.
+
+        ``plugin 'spaces' (nasframe 0.1.0)``; just ``plugin 'mine'`` for a plugin object
+        passed to :func:`get_plugin_manager` or an entry point without package metadata.
+        """
+        status = self.statuses.get(name)
+        if status is None or not status.distribution:
+            return f"plugin {name!r}"
+        return f"plugin {name!r} ({' '.join(filter(None, (status.distribution, status.version)))})"
 
     def _fill(self, registry: Registry, hook_name: str) -> None:
         # The hook is called through pluggy one plugin at a time, so the registry knows
@@ -310,18 +336,18 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
-def _distribution_version(
-    entry_point: importlib.metadata.EntryPoint, cache: dict[int, str] | None = None
-) -> str:
+def _distribution(
+    entry_point: importlib.metadata.EntryPoint | None, cache: dict[int, tuple[str, str]]
+) -> tuple[str, str]:
+    """The name and version of the distribution providing ``entry_point`` (``""`` unknown)."""
     dist = getattr(entry_point, "dist", None)
     if dist is None:
-        return ""
-    # Reading a version parses the distribution's METADATA file; the entry points of one
+        return "", ""
+    # Reading metadata parses the distribution's METADATA file; the entry points of one
     # distribution share one dist object, so parse it once per manager, not per plugin.
-    if cache is None:
-        return str(dist.version)
     if id(dist) not in cache:
-        cache[id(dist)] = str(dist.version)
+        metadata = dist.metadata  # read once: each access parses the file again
+        cache[id(dist)] = (str(metadata["Name"] or ""), str(metadata["Version"] or ""))
     return cache[id(dist)]
 
 
@@ -361,11 +387,16 @@ def get_plugin_manager(
             "yes",
         )
     entry_points = {ep.name: ep for ep in _entry_points()}
-    versions: dict[int, str] = {}
+    dists: dict[int, tuple[str, str]] = {}
     for name, module_name in DEFAULT_PLUGINS:
-        ep = entry_points.get(name)
-        version = _distribution_version(ep, versions) if ep is not None else ""
-        manager.load_plugin(name, module_name, version=version or _own_version(), default=True)
+        dist, version = _distribution(entry_points.get(name), dists)
+        manager.load_plugin(
+            name,
+            module_name,
+            version=version or _own_version(),
+            default=True,
+            distribution=dist or "nasframe",
+        )
     for name, plugin in plugins:
         status = PluginStatus(name=name, module=getattr(plugin, "__name__", repr(plugin)))
         manager.statuses[name] = status
@@ -374,8 +405,8 @@ def get_plugin_manager(
         for name, ep in sorted(entry_points.items()):
             if name in manager.statuses:
                 continue
-            version = _distribution_version(ep, versions)
-            manager.load_plugin(name, ep.value.split(":")[0], version=version)
+            dist, version = _distribution(ep, dists)
+            manager.load_plugin(name, ep.value.split(":")[0], version=version, distribution=dist)
     manager.check(strict=strict)
     return manager
 

@@ -14,7 +14,9 @@ highest version (``"chained"`` -> ``"chained-v2"`` if both ``v1`` and ``v2`` exi
 registers with ``replace=True``: then that one wins, whichever plugin's hook runs first.
 Both passing ``replace=True`` is an error naming both, and so is one plugin registering
 a name twice. Default plugins never pass ``replace``, so an installed plugin can replace a
-default by name on purpose but never by accident.
+default by name on purpose but never by accident. The plugin manager describes each plugin
+in these messages with the distribution it comes from (``plugin 'spaces' (nasframe
+0.1.0)``), so a user who installed two plugins that clash knows what to remove.
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ def _who(plugin: str) -> str:
     return f"plugin {plugin!r}" if plugin else "code outside a plugin"
 
 
+#: What a clash of two plugins tells the user to do (an author passes ``replace=True``).
+_CLASH_FIX = "block one with NASFRAME_DISABLE_PLUGINS"
+
+
 def _split(name: str) -> tuple[str, int]:
     match = _VERSIONED.match(name)
     if match is None:
@@ -121,13 +127,22 @@ class Registry:
 
     Args:
         kind: the component kind, for messages (``"search_space"``, ...).
+        describe: names a plugin in messages, given its name (the plugin manager adds
+            the distribution: ``plugin 'spaces' (nasframe 0.1.0)``); by default
+            ``plugin 'spaces'``.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, describe: Callable[[str], str] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, ComponentInfo] = {}
+        self._describe = describe
         #: set by the plugin manager while a plugin's registration hook runs
         self.current_plugin = ""
+
+    def _who(self, plugin: str) -> str:
+        if plugin and self._describe is not None:
+            return self._describe(plugin)
+        return _who(plugin)
 
     @property
     def label(self) -> str:
@@ -188,20 +203,21 @@ class Registry:
         if existing is not None:
             if existing.plugin == info.plugin:
                 raise RegistryError(
-                    f"{self.label} {name!r} is registered twice by {_who(info.plugin)}"
+                    f"{self.label} {name!r} is registered twice by {self._who(info.plugin)}"
                 )
             if existing.replace and replace:
                 # Two overrides of one name: neither may silently win.
                 raise RegistryError(
-                    f"{self.label} {name!r} is replaced by both {_who(existing.plugin)} and "
-                    f"{_who(info.plugin)}; block one with NASFRAME_DISABLE_PLUGINS"
+                    f"{self.label} {name!r} is replaced by both {self._who(existing.plugin)} "
+                    f"and {self._who(info.plugin)}; {_CLASH_FIX}"
                 )
             if existing.replace:
                 return existing
             if not replace:
                 raise RegistryError(
-                    f"{self.label} {name!r} is registered by both {_who(existing.plugin)} "
-                    f"and {_who(info.plugin)}; pass replace=True in one to override"
+                    f"{self.label} {name!r} is registered by both "
+                    f"{self._who(existing.plugin)} and {self._who(info.plugin)}; {_CLASH_FIX}, "
+                    "or pass replace=True in one to override"
                 )
         self._entries[name] = info
         return info

@@ -230,3 +230,91 @@ def test_search_says_up_front_what_it_will_do(tmp_path: Path) -> None:
     first = result.stdout.splitlines()[0]
     assert first.startswith("starting: 2 steps of agent random on digits, every new network ")
     assert "evaluated by proxy-v1, into r" in first and "--estimator proxy" in first
+
+
+class _Clash:
+    """A plugin registering an estimator under the name of a default one."""
+
+    def __init__(self) -> None:
+        import nasframe
+
+        @nasframe.hookimpl
+        def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+            registry.add("proxy-v1", dict, summary="another proxy")
+
+        self.nasframe_register_estimators = nasframe_register_estimators
+
+
+def test_a_duplicate_component_name_names_both_plugins_not_a_key(tmp_path: Path) -> None:
+    # It used to read "[env] search_space (default value): estimator 'proxy-v1' is ...".
+    import nasframe
+    from nasframe.search import run_search
+
+    manager = nasframe.get_plugin_manager(plugins=[("clash", _Clash())])
+    version = manager.statuses["proxy"].version
+    expected = (
+        f"estimator 'proxy-v1' is registered by both plugin 'clash' and plugin 'proxy' "
+        f"(nasframe {version}); block one with NASFRAME_DISABLE_PLUGINS, or pass "
+        "replace=True in one to override"
+    )
+    config = nasframe.load_config(
+        overrides={
+            "run": {"steps": 2, "output": str(tmp_path / "r"), "verbosity": 0},
+            "env": {"estimator": "proxy"},
+        },
+        plugin_manager=manager,
+    )
+    with pytest.raises(nasframe.RegistryError) as error:
+        run_search(config, plugin_manager=manager)
+    assert str(error.value) == expected
+    with pytest.raises(nasframe.RegistryError) as error:
+        nasframe.make_env(estimator="proxy", database="memory", plugin_manager=manager)
+    assert str(error.value) == expected
+    assert not (tmp_path / "r").exists()
+
+
+def _installed_plugin(site: Path, distribution: str, module: str, source: str) -> None:
+    """Install plugin ``module`` as distribution ``distribution`` 0.3 into folder ``site``.
+
+    A ``.dist-info`` folder beside the module is what pip leaves; on ``PYTHONPATH`` its
+    entry point is found by ``importlib.metadata`` like any installed plugin's.
+    """
+    (site / f"{module}.py").write_text(source, encoding="utf-8")
+    info = site / f"{distribution.replace('-', '_')}-0.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.3\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(f"[nasframe]\nclash = {module}\n", encoding="utf-8")
+
+
+def test_search_with_a_duplicate_component_name_is_one_line_naming_both(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    _installed_plugin(
+        site,
+        "nasframe-clash",
+        "nasframe_clash_plugin",
+        "import nasframe\n\n\n"
+        "@nasframe.hookimpl\n"
+        "def nasframe_register_search_spaces(registry):\n"
+        "    registry.add('chained-v1', dict)\n",
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": path}
+    result = subprocess.run(
+        [sys.executable, "-m", "nasframe", "search", "--estimator", "proxy", "--steps", "1",
+         "--output", "r"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False, env=environment,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        "error: search space 'chained-v1' is registered by both plugin 'clash' "
+        "(nasframe-clash 0.3) and plugin 'spaces' (nasframe "
+    )
+    assert result.stderr.rstrip().endswith(
+        "block one with NASFRAME_DISABLE_PLUGINS, or pass replace=True in one to override"
+    )
+    assert result.stderr.count("\n") == 1 and "[env]" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()

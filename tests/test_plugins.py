@@ -336,10 +336,25 @@ def test_two_plugins_registering_one_name_fail_with_both_names(sandbox: PluginSa
     manager = get_plugin_manager()
     with pytest.raises(RegistryError) as info:
         manager.registry("dataset")
+    version = manager.statuses["base"].version
     assert str(info.value) == (
-        "dataset 'blobs-v1' is registered by both plugin 'copycat' and plugin 'base'; "
-        "pass replace=True in one to override"
+        "dataset 'blobs-v1' is registered by both plugin 'copycat' and plugin 'base' "
+        f"(nasframe {version}); block one with NASFRAME_DISABLE_PLUGINS, or pass "
+        "replace=True in one to override"
     )
+
+
+def test_a_plugin_is_described_with_its_distribution(sandbox: PluginSandbox) -> None:
+    sandbox.defaults(base=sandbox.module("base", DEFAULT_SOURCE))
+    manager = get_plugin_manager(plugins=[("inline", object())])
+    base = manager.statuses["base"]
+    assert (base.distribution, manager.describe("base")) == (
+        "nasframe",
+        f"plugin 'base' (nasframe {base.version})",
+    )
+    assert manager.statuses["inline"].distribution == ""
+    assert manager.describe("inline") == "plugin 'inline'"
+    assert manager.describe("nobody") == "plugin 'nobody'"
 
 
 def test_explicit_plugin_objects_register_after_defaults(sandbox: PluginSandbox) -> None:

@@ -91,9 +91,22 @@ def test_two_plugins_registering_one_name_is_an_error_naming_both() -> None:
         registry.add("chained-v1", _factory)
     assert str(info.value) == (
         "search space 'chained-v1' is registered by both plugin 'alpha' and plugin 'beta'; "
-        "pass replace=True in one to override"
+        "block one with NASFRAME_DISABLE_PLUGINS, or pass replace=True in one to override"
     )
     assert registry.get("chained-v1").plugin == "alpha"  # nothing was lost
+
+
+def test_a_registry_names_plugins_as_its_describe_says() -> None:
+    registry = Registry("estimator", describe=lambda name: f"plugin {name!r} (dist-{name} 1.0)")
+    registry.current_plugin = "alpha"
+    registry.add("proxy-v1", _factory)
+    registry.current_plugin = "beta"
+    with pytest.raises(RegistryError) as info:
+        registry.add("proxy-v1", _factory)
+    assert str(info.value).startswith(
+        "estimator 'proxy-v1' is registered by both plugin 'alpha' (dist-alpha 1.0) and "
+        "plugin 'beta' (dist-beta 1.0); "
+    )
 
 
 def test_one_plugin_registering_a_name_twice_is_an_error() -> None:
