@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nasframe.nsc import NSC
+from nasframe.nsc import NSC, network_text
 
 if TYPE_CHECKING:
     import gymnasium
@@ -167,6 +167,10 @@ class Record:
 
     The schema (field names and types) is versioned by ``RECORD_SCHEMA_VERSION``; a
     database written by a newer schema is refused with a clear error.
+
+    ``nsc`` is the network, terminal row dropped (``""``: the head-only network); a
+    record built from an older row that kept the terminal row (``1,7,0,0,0``) gets it
+    dropped here (:func:`nasframe.nsc.network_text`), whichever backend read it.
     """
 
     dataset: str
@@ -180,6 +184,11 @@ class Record:
     seed: int | None = None
     timestamp: str = ""
     nasframe_version: str = ""
+
+    def __post_init__(self) -> None:
+        network = network_text(self.nsc)
+        if network != self.nsc:
+            object.__setattr__(self, "nsc", network)
 
     @property
     def key(self) -> CacheKey:

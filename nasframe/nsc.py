@@ -19,6 +19,12 @@ Two NSC lists that describe the same graph -- renumbered layers, swapped operand
 ``add``/``concat``, padding rows, a terminal row or not -- have the same
 :meth:`NSC.canonical_hash`; two different graphs never do. The experiment database uses
 this hash as its cache key, so the same network is never trained twice.
+
+What a run stores (the experiment database, ``steps.csv``, ``summary.json``) is the
+*network*, with the terminal row dropped: :func:`network_text`. The network of no layer
+-- the input straight into the classifier head -- is then the empty string ``""``, and
+:func:`network_label` shows it as ``head only``; strings stored before that rule (the
+head-only network as ``1,7,0,0,0``) read the same way.
 """
 
 from __future__ import annotations
@@ -36,13 +42,25 @@ from nasframe.errors import NSCError
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["FIELDS", "INPUT", "NSC", "LayerType", "NSCRow"]
+__all__ = [
+    "FIELDS",
+    "HEAD_ONLY",
+    "INPUT",
+    "NSC",
+    "LayerType",
+    "NSCRow",
+    "network_label",
+    "network_text",
+]
 
 #: The names of the five NSC fields, in row order.
 FIELDS = ("index", "type", "kernel", "pred1", "pred2")
 
 #: The predecessor index that stands for the network input.
 INPUT = 0
+
+#: How the network of no layer (the input straight into the classifier head) is shown.
+HEAD_ONLY = "head only"
 
 
 class LayerType(enum.IntEnum):
@@ -494,3 +512,30 @@ def _search(
             best = candidate
     assert best is not None
     return best
+
+
+# -- stored and shown networks -------------------------------------------------------------
+
+
+def network_text(text: str) -> str:
+    """The stored form of the network NSC string ``text`` names: its terminal row dropped.
+
+    ``"1,1,3,0,0;2,7,0,0,0"`` -> ``"1,1,3,0,0"``; ``"1,7,0,0,0"`` -> ``""`` (head only);
+    anything else is returned as it is. A string test, no parse, so readers of large
+    tables can call it on every row; it is how old rows, stored with their terminal row,
+    read as the network they name.
+    """
+    head, _, last = text.rpartition(";")
+    cells = last.split(",")
+    if len(cells) == len(FIELDS) and cells[1].strip() == str(int(LayerType.TERMINAL)):
+        return head
+    return text
+
+
+def network_label(text: str) -> str:
+    """``text`` (an NSC string) as a person reads it: ``head only`` for the empty network.
+
+    The terminal row is dropped (:func:`network_text`), so ``"1,7,0,0,0"`` and ``""`` both
+    read ``head only``.
+    """
+    return network_text(text) or HEAD_ONLY

@@ -295,3 +295,34 @@ def test_one_object_may_be_shared_by_threads(backend: tuple[Factory, Path]) -> N
         list(pool.map(write, range(4)))
     assert sorted(r.arch_hash for r in db) == [f"hash{i:05d}" for i in range(400)]
     db.close()
+
+
+def _head_only(i: int) -> Record:
+    """A record of the head-only network, stored under a placeholder NSC to rewrite."""
+    record = make_record(i)
+    return Record(**{**vars(record), "nsc": "9,1,9,0,0"})
+
+
+def test_an_old_row_of_the_head_only_network_reads_as_the_empty_string(
+    backend: tuple[Factory, Path],
+) -> None:
+    # Rows once stored the empty network with its terminal row; they read as "" now.
+    factory, path = backend
+    with factory(path) as db:
+        db.put_many([_head_only(0), make_record(1)])
+    if path.suffix == ".csv":
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('"9,1,9,0,0"', '"1,7,0,0,0"'), encoding="utf-8")
+    else:
+        with sqlite3.connect(path) as connection:
+            connection.execute("UPDATE records SET nsc = '1,7,0,0,0' WHERE nsc = '9,1,9,0,0'")
+    with factory(path) as db:
+        assert next(iter(db)).nsc == ""
+        assert db.get(_head_only(0).key).nsc == ""  # type: ignore[union-attr]
+        assert db.to_frame()["nsc"].iloc[0] == ""
+
+
+def test_a_record_drops_a_terminal_row_whoever_builds_it() -> None:
+    assert Record(**{**vars(make_record(0)), "nsc": "1,7,0,0,0"}).nsc == ""
+    assert Record(**{**vars(make_record(0)), "nsc": "1,1,3,0,0;2,7,0,0,0"}).nsc == "1,1,3,0,0"
+    assert make_record(0).nsc == "1,1,3,0,0;2,5,0,1,0;3,4,0,2,0"

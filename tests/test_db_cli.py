@@ -232,3 +232,16 @@ def test_show_selects_a_dataset_by_its_short_name(tmp_path: Path) -> None:
         assert "top 1 of 1" in out and "digits[resize=16" in out
     code, _, err = run("show", path, "--dataset", "digit")
     assert code == 1 and "did you mean 'digits'?" in err and err.count("\n") == 1
+
+
+def test_show_names_the_head_only_network(tmp_path: Path) -> None:
+    path = tmp_path / "experiments.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(0, accuracy=0.9), make_record(1, accuracy=0.5)])
+    # an old row: the empty network stored with its terminal row
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"1,1,3,0,0;2,5,0,1,0;3,4,0,2,0"', '"1,7,0,0,0"'), "utf-8")
+    code, out, _ = run("show", path)
+    assert code == 0, out
+    assert "head only" in out and "7,0,0,0" not in out
+    assert out.index("head only") < out.index("1,1,3,0,0;2,5,0,1,0;4,4,0,2,0")

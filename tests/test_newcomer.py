@@ -318,3 +318,76 @@ def test_search_with_a_duplicate_component_name_is_one_line_naming_both(tmp_path
     assert result.stderr.count("\n") == 1 and "[env]" not in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+class _HeadFirst:
+    """An estimator plugin under which the head-only network is the best one."""
+
+    def __init__(self) -> None:
+        import dataclasses
+
+        from nasframe_proxy import ProxyEstimator
+
+        import nasframe
+
+        class HeadFirst(ProxyEstimator):
+            name = "head-first-v1"
+
+            def evaluate(self, architecture: Any, dataset: Any, *, seed: Any = None) -> Any:
+                evaluation = super().evaluate(architecture, dataset, seed=seed)
+                if architecture.without_terminal().depth == 0:
+                    return dataclasses.replace(evaluation, accuracy=0.99)
+                return evaluation
+
+        @nasframe.hookimpl
+        def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+            registry.add("head-first-v1", HeadFirst, summary="proxy, but head only wins")
+
+        self.nasframe_register_estimators = nasframe_register_estimators
+
+
+def test_the_head_only_network_is_shown_and_stored_as_what_it_is(tmp_path: Path) -> None:
+    # It used to be "1,7,0,0,0" (a terminal row) in steps.csv, summary.json and the table.
+    import csv
+    import io
+    import json
+
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    import nasframe
+    from nasframe.cli import main
+    from nasframe.search import run_search
+
+    manager = nasframe.get_plugin_manager(plugins=[("head-first", _HeadFirst())])
+    output = tmp_path / "r"
+    config = nasframe.load_config(
+        overrides={
+            "run": {"steps": 60, "output": str(output), "verbosity": 2, "plots": False},
+            "env": {"estimator": "head-first"},
+        },
+        plugin_manager=manager,
+    )
+    console = Console(record=True, width=200, file=io.StringIO())
+    run = run_search(config, plugin_manager=manager, console=console)
+    assert run.outcome == "completed"
+    with (output / "steps.csv").open(newline="", encoding="utf-8") as handle:
+        steps = list(csv.DictReader(handle))
+    head = [s for s in steps if s["episode_step"] == "1" and s["action_label"].startswith("term")]
+    assert head, "the random agent of seed 0 ends some episode at once"
+    assert {s["nsc"] for s in head} == {""} and float(head[0]["accuracy"]) == 0.99
+    assert not [s for s in steps if ",7,0,0,0" in s["nsc"]]  # a terminal step logs its network
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["best"][0]["nsc"] == "" and summary["best"][0]["accuracy"] == 0.99
+    database = manager.registry("database").create("csv", path=output / "experiments.csv")
+    try:
+        assert [r.nsc for r in database if r.arch_hash == head[0]["arch_hash"]] == [""]
+    finally:
+        database.close()
+    text = console.export_text()
+    assert "best architecture: head only (accuracy 0.9900" in text
+    assert "│  1 │ head only " in text  # the results table
+    assert "action terminal_k-0_pred1-0_pred2-0 nsc head only accuracy 0.9900" in text
+    assert "7,0,0,0" not in text
+    shown = CliRunner().invoke(main, ["db", "show", str(output / "experiments.csv"), "-n", "1"])
+    assert shown.exit_code == 0 and "head only" in shown.output

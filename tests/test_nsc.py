@@ -189,3 +189,20 @@ def test_hash_distinguishes_operand_sources_and_multi_edges() -> None:
 def test_density_counts_block_edges() -> None:
     # input -> 1 -> 2 -> output: 3 edges over 4 nodes
     assert NSC.parse("1,1,3,0,0;2,2,2,1,0").density() == pytest.approx(3 / 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "network", "label"),
+    [
+        ("", "", "head only"),
+        ("1,7,0,0,0", "", "head only"),  # the head-only network as it was once stored
+        ("1,1,3,0,0;2,7,0,0,0", "1,1,3,0,0", "1,1,3,0,0"),
+        ("1,1,3,0,0;2,5,0,1,0", "1,1,3,0,0;2,5,0,1,0", "1,1,3,0,0;2,5,0,1,0"),
+        ("1,1,7,0,0", "1,1,7,0,0", "1,1,7,0,0"),  # a 7x7 convolution, not a terminal
+    ],
+)
+def test_stored_and_shown_network_strings(text: str, network: str, label: str) -> None:
+    from nasframe.nsc import network_label, network_text
+
+    assert network_text(text) == network == str(NSC.parse(text).without_terminal())
+    assert network_label(text) == label

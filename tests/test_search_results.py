@@ -114,10 +114,40 @@ def test_best_table_lists_nsc_accuracy_params() -> None:
     console = Console(width=120, record=True)
     console.print(best_table(best_architectures(ROWS)))
     text = console.export_text()
-    assert "(empty: input -> head)" in text
+    assert "head only" in text  # the empty network, row 6
     assert "1,1,3,0,0;2,2,2,1,0" in text
     assert "0.9000" in text
     assert "1,005" in text  # params of step 5
+
+
+def test_a_terminal_step_logs_the_network_it_ends() -> None:
+    # The network, as the database stores it: the head-only network is "".
+    assert row(1, "1,7,0,0,0", 0.1, terminated=True).nsc == ""
+    assert row(2, "1,1,3,0,0;2,7,0,0,0", 0.5, terminated=True).nsc == "1,1,3,0,0"
+    best = best_architectures([row(1, "1,7,0,0,0", 0.9, terminated=True, arch_hash="h")])
+    assert best[0]["nsc"] == ""
+
+
+def test_an_old_step_log_reads_the_head_only_network_as_empty(tmp_path: Path) -> None:
+    log = StepLog(tmp_path / "steps.csv")
+    log.append(row(1, "1,1,3,0,0", 0.5))
+    log.close()
+    old = row(2, "", 0.9, terminated=True, arch_hash="h-head").to_strings()
+    old["nsc"] = "1,7,0,0,0"  # how the head-only network was logged before
+    with (tmp_path / "steps.csv").open("a", newline="", encoding="utf-8") as handle:
+        handle.write(",".join(f'"{old[name]}"' for name in old) + "\n")
+    rows = log.read()
+    assert [r.nsc for r in rows] == ["1,1,3,0,0", ""]
+    summary = summarize(rows)
+    assert summary["best"][0]["nsc"] == ""
+    loaded = json.loads(write_summary(tmp_path / "summary.json", summary).read_text())
+    assert loaded["best"][0]["nsc"] == ""
+    console = Console(width=120, record=True)
+    console.print(best_table(summary["best"]))
+    text = console.export_text()
+    assert "head only" in text and "7,0,0,0" not in text
+    log.truncate(rows)  # a resumed run rewrites the log: in the new form
+    assert "7,0,0,0" not in (tmp_path / "steps.csv").read_text()
 
 
 def test_plots_are_png_files(tmp_path: Path) -> None:

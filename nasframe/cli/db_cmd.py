@@ -155,6 +155,8 @@ def _dataset_matches(identities: Any, dataset: str, path: Path) -> Any:
 )
 def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
     """Show the top architectures by validation accuracy as a table."""
+    from nasframe.nsc import network_label
+
     frame = _frame(path)
     if dataset is not None:
         frame = frame[_dataset_matches(frame["dataset"], dataset, path)]
@@ -174,7 +176,7 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
             f"{row.flops:,}",
             f"{row.density:.3f}",
             f"{row.seconds:.1f}",
-            row.nsc,
+            network_label(str(row.nsc)),
         )
         for rank, row in enumerate(best.itertuples(), start=1)
     ]

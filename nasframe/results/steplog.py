@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nasframe.errors import NasframeError
+from nasframe.nsc import network_text
 
 __all__ = ["StepLog", "StepRow"]
 
@@ -49,7 +50,9 @@ class StepRow:
         task: the dataset task the step ran on.
         action: the action id.
         action_label: the action's readable label.
-        nsc: the network after the action (compact NSC string).
+        nsc: the network after the action (compact NSC string), terminal row dropped as
+            in the experiment database: a terminal step logs the network it ends, and the
+            head-only network is ``""``. An older log's ``1,7,0,0,0`` reads as ``""``.
         arch_hash: its canonical hash.
         reward: the reward the agent received.
         accuracy: the network's validation accuracy.
@@ -77,6 +80,11 @@ class StepRow:
     seconds: float
     terminated: bool
     truncated: bool
+
+    def __post_init__(self) -> None:
+        network = network_text(self.nsc)
+        if network != self.nsc:
+            object.__setattr__(self, "nsc", network)
 
     @property
     def done(self) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nasframe.nsc import network_label
 from nasframe.results.steplog import StepRow
 
 __all__ = ["best_architectures", "best_table", "summarize", "write_summary"]
@@ -79,7 +80,10 @@ def write_summary(path: Path, summary: dict[str, Any]) -> Path:
 
 
 def best_table(best: Sequence[dict[str, Any]], *, title: str = "Best architectures") -> Any:
-    """A rich ``Table`` of the best networks: rank, NSC, accuracy, parameters, task."""
+    """A rich ``Table`` of the best networks: rank, NSC, accuracy, parameters, task.
+
+    The empty network shows as ``head only`` (:func:`nasframe.nsc.network_label`).
+    """
     from rich.table import Table
 
     table = Table(title=title)
@@ -99,7 +103,7 @@ def best_table(best: Sequence[dict[str, Any]], *, title: str = "Best architectur
     for rank, entry in enumerate(best, start=1):
         table.add_row(
             str(rank),
-            entry["nsc"] or "(empty: input -> head)",
+            network_label(entry["nsc"]),
             f"{entry['accuracy']:.4f}",
             f"{entry['params']:,}",
             entry["task"],

@@ -20,6 +20,7 @@ import gymnasium
 from nasframe.agents import AskTellAgent, make_agent
 from nasframe.config import Config, check_components
 from nasframe.errors import ConfigError
+from nasframe.nsc import network_label
 from nasframe.results import StepLog, StepRow
 from nasframe.search.environment import build_env, evaluator_of, known_tasks
 from nasframe.search.output import (
@@ -237,8 +238,8 @@ def _build(run: Run, session: _Session, console: Any) -> None:
         if verbosity >= 2:
             line = (
                 f"step {row.step} episode {row.episode} task {row.task} action "
-                f"{row.action_label} nsc {row.nsc or '-'} accuracy {row.accuracy:.4f} reward "
-                f"{row.reward:.4f} status {row.status} cache_hit {row.cache_hit} "
+                f"{row.action_label} nsc {network_label(row.nsc)} accuracy {row.accuracy:.4f} "
+                f"reward {row.reward:.4f} status {row.status} cache_hit {row.cache_hit} "
                 f"{row.seconds:.2f}s"
             )
             log.info(line)

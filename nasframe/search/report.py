@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from nasframe.errors import PluginError
+from nasframe.nsc import network_label
 from nasframe.results import (
     StepRow,
     best_architectures,
@@ -65,7 +66,7 @@ def write_results(run: Run, rows: list[StepRow], console: Any, verbosity: int) -
                 plot_architecture(
                     best["nsc"],
                     run.output / "best_architecture.png",
-                    title=f"best: {best['nsc']}  (accuracy {best['accuracy']:.4f})",
+                    title=f"best: {network_label(best['nsc'])}  (accuracy {best['accuracy']:.4f})",
                 )
         except PluginError as exc:
             log.warning("plots skipped: %s", exc)
@@ -92,7 +93,8 @@ def report_end(run: Run, console: Any, verbosity: int, resume_command: str) -> N
         if best:
             top = best[0]
             console.print(
-                f"best architecture: {top['nsc']} (accuracy {top['accuracy']:.4f}, "
+                f"best architecture: {network_label(top['nsc'])} "
+                f"(accuracy {top['accuracy']:.4f}, "
                 f"{top['params']:,} params)",
                 highlight=False,
                 soft_wrap=True,
