@@ -108,6 +108,62 @@ def test_when_every_action_fails_the_terminal_stays_allowed() -> None:
     ]
 
 
+def _fresh_mask(env: nasframe.NASEnv) -> np.ndarray:
+    """The mask of the env's state computed from scratch (no memo)."""
+    env._mask_memo = {}
+    return env.action_masks()
+
+
+def test_memoized_masks_equal_fresh_ones_along_a_random_run() -> None:
+    env = _env("pointer", size=8)
+    rng = np.random.default_rng(5)
+    _, info = env.reset(seed=5)
+    for _ in range(150):
+        assert (info["action_mask"] == env.action_masks()).all()
+        memoized = env.action_masks()
+        assert (memoized == _fresh_mask(env)).all()
+        _, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        if terminated or truncated:
+            _, info = env.reset()
+
+
+def test_a_changed_mask_does_not_change_the_memo() -> None:
+    env = _env("chained")
+    env.reset(seed=0)
+    mask = env.action_masks()
+    mask[:] = False
+    assert env.action_masks().any()
+    assert (env.action_masks() == _fresh_mask(env)).all()
+
+
+def test_the_memo_follows_a_swapped_estimator_and_a_state_set_by_hand() -> None:
+    env = _env("chained", size=8)
+    env.reset(seed=0)
+    assert env.action_masks().all()  # the empty network: every layer fits 8x8
+
+    class Nothing(nasframe.PerformanceEstimator):
+        name = "nothing-v1"
+
+        def fingerprint(self) -> str:
+            return "nothing"
+
+        def evaluate(self, architecture, dataset, *, seed=None):  # type: ignore[no-untyped-def]
+            return nasframe.Evaluation.failed(nasframe.Status.INVALID, "never")
+
+        def why_invalid(self, architecture, dataset):  # type: ignore[no-untyped-def]
+            return "no network is valid" if len(architecture) else None
+
+    env.estimator = Nothing()
+    kinds = [a.kind for a in env.search_space.actions()]
+    assert [kinds[i] for i in np.flatnonzero(env.action_masks())] == ["terminal"]
+    env.estimator = _env("chained", size=8).estimator
+    env.state = SearchState(NSC.parse("1,1,5,0,0"))  # 8 -> 4: a 5x5 kernel no longer fits
+    labels = [a.label for a in env.search_space.actions()]
+    assert not env.action_masks()[labels.index("convolution_k-5_pred1-L_pred2-0")]
+    env.state = SearchState(NSC())
+    assert env.action_masks().all()
+
+
 def test_vector_env_stacks_the_masks() -> None:
     envs = [_env("pointer") for _ in range(3)]
     vector = NASVectorEnv(envs)
@@ -158,3 +214,4 @@ def test_the_benchmark_smoke_mode_prints_its_ratio() -> None:
         check=True,
     )
     assert "ratio wasted steps unmasked / masked:" in result.stdout
+    assert "ratio env step with / without masks on table-v1: memoized" in result.stdout
