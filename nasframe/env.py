@@ -347,15 +347,34 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
 
         sb3-contrib's ``MaskablePPO`` calls this method; ``info["action_mask"]`` carries the
         same vector after every ``reset`` and ``step``.
+
+        The mask is a pure function of the state (network and pointers), the search space,
+        the estimator's validity rule and the dataset, so it is computed once per state
+        and then looked up (a search over a small space, such as a benchmark table's,
+        revisits the same few states all the time; computing one costs an
+        ``apply`` and a ``why_invalid`` per action). The memo is dropped when the search
+        space or the estimator object changes, and bounded in size.
         """
         actions = self.search_space.actions()
-        mask = np.ones(len(actions), dtype=np.bool_)
         if self._done:
-            return mask
-        cached: tuple[SearchState, np.ndarray] | None = getattr(self, "_mask_of", None)
-        if cached is not None and cached[0] is self.state:
-            # MaskablePPO asks right after the step that already computed it for info
-            return cached[1].copy()
+            return np.ones(len(actions), dtype=np.bool_)
+        memo: dict[tuple[Any, ...], np.ndarray] | None = getattr(self, "_mask_memo", None)
+        owner = getattr(self, "_mask_memo_owner", None)
+        if (
+            memo is None
+            or owner is None
+            or owner[0] is not self.search_space
+            or owner[1] is not self.estimator
+            or len(memo) >= 10_000  # bounded: a large space rarely revisits a state
+        ):
+            memo = {}
+            self._mask_memo: dict[tuple[Any, ...], np.ndarray] = memo
+            self._mask_memo_owner = (self.search_space, self.estimator)
+        key = (self.dataset.identity, self.state.nsc, self.state.pointers)
+        known = memo.get(key)
+        if known is not None:
+            return known.copy()
+        mask = np.ones(len(actions), dtype=np.bool_)
         for info in actions:
             if info.kind == "terminal":
                 continue
@@ -368,7 +387,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         if not mask.any():
             terminal = [info.id for info in actions if info.kind == "terminal"]
             mask[terminal or slice(None)] = True
-        self._mask_of = (self.state, mask.copy())
+        memo[key] = mask.copy()
         return mask
 
     # -- the two halves of a step ------------------------------------------------------------
