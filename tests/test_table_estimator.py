@@ -176,6 +176,24 @@ def test_shipped_table_is_the_default_or_a_clear_error() -> None:
         nasframe.get_plugin_manager().registry("estimator").create("table")
 
 
+def test_shipped_tables_by_name() -> None:
+    names = nasframe.BenchTable.shipped_names()
+    assert names[0] == "nsc-bench-v1" and "nsc-bench-v2" in names
+    assert nasframe.BenchTable.shipped(names[0]) == nasframe.BenchTable.shipped()
+    registry = nasframe.get_plugin_manager().registry("estimator")
+    for name in names:
+        if nasframe.BenchTable.shipped(name).exists():
+            estimator = registry.create("table", table=name)
+            assert estimator.bench.build["space"] == "chained-v1"  # type: ignore[attr-defined]
+    v1 = registry.create("table", table="nsc-bench-v1")
+    assert len(v1.bench) == 400  # type: ignore[attr-defined]
+    with pytest.raises(nasframe.ConfigError, match="'nsc-bench-v9' is not a shipped table"):
+        nasframe.BenchTable.shipped("nsc-bench-v9")
+    unknown = r"\[table\] table = 'nsc-bench-v9'.*nsc-bench-v2"
+    with pytest.raises(nasframe.ConfigError, match=unknown):
+        registry.create("table", table="nsc-bench-v9")
+
+
 def test_registered_with_its_section(plugin_manager: nasframe.PluginManager) -> None:
     info = plugin_manager.registry("estimator").get("table")
     assert info.name == "table-v1" and info.section == "table" and info.available

@@ -46,8 +46,14 @@ TABLE_FILE = "table.csv.gz"
 ROWS_FILE = "rows.csv"
 BUILD_FILE = "build.json"
 
-#: The folder of the table that ships with nasframe (package data).
-SHIPPED_TABLE = Path(__file__).resolve().parent / "data" / "nsc-bench-v1"
+#: The folder of the shipped tables (package data), one sub-folder per table.
+SHIPPED_FOLDER = Path(__file__).resolve().parent / "data"
+
+#: The tables that ship with nasframe, by name; the first is the default.
+SHIPPED_NAMES = ("nsc-bench-v1", "nsc-bench-v2")
+
+#: The folder of the default shipped table.
+SHIPPED_TABLE = SHIPPED_FOLDER / SHIPPED_NAMES[0]
 
 #: The fixed columns, in order; ``val_1 .. val_E`` follow ``epochs``, then ``test``.
 _HEAD = (
@@ -257,9 +263,28 @@ class BenchTable:
         return cls(read_rows(path, drop_partial=True), build, str(path))
 
     @staticmethod
-    def shipped() -> Path:
-        """The folder of the table that ships with nasframe (NSC-Bench v1)."""
-        return SHIPPED_TABLE
+    def shipped_names() -> tuple[str, ...]:
+        """The names of the tables that ship with nasframe; the first is the default."""
+        return SHIPPED_NAMES
+
+    @staticmethod
+    def shipped(name: str | None = None) -> Path:
+        """The folder of a table that ships with nasframe: ``name`` or the default (v1).
+
+        Args:
+            name: one of :data:`SHIPPED_NAMES` (``nsc-bench-v1``, ``nsc-bench-v2``);
+                ``None``: the default, NSC-Bench v1.
+
+        Raises:
+            ConfigError: ``name`` is not a shipped table.
+        """
+        if name is None:
+            return SHIPPED_TABLE
+        if name not in SHIPPED_NAMES:
+            raise ConfigError(
+                f"{name!r} is not a shipped table; shipped: {', '.join(SHIPPED_NAMES)}"
+            )
+        return SHIPPED_FOLDER / name
 
     @classmethod
     def from_records(cls, records: Iterable[Any], source: str) -> BenchTable:

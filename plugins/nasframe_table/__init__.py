@@ -55,7 +55,8 @@ class TableEstimator(PerformanceEstimator):
 
     Args:
         table: a table folder or file, ``DB:PATH`` for an experiment database of the
-            registered database ``DB``, or empty for the table shipped with nasframe.
+            registered database ``DB``, the name of a table shipped with nasframe
+            (``nsc-bench-v1``, ``nsc-bench-v2``), or empty for the default, v1.
         epochs: the fidelity (validation accuracy after that many epochs); 0: the last.
         seed: a seed of the table, ``"mean"`` or ``"random"``.
         simulated_cost: report the recorded training cost as the evaluation's seconds.
@@ -260,14 +261,23 @@ def _load(table: str | Path | None) -> tuple[nasframe.BenchTable, str]:
                 "set [table] table to a table built with nasframe bench build"
             )
         return nasframe.BenchTable.load(folder), str(folder)
+    shipped = nasframe.BenchTable.shipped_names()
+    if text in shipped:
+        folder = nasframe.BenchTable.shipped(text)
+        if not folder.exists():
+            raise nasframe.ConfigError(
+                f"[table] table = {text!r}: this shipped table is not installed ({folder})"
+            )
+        return nasframe.BenchTable.load(folder), text
     kind, sep, rest = text.partition(":")
     if sep and len(kind) > 1 and not Path(text).exists():
         return _load_database(kind, rest), text
     path = Path(text).expanduser()
     if not path.exists():
         raise nasframe.ConfigError(
-            f"[table] table = {text!r}: no such table folder or file (give a folder built "
-            "with nasframe bench build, or DB:PATH for an experiment database)"
+            f"[table] table = {text!r}: no such table folder or file (give a shipped table: "
+            f"{', '.join(shipped)}, a folder built with nasframe bench build, "
+            "or DB:PATH for an experiment database)"
         )
     bench = nasframe.BenchTable.load(path)
     return bench, bench.source or str(path)
@@ -305,7 +315,8 @@ def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
         str,
         None,
         "a table folder or file from nasframe bench build, DB:PATH for an experiment "
-        "database (e.g. csv:runs/x.csv), or empty for the table shipped with nasframe",
+        "database (e.g. csv:runs/x.csv), a shipped table (nsc-bench-v1, nsc-bench-v2), "
+        "or empty for the default shipped table (nsc-bench-v1)",
         optional=True,
     )
     section.add(
