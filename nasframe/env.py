@@ -25,10 +25,22 @@ Semantics are NASGym's (``SEED-BEHAVIOUR.md`` section 2) with its bugs fixed:
   out of range, without any evaluation;
 * ``terminated``: terminal action, the state is full (``max_depth`` rows), a failed
   evaluation, out of range; ``truncated``: ``max_steps`` actions without termination.
+
+A step may also be *deferred* (the pipelined vector env): ``defer_step(plan)`` returns the
+next observation and ``terminated``/``truncated`` at once, while the evaluation runs, and
+``finish_step(plan, outcome)`` later gives the reward. Only the reward waits: the next
+observation is the encoding of ``plan``'s state, and whether the step ends the episode is
+decided from what is known before training -- the terminal action, a full state,
+``max_steps``, a move out of range and the validity rule
+(:meth:`~nasframe.PerformanceEstimator.why_invalid`, which ``evaluate`` agrees with). A
+failure no one can foresee (``diverged``, ``out_of_memory``, ``error``, a ``invalid`` the
+validity rule did not predict) earns ``invalid_reward`` but does not end a deferred
+step's episode: the agent has moved on by the time it is known.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +141,18 @@ class _EpisodeLog:
     rewards: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
     trainings: int = 0
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """A step :meth:`NASEnv.defer_step` ended before its evaluation came back."""
+
+    plan: StepPlan
+    log: _EpisodeLog  # the episode it belongs to (the env may have reset since)
+    terminated: bool
+    truncated: bool
+    reason: str
+    action_mask: np.ndarray
 
 
 class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -245,6 +269,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._steps = 0
         self._done = False
         self._pending: StepPlan | None = None
+        self._deferred: collections.deque[_Deferred] = collections.deque()
         self._log = _EpisodeLog()
         self._episodes = 0
         self.last_episode: Episode | None = None
@@ -419,22 +444,94 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Turn ``plan`` and the evaluation ``outcome`` into the Gymnasium step result.
 
+        ``plan`` is the pending plan of :meth:`begin_step`, or the oldest step
+        :meth:`defer_step` deferred: deferred steps are finished in the order they were
+        taken, and keep the ``terminated``/``truncated`` they were given then (see the
+        module docs); the observation returned is that of the step's own state.
+
         Args:
             plan: what :meth:`begin_step` returned for this step.
             outcome: the evaluation of ``plan.nsc`` (``None`` when ``plan.nsc`` is None).
 
         Raises:
-            RuntimeError: ``plan`` is not the pending plan of this env, or the outcome is
-                missing for a plan that needs one.
+            RuntimeError: ``plan`` is neither the pending plan of this env nor its oldest
+                deferred step, or the outcome is missing for a plan that needs one.
         """
+        deferred = self._deferred[0] if self._deferred else None
+        if deferred is not None and plan is deferred.plan:
+            if (outcome is None) != (plan.nsc is None):
+                raise RuntimeError("finish_step needs an outcome exactly when plan.nsc is set")
+            self._deferred.popleft()
+            return self._finish(plan, outcome, deferred.log, deferred)
         if plan is not self._pending:
-            raise RuntimeError("finish_step got a plan that is not this env's pending plan")
+            raise RuntimeError(
+                "finish_step got a plan that is neither this env's pending plan nor its "
+                "oldest deferred step"
+            )
         if (outcome is None) != (plan.nsc is None):
             raise RuntimeError("finish_step needs an outcome exactly when plan.nsc is set")
         self._pending = None
+        return self._finish(plan, outcome, self._log, None)
+
+    def defer_step(self, plan: StepPlan) -> tuple[np.ndarray, bool, bool, dict[str, Any]]:
+        """End the pending step now, before its evaluation is known (pipelined stepping).
+
+        Returns the next observation, ``terminated``, ``truncated`` and an ``info`` of
+        what is known without the evaluation (``reward_pending`` is ``True``; no
+        ``accuracy``, ``status`` or ``reward``). The env can step (or reset) again at once;
+        :meth:`finish_step` with the step's outcome gives the reward later, deferred
+        steps in order. Whether the step ends the episode is decided as the module docs
+        say; the episode's end (``last_episode``, ``nasframe_episode_ended``) waits for
+        its last step's outcome.
+
+        Raises:
+            RuntimeError: ``plan`` is not this env's pending plan.
+        """
+        if plan is not self._pending:
+            raise RuntimeError("defer_step got a plan that is not this env's pending plan")
+        self._pending = None
+        reason = ""
+        nsc = plan.transition.state.nsc
+        if plan.nsc is None:
+            reason = "out_of_range"
+        elif self.estimator.why_invalid(plan.nsc, self.dataset) is not None:
+            reason = "failed"
+        elif plan.transition.action.kind == "terminal" and nsc.terminated:
+            reason = "terminal"
+        elif len(nsc) >= self.search_space.max_depth:
+            reason = "full"
+        terminated = bool(reason)
+        truncated = not terminated and plan.step >= self.max_steps
+        if truncated:
+            reason = "max_steps"
+        if terminated or truncated:
+            self._done = True
+        mask = self.action_masks()
+        self._deferred.append(_Deferred(plan, self._log, terminated, truncated, reason, mask))
+        info = self._info(plan, None, 0.0, reason)
+        for key in ("accuracy", "status", "message", "seconds", "params", "flops", "density"):
+            del info[key]
+        del info["reward"]
+        info["reward_pending"] = True
+        info["action_mask"] = mask
+        return self._observe(), terminated, truncated, info
+
+    @property
+    def deferred_steps(self) -> int:
+        """Steps :meth:`defer_step` ended whose outcome :meth:`finish_step` has not had."""
+        return len(self._deferred)
+
+    def _finish(
+        self,
+        plan: StepPlan,
+        outcome: Outcome | None,
+        log: _EpisodeLog,
+        deferred: _Deferred | None,
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         transition = plan.transition
+        state = transition.state  # the env's state right after this step
         evaluation: Evaluation | None = outcome.evaluation if outcome is not None else None
-        nsc = self.state.nsc
+        nsc = state.nsc
         reason = ""
         if evaluation is None:
             reward, reason = self.invalid_reward, "out_of_range"
@@ -449,11 +546,12 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             elif len(nsc) >= self.search_space.max_depth:
                 reason = "full"
         terminated = bool(reason)
-        truncated = not terminated and self._steps >= self.max_steps
+        truncated = not terminated and plan.step >= self.max_steps
         if truncated:
             reason = "max_steps"
+        if deferred is not None:  # the agent was told the end when the step was deferred
+            terminated, truncated, reason = deferred.terminated, deferred.truncated, deferred.reason
         accuracy = float(evaluation.accuracy) if evaluation is not None else 0.0
-        log = self._log
         log.actions.append(plan.action)
         log.rewards.append(float(reward))
         log.accuracies.append(accuracy)
@@ -461,10 +559,14 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.last_outcome = outcome
         info = self._info(plan, outcome, float(reward), reason)
         if terminated or truncated:
-            self._done = True
-            self._end_episode(terminated, reason)
-        info["action_mask"] = self.action_masks()
-        return self._observe(), float(reward), terminated, truncated, info
+            if deferred is None:
+                self._done = True
+            self._end_episode(terminated, reason, log, nsc)
+        if deferred is not None:
+            info["action_mask"] = deferred.action_mask
+        else:
+            info["action_mask"] = self.action_masks()
+        return self.state_encoder.encode(state), float(reward), terminated, truncated, info
 
     @property
     def last_cache_hit(self) -> bool:
@@ -487,7 +589,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
     def _info(
         self, plan: StepPlan, outcome: Outcome | None, reward: float, reason: str
     ) -> dict[str, Any]:
-        nsc = self.state.nsc
+        state = plan.transition.state
+        nsc = state.nsc
         evaluation = outcome.evaluation if outcome is not None else None
         info: dict[str, Any] = {
             "step": plan.step,
@@ -496,7 +599,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "action": plan.action,
             "action_label": plan.transition.action.label,
             "added": plan.transition.added,
-            "pointers": self.state.pointers,
+            "pointers": state.pointers,
             "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
             "status": str(evaluation.status) if evaluation is not None else "out_of_range",
             "message": evaluation.message if evaluation is not None else "",
@@ -511,12 +614,11 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             info["end_reason"] = reason
         return info
 
-    def _end_episode(self, terminated: bool, reason: str) -> None:
+    def _end_episode(self, terminated: bool, reason: str, log: _EpisodeLog, nsc: NSC) -> None:
         self._episodes += 1
-        log = self._log
         episode = Episode(
             number=self._episodes,
-            nsc=self.state.nsc,
+            nsc=nsc,
             actions=tuple(log.actions),
             rewards=tuple(log.rewards),
             accuracies=tuple(log.accuracies),
