@@ -1,8 +1,17 @@
-"""N environments stepping together over one evaluator: :class:`NASVectorEnv`."""
+"""N environments stepping together over one evaluator: :class:`NASVectorEnv`.
+
+Two ways to step them: *lockstep* (:meth:`NASVectorEnv.step`, :meth:`~NASVectorEnv.step_envs`:
+one batched evaluation, waited for) and *pipelined* (:meth:`~NASVectorEnv.submit_envs`,
+through a :class:`StepPipeline`: the networks are submitted, the next observations come
+back at once and the rewards later, steps finished in order as their evaluations return).
+"""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gymnasium
@@ -39,6 +48,145 @@ def step_all(
     ]
 
 
+@dataclass
+class PendingStep:
+    """One pipelined step: submitted, its reward known once :attr:`result` is set.
+
+    Attributes:
+        slot: the env's index in the vector env.
+        plan: the env's :class:`~nasframe.env.StepPlan`.
+        future: the evaluation under way (``None``: nothing to evaluate).
+        result: ``finish_step``'s ``(obs, reward, terminated, truncated, info)`` once the
+            step is finished (in order, by :class:`StepPipeline`), else ``None``.
+    """
+
+    slot: int
+    plan: Any
+    future: Future[Any] | None
+    result: tuple[Any, float, bool, bool, dict[str, Any]] | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the step's outcome is in and the step finished (recorded)."""
+        return self.result is not None
+
+    @property
+    def reward(self) -> float:
+        """The true reward of the step.
+
+        Raises:
+            RuntimeError: the step is not finished yet (its reward is still pending).
+        """
+        if self.result is None:
+            raise RuntimeError(f"the reward of env {self.slot}'s step is still pending")
+        return float(self.result[1])
+
+
+class StepPipeline:
+    """Pipelined stepping of several envs over one evaluator (deferred rewards).
+
+    :meth:`submit` applies one action per active env (``begin_step``), submits the new
+    networks to the evaluator (``evaluator.submit(nsc) -> Future[Outcome]``) and ends the
+    steps at once (``defer_step``: the next observation and ``terminated``/``truncated``
+    do not depend on the training result). The steps are *finished* (``finish_step``,
+    the one place a step is recorded) strictly in the order they were submitted, as
+    soon as the evaluations of a step and of every step before it are in: nothing is
+    recorded with a placeholder reward, and the step log is the lockstep one whatever
+    order the evaluations come back in.
+
+    At most ``max_in_flight`` evaluations are queued or running when a new step is
+    submitted (older ones are waited for first), so a stop waits for a bounded amount of
+    training.
+
+    Args:
+        envs: the environments (``begin_step``, ``defer_step``, ``finish_step``).
+        evaluator: their shared evaluator (``submit``, ``wait``, ``settle``, ``in_flight``).
+        max_in_flight: see above (default: twice the evaluator's ``workers``, or twice
+            the number of envs).
+
+    Raises:
+        ConfigError: ``max_in_flight`` < 1.
+    """
+
+    def __init__(self, envs: Sequence[Any], evaluator: Any, *, max_in_flight: int | None = None):
+        self.envs = list(envs)
+        self.evaluator = evaluator
+        if max_in_flight is None:
+            max_in_flight = 2 * int(getattr(evaluator, "workers", 0) or len(self.envs))
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise ConfigError(f"max_in_flight={max_in_flight!r} is not valid; need an integer")
+        if max_in_flight < 1:
+            raise ConfigError(f"max_in_flight={max_in_flight!r} is not valid; need >= 1")
+        self.max_in_flight = max_in_flight
+        self._queue: collections.deque[PendingStep] = collections.deque()
+
+    @property
+    def pending(self) -> int:
+        """Steps submitted and not finished yet."""
+        return len(self._queue)
+
+    def submit(
+        self, actions: Sequence[Any], active: Sequence[bool]
+    ) -> list[tuple[Any, bool, bool, dict[str, Any], PendingStep] | None]:
+        """Step the active envs without waiting for their evaluations.
+
+        Returns:
+            For each active env ``(obs, terminated, truncated, info, pending)`` (``info``
+            as ``NASEnv.defer_step`` gives it), ``None`` for the others.
+        """
+        while self.evaluator.in_flight >= self.max_in_flight and self._wait_one():
+            pass
+        results: list[tuple[Any, bool, bool, dict[str, Any], PendingStep] | None] = []
+        for slot, (env, action, on) in enumerate(zip(self.envs, actions, active, strict=True)):
+            if not on:
+                results.append(None)
+                continue
+            plan = env.begin_step(action)
+            future = self.evaluator.submit(plan.nsc) if plan.nsc is not None else None
+            obs, terminated, truncated, info = env.defer_step(plan)
+            step = PendingStep(slot, plan, future)
+            self._queue.append(step)
+            results.append((obs, terminated, truncated, info, step))
+        self.finish_ready()
+        return results
+
+    def finish_ready(self) -> int:
+        """Finish, in order, the steps whose evaluations (and all before) are in; no wait.
+
+        Returns:
+            The steps finished.
+        """
+        finished = 0
+        while self._queue:
+            step = self._queue[0]
+            if step.future is not None and not step.future.done():
+                break
+            self._queue.popleft()
+            outcome = None
+            if step.future is not None:
+                outcome = step.future.result()
+                self.evaluator.settle(outcome)
+            step.result = self.envs[step.slot].finish_step(step.plan, outcome)
+            finished += 1
+        return finished
+
+    def finish_all(self) -> None:
+        """Wait for every submitted step's evaluation and finish them all, in order."""
+        while self._queue:
+            if not self.finish_ready():
+                self._wait_one()
+
+    def _wait_one(self) -> bool:
+        """Wait for one more evaluation of the queue; finish what is ready."""
+        futures = [s.future for s in self._queue if s.future is not None and not s.future.done()]
+        if not futures:
+            self.finish_ready()
+            return False
+        self.evaluator.wait(futures, timeout=None)
+        self.finish_ready()
+        return True
+
+
 class NASVectorEnv(gymnasium.vector.VectorEnv):
     """N :class:`~nasframe.NASEnv` stepping together, sharing one evaluator.
 
@@ -58,6 +206,8 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
     Attributes:
         envs: the environments.
         evaluator: the shared evaluator.
+        pipeline: the :class:`StepPipeline` of pipelined stepping
+            (:meth:`enable_pipeline`), else ``None``.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
@@ -80,6 +230,34 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = self.envs[0].render_mode
         self._needs_reset = [False] * self.num_envs
+        self.pipeline: StepPipeline | None = None
+
+    def enable_pipeline(self, max_in_flight: int | None = None) -> StepPipeline:
+        """Step pipelined from now on: :meth:`submit_envs` (see :class:`StepPipeline`).
+
+        For learners that use rewards only after a rollout (on-policy ones); the
+        Stable-Baselines3 adapter of the agents plugin steps through it when it is on.
+        """
+        if self.pipeline is None:
+            self.pipeline = StepPipeline(self.envs, self.evaluator, max_in_flight=max_in_flight)
+        return self.pipeline
+
+    def submit_envs(
+        self, actions: Sequence[Any], active: Sequence[bool]
+    ) -> list[tuple[Any, bool, bool, dict[str, Any], PendingStep] | None]:
+        """Pipelined :meth:`step_envs`: the next observations now, the rewards pending.
+
+        Raises:
+            RuntimeError: pipelining is not enabled (:meth:`enable_pipeline`).
+        """
+        if self.pipeline is None:
+            raise RuntimeError("submit_envs needs enable_pipeline() first")
+        return self.pipeline.submit(actions, active)
+
+    def finish_pending(self) -> None:
+        """Wait for every pipelined step and finish (record) them all; no-op in lockstep."""
+        if self.pipeline is not None:
+            self.pipeline.finish_all()
 
     def reset(
         self,
@@ -108,6 +286,7 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ConfigError(f"step got {len(actions)} actions for {self.num_envs} envs")
+        self.finish_pending()  # never mixed with pipelined steps still under way
         active = [not flag for flag in self._needs_reset]
         results = step_all(self.envs, self.evaluator, actions, active)
         observations, rewards, terminated, truncated = [], [], [], []
@@ -140,6 +319,7 @@ class NASVectorEnv(gymnasium.vector.VectorEnv):
         Stable-Baselines3 ``VecEnv`` of the agents plugin): each active env's
         ``(obs, reward, terminated, truncated, info)``, ``None`` for the others.
         """
+        self.finish_pending()
         return step_all(self.envs, self.evaluator, actions, active)
 
     def action_masks(self) -> np.ndarray:

@@ -176,15 +176,26 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
 
     Its batched step (and its Stable-Baselines3 view) drive each environment through
     ``begin_step``/``finish_step`` rather than ``step``, so the recording wraps each
-    environment's ``finish_step`` -- the one place every step result passes.
+    environment's ``finish_step`` -- the one place every step result passes. A pipelined
+    vector env finishes a step only once its evaluation is in, so an env may be reset
+    while steps of its last episode are still pending (``NASEnv.deferred_steps``); the
+    episode under way is then left off after those steps are logged, not before.
     """
     for slot, env in enumerate(vector_env.envs):
         labels = _action_labels(env)
         finish = env.finish_step
         reset = env.reset
+        recorded = [0]  # steps of this env logged so far
+        abandon_at: list[int] = []  # after how many logged steps a reset left its episode
 
         def finish_step(
-            plan: Any, outcome: Any, _finish: Any = finish, _slot: int = slot, _labels: Any = labels
+            plan: Any,
+            outcome: Any,
+            _finish: Any = finish,
+            _slot: int = slot,
+            _labels: Any = labels,
+            _recorded: list[int] = recorded,
+            _abandon_at: list[int] = abandon_at,
         ) -> Any:
             obs, reward, terminated, truncated, info = _finish(plan, outcome)
             action = int(plan.action)
@@ -200,10 +211,26 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
                 0.0 if hit else float(info.get("seconds", 0.0)),
                 hit,
             )
+            _recorded[0] += 1
+            while _abandon_at and _abandon_at[0] <= _recorded[0]:
+                _abandon_at.pop(0)
+                recorder.abandon(_slot)
             return obs, reward, terminated, truncated, info
 
-        def reset_env(*args: Any, _reset: Any = reset, _slot: int = slot, **kwargs: Any) -> Any:
-            recorder.abandon(_slot)
+        def reset_env(
+            *args: Any,
+            _reset: Any = reset,
+            _slot: int = slot,
+            _env: Any = env,
+            _recorded: list[int] = recorded,
+            _abandon_at: list[int] = abandon_at,
+            **kwargs: Any,
+        ) -> Any:
+            waiting = int(getattr(_env, "deferred_steps", 0))
+            if waiting:
+                _abandon_at.append(_recorded[0] + waiting)
+            else:
+                recorder.abandon(_slot)
             return _reset(*args, **kwargs)
 
         env.finish_step = finish_step
