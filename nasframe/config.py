@@ -125,8 +125,9 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
         "scheduler",
         str,
         "auto",
-        "with workers > 1: async (ask/tell agents), lockstep, or auto (async when the agent can)",
-        choices=("auto", "async", "lockstep"),
+        "with workers > 1: async (ask/tell agents), lockstep, pipelined (on-policy RL "
+        "learners: rewards pending until the rollout ends), or auto (async when the agent can)",
+        choices=("auto", "async", "lockstep", "pipelined"),
     )
     run.add(
         "envs",

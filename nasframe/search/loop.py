@@ -208,12 +208,25 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     agent_name = str(config.get("run", "agent"))
     info = run.plugin_manager.registry("agent").get(agent_name)
     session.play = str(config.get("run", "play"))
-    # Playing a saved policy never learns, so never asks and tells: no async loop.
-    asynchronous = choose_scheduler(config, info) == "async" and not session.play
+    # Playing a saved policy never learns, so never asks and tells: no async loop, and
+    # no rollout whose rewards could wait: no pipeline.
+    mode = choose_scheduler(config, info)
+    asynchronous = mode == "async" and not session.play
+    pipelined = mode == "pipelined" and not session.play
     workers = int(config.get("run", "workers"))
     if asynchronous:
         # One environment per open episode; at most 2 x workers episodes are open.
         env = build_env(config, run.plugin_manager, seed, num_envs=2 * workers)
+    elif pipelined:
+        # A vector env even with one worker (in-process): [run] envs, 0 as many as workers.
+        count = int(config.get("run", "envs")) or workers
+        env = build_env(config, run.plugin_manager, seed, num_envs=count)
+        env.enable_pipeline()
+        log.info(
+            "pipelined search: %d worker(s), %d environments, rewards added at rollout end",
+            workers,
+            count,
+        )
     else:
         env = build_env(config, run.plugin_manager, seed)
     run.evaluator = evaluator_of(env)
@@ -351,18 +364,38 @@ def _finish(run: Run, session: _Session, console: Any) -> None:
 
 
 def choose_scheduler(config: Config, info: Any) -> str:
-    """``async``, ``lockstep`` or ``serial``: how the search runs its agent.
+    """``async``, ``pipelined``, ``lockstep`` or ``serial``: how the search runs its agent.
 
     ``[run] scheduler = auto`` runs an ask/tell agent (its registered factory is a class
     with ``ask`` and ``tell``) asynchronously when ``[run] workers`` > 1, every other
     agent in lockstep; ``async`` insists (also with one worker, in-process).
+    ``pipelined`` (opt-in) steps an on-policy learner's vector env without waiting for
+    the evaluations, its rewards added at the rollout's end (the agent's registered
+    factory says it can with a true ``pipelined`` attribute: the Stable-Baselines3 PPO,
+    A2C, recurrent PPO and MaskablePPO); also with one worker, in-process.
 
     Raises:
-        ConfigError: ``async`` with the meta-RL wrappers or an agent without ask/tell.
+        ConfigError: ``async`` or ``pipelined`` with the meta-RL wrappers, ``async``
+            with an agent without ask/tell, ``pipelined`` with one that cannot.
     """
     workers = int(config.get("run", "workers"))
     chosen = str(config.get("run", "scheduler"))
     factory = info.factory
+    if chosen == "pipelined":
+        if not getattr(factory, "pipelined", False):
+            raise ConfigError(
+                f"[run] scheduler = pipelined needs an on-policy learner (ppo, a2c, "
+                f"recurrent-ppo, maskable-ppo); agent {info.name!r} is not one (an "
+                "off-policy learner such as dqn samples rewards during the rollout); use "
+                "scheduler = lockstep or auto"
+            )
+        for key in ("meta_rl", "tasks"):
+            if config.get("run", key):
+                raise ConfigError(
+                    f"[run] scheduler = pipelined does not work with [run] {key} (the "
+                    "meta-RL wrappers work on one environment); use scheduler = lockstep"
+                )
+        return "pipelined"
     ask_tell = isinstance(factory, type) and all(
         callable(getattr(factory, name, None)) for name in ("ask", "tell")
     )

@@ -23,7 +23,7 @@ import gymnasium
 
 import nasframe
 
-__all__ = ["ALGORITHMS", "SB3Agent", "declare_sb3_config", "sb3_factory"]
+__all__ = ["ALGORITHMS", "SB3Agent", "add_pending_rewards", "declare_sb3_config", "sb3_factory"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class AlgorithmSpec:
         section: the configuration section of its settings.
         summary: one line for ``nasframe plugins``.
         contrib: whether it comes from sb3-contrib.
+        on_policy: whether it uses rewards only after each rollout (PPO, A2C and the
+            sb3-contrib PPOs), so it can learn over a pipelined vector env (``[run]
+            scheduler = pipelined``); DQN samples rewards from its replay buffer during
+            the rollout and cannot.
     """
 
     module: str
@@ -47,6 +51,7 @@ class AlgorithmSpec:
     section: str
     summary: str
     contrib: bool = False
+    on_policy: bool = True
 
     def load(self) -> Any:
         """The algorithm class (imports Stable-Baselines3, but not TensorFlow)."""
@@ -89,6 +94,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         "MultiInputPolicy",
         "dqn",
         "Stable-Baselines3 DQN (the L2RL-NAS baseline)",
+        on_policy=False,
     ),
     "recurrent-ppo": AlgorithmSpec(
         "sb3_contrib",
@@ -177,6 +183,8 @@ def sb3_factory(name: str) -> Callable[..., SB3Agent]:
 
     factory.__name__ = f"{name.replace('-', '_')}_factory"
     factory.__doc__ = f"Build the {ALGORITHMS[name].summary} agent."
+    # read by the search's choice of scheduler: may it learn over a pipelined vector env
+    factory.pipelined = ALGORITHMS[name].on_policy  # type: ignore[attr-defined]
     return factory
 
 
@@ -217,12 +225,19 @@ class SB3Agent(nasframe.Agent):
         seed: int | None = None,
         **settings: Any,
     ) -> None:
+        spec = ALGORITHMS[algorithm]
         if isinstance(env, gymnasium.vector.VectorEnv):
             from nasframe_agents.vec_env import to_sb3
 
+            if getattr(env, "pipeline", None) is not None and not spec.on_policy:
+                raise nasframe.ConfigError(
+                    f"[run] scheduler = pipelined needs an on-policy learner (ppo, a2c, "
+                    f"recurrent-ppo, maskable-ppo); {algorithm} samples rewards from its "
+                    "replay buffer during the rollout (use scheduler = lockstep)"
+                )
             env = to_sb3(env)  # SB3 drives several envs through its own VecEnv API
         super().__init__(env, seed=seed)
-        self.spec = ALGORITHMS[algorithm]
+        self.spec = spec
         self.algorithm = algorithm
         self._cls = self.spec.load()
         policy = str(settings.pop("policy", "auto"))
@@ -275,11 +290,22 @@ class SB3Agent(nasframe.Agent):
 
         self.model.learn(
             total_timesteps=total_steps,
-            callback=_sb3_callback(step_callback),
+            callback=_sb3_callback(step_callback, self._pipelined_env()),
             reset_num_timesteps=False,
             progress_bar=False,
         )
+        self._finish_pending()  # a stop mid-rollout: every step submitted is recorded
         return self.num_timesteps - before
+
+    def _pipelined_env(self) -> Any:
+        """The model's ``VecEnv`` when it steps pipelined (rewards pending), else ``None``."""
+        env = self.model.get_env()
+        return env if getattr(env, "pipelined", False) else None
+
+    def _finish_pending(self) -> None:
+        env = self._pipelined_env()
+        if env is not None:
+            env.finish_pending()
 
     def play(self, total_steps: int, callback: nasframe.StepCallback | None = None) -> int:
         """Act with the policy for up to ``total_steps`` steps; no update, no rollout buffer.
@@ -311,6 +337,7 @@ class SB3Agent(nasframe.Agent):
             taken += int(env.num_envs)
             if callback is not None and not callback():
                 break
+        self._finish_pending()
         return taken
 
     def save(self, path: Path) -> Path:
@@ -346,12 +373,66 @@ def _replay_path(path: Path) -> Path:
     return path.with_name(path.stem + ".replay.pkl")
 
 
-def _sb3_callback(callback: nasframe.StepCallback) -> Any:
-    """Wrap a :data:`nasframe.StepCallback` as an SB3 ``BaseCallback``."""
+def add_pending_rewards(model: Any, vec_env: Any, rollout: list[tuple[int, list[Any]]]) -> None:
+    """Put the true rewards of a pipelined rollout into ``model.rollout_buffer``.
+
+    Called at the rollout's end, when ``collect_rollouts`` asks the buffer for the
+    returns and advantages (:func:`_sb3_callback` wraps the buffer's
+    ``compute_returns_and_advantage``, so they are computed once, with the true rewards
+    and the rollout's own last values and dones): waits for every pending step
+    (``vec_env.finish_pending()``, which records them in order) and *adds* each true
+    reward to its placeholder (0) -- Stable-Baselines3 has already added
+    ``gamma * V(terminal)`` to it for a step the time limit ended. The buffer then holds
+    exactly what a lockstep rollout would have.
+
+    Args:
+        model: the on-policy algorithm (its ``rollout_buffer``).
+        vec_env: the pipelined ``VecEnv`` of :func:`~nasframe_agents.vec_env.to_sb3`.
+        rollout: ``(buffer position, the steps of that vector step)`` for every step of
+            the rollout.
+    """
+    import numpy as np
+
+    vec_env.finish_pending()
+    buffer = model.rollout_buffer
+    for position, steps in rollout:
+        for i, step in enumerate(steps):
+            buffer.rewards[position, i] += np.float32(step.reward)
+
+
+def _sb3_callback(callback: nasframe.StepCallback, pipelined_env: Any = None) -> Any:
+    """Wrap a :data:`nasframe.StepCallback` as an SB3 ``BaseCallback``.
+
+    Over a pipelined ``VecEnv`` it also notes each step's pending rewards and buffer
+    position, and has the rollout buffer add the true ones before it computes the
+    returns and advantages (:func:`add_pending_rewards`). Wrapping the buffer's
+    ``compute_returns_and_advantage`` rather than acting in ``on_rollout_end`` gets the
+    exact last values and dones ``collect_rollouts`` passes -- sb3-contrib's
+    MaskablePPO does not hand them to the callback.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
 
     class _StepCallback(BaseCallback):
+        rollout: list[tuple[int, list[Any]]]
+
+        def _on_rollout_start(self) -> None:
+            self.rollout = []
+            if pipelined_env is None:
+                return
+            buffer = self.model.rollout_buffer  # type: ignore[attr-defined]
+            compute = type(buffer).compute_returns_and_advantage
+
+            def with_true_rewards(last_values: Any, dones: Any) -> None:
+                rollout, self.rollout = self.rollout, []
+                add_pending_rewards(self.model, pipelined_env, rollout)
+                compute(buffer, last_values=last_values, dones=dones)
+
+            buffer.compute_returns_and_advantage = with_true_rewards
+
         def _on_step(self) -> bool:
+            if pipelined_env is not None:
+                buffer = self.model.rollout_buffer  # type: ignore[attr-defined]
+                self.rollout.append((int(buffer.pos), list(pipelined_env.last_pending)))
             return bool(callback())
 
     return _StepCallback()

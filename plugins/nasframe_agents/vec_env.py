@@ -27,6 +27,13 @@ def to_sb3(vector_env: Any) -> Any:
     ``info["TimeLimit.truncated"]`` says whether the step limit ended it. Seeds set with
     ``vec_env.seed(s)`` reach env ``i`` as ``s + i`` at the next ``reset()``.
 
+    When the vector env is pipelined (``vector_env.enable_pipeline()``, ``[run]
+    scheduler = pipelined``) a step submits the networks and returns the next
+    observations at once with every reward ``0.0`` and ``info["reward_pending"]``; the
+    steps are in ``last_pending`` (``nasframe.distributed.vector_env.PendingStep``), and
+    :class:`~nasframe_agents.sb3.SB3Agent` adds their true rewards into the rollout
+    buffer at the rollout's end (:func:`nasframe_agents.sb3.add_pending_rewards`).
+
     Raises:
         PluginError: Stable-Baselines3 is not installed (the ``rl`` extra).
     """
@@ -60,6 +67,17 @@ def _sb3_class() -> type:
                 vector_env.single_action_space,
             )
             self._actions: list[int] = []
+            self.last_pending: list[Any] = []
+
+        @property
+        def pipelined(self) -> bool:
+            """Whether steps are pipelined (their rewards pending, see :func:`to_sb3`)."""
+            return getattr(self.vector_env, "pipeline", None) is not None
+
+        def finish_pending(self) -> None:
+            """Wait for every pipelined step and finish (record) them all."""
+            if self.pipelined:
+                self.vector_env.finish_pending()
 
         def reset(self) -> np.ndarray:
             observations = []
@@ -76,6 +94,8 @@ def _sb3_class() -> type:
             self._actions = [int(action) for action in actions]
 
         def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+            if self.pipelined:
+                return self._submit()
             results = self.vector_env.step_envs(self._actions, [True] * self.num_envs)
             observations, rewards, dones, infos = [], [], [], []
             for i, (env, result) in enumerate(zip(self.envs, results, strict=True)):
@@ -92,6 +112,28 @@ def _sb3_class() -> type:
             return (
                 np.stack(observations),
                 np.asarray(rewards, dtype=np.float32),
+                np.asarray(dones, dtype=np.bool_),
+                infos,
+            )
+
+        def _submit(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+            results = self.vector_env.submit_envs(self._actions, [True] * self.num_envs)
+            observations, dones, infos, pending = [], [], [], []
+            for i, (env, result) in enumerate(zip(self.envs, results, strict=True)):
+                assert result is not None  # every env was active
+                obs, terminated, truncated, info, step = result
+                info = dict(info, **{"TimeLimit.truncated": truncated and not terminated})
+                if terminated or truncated:
+                    info["terminal_observation"] = obs
+                    obs, self.reset_infos[i] = env.reset()
+                observations.append(obs)
+                dones.append(terminated or truncated)
+                infos.append(info)
+                pending.append(step)
+            self.last_pending = pending
+            return (
+                np.stack(observations),
+                np.zeros(self.num_envs, dtype=np.float32),  # pending: added at rollout end
                 np.asarray(dones, dtype=np.bool_),
                 infos,
             )
