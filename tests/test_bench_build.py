@@ -124,6 +124,8 @@ def test_a_build_stores_every_network_with_its_curve_and_test_accuracy(
     card = json.loads((tmp_path / "table" / "build.json").read_text())
     assert card["complete"] and card["rows"] == 57 and card["space"] == "chained-v1"
     assert card["dataset"].startswith("digits[") and card["estimator"].startswith("curves-")
+    (machine,) = card["machines"]  # the machine that stored the rows
+    assert machine["cpu"] and machine["cpus"] >= 1 and machine["threads_per_training"] == "default"
     nsc = NSC.parse("1,1,3,0,0;2,2,2,1,0")
     (row,) = table.lookup(nsc.canonical_hash)
     final = final_accuracy(nsc, 0)

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -220,6 +221,13 @@ def build_table(
                     f"not {card[key]!r}; choose another --output or remove the folder"
                 )
     card["build_seconds"] = float(previous.get("build_seconds", 0.0)) if previous else 0.0
+    # Convolutions round differently on another CPU (docs/estimator.md#determinism): the
+    # card names every machine that stored rows, so a mixed table says it is mixed.
+    machines = list(previous.get("machines", [])) if previous else []
+    here = machine_description(workers)
+    if here not in machines:
+        machines.append(here)
+    card["machines"] = machines
     _write_card(card_path, {**card, "complete": False})
 
     rows_path = output / ROWS_FILE
@@ -412,6 +420,30 @@ def _max_epochs(estimator: PerformanceEstimator, rows: Sequence[TableRow]) -> in
     settings = getattr(estimator, "settings", None)
     hint = getattr(estimator, "epochs", None) or getattr(settings, "epochs", 0)
     return int(hint) if isinstance(hint, int) else 0
+
+
+def machine_description(workers: int) -> dict[str, Any]:
+    """What the build card records of the machine a build runs on.
+
+    The CPU model (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), its
+    logical CPUs, the OS and Python, and the threads each training gets (one on Ray
+    workers, the process's default in-process).
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip() or cpu
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count() or 0,
+        "system": f"{platform.system()} {platform.machine()}",
+        "python": platform.python_version(),
+        "threads_per_training": "1" if workers > 1 else "default",
+    }
 
 
 def _read_card(path: Path) -> dict[str, Any]:
