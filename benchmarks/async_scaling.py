@@ -8,19 +8,24 @@ Run::
     python benchmarks/async_scaling.py --startup        # + what start-up costs (Keras)
     python benchmarks/async_scaling.py --smoke          # seconds: a tiny simulation
 
-1. **A simulated cluster** (:mod:`nasframe.distributed.simulation`). Random search on
+1. **A simulated cluster** (:mod:`nasframe.distributed.simulation`). A search on
    the chained space (episodes of up to 10 steps, every step evaluated, as in a real
    search) over ``W`` simulated workers for 2, 8, 32 and 64 workers, until ``60 x W``
    networks are trained. Every evaluation lasts the seconds the NSC-Bench table recorded
    for that network (the shipped table, else ``benchmarks/data/nsc-bench-v1-rows.csv``,
    the rows recorded while it was built; a network outside the table gets the duration
-   of a table row chosen by its hash). Side by side: *lockstep* -- the real
-   ``NASVectorEnv`` with ``W`` environments, each step waiting for all ``W``
+   of a table row chosen by its hash). Side by side, random search in *lockstep* -- the
+   real ``NASVectorEnv`` with ``W`` environments, each step waiting for all ``W``
    evaluations --, lockstep with ``4 W`` environments queued over the ``W`` workers
-   (what ``[run] envs`` gives the RL agents), and *async* -- the real
-   ``AsyncScheduler``. Printed: worker utilization (busy seconds / (wall seconds x
-   workers)) and evaluations per hour; ``--plot`` draws evaluations per hour against
-   workers. The driver's own time (about 1 ms per evaluation on Ray) is not simulated.
+   (what ``[run] envs`` gives the RL agents) and *async* -- the real ``AsyncScheduler``
+   --; and a real Stable-Baselines3 PPO (its ``[ppo]`` defaults: 64-step rollouts)
+   over ``W`` environments, in lockstep and *pipelined* (``[run] scheduler =
+   pipelined``: each step submits its networks and goes on, the rewards are added at
+   the rollout's end). Printed: worker utilization (busy seconds / (wall seconds x
+   workers)) over the whole search, the same until the budget's last evaluation started
+   on a worker (*steady*: the end-of-search drain left out), and evaluations per hour;
+   ``--plot`` draws evaluations per hour against workers. The driver's own time (about
+   1 ms per evaluation on Ray; here also PPO's updates) is not simulated.
 2. **A whole search on this machine** (``--search``): ``nasframe search`` with real
    Keras training (resources/quickstart.ini, ``--search-steps`` steps, a fresh output
    folder and database each), in-process (``--workers 1``) and with ``--workers 2``
@@ -58,7 +63,9 @@ ROOT = HERE.parent
 COPIED_ROWS = HERE / "data" / "nsc-bench-v1-rows.csv"
 
 
-def simulation(workers: list[int], per_worker: int) -> dict[tuple[str, int], SimulationResult]:
+def simulation(
+    workers: list[int], per_worker: int, runs: list[str] | None = None
+) -> dict[tuple[str, int], SimulationResult]:
     table = shipped_table() or COPIED_ROWS
     estimator = TableTimedEstimator(table)
     durations = sorted(estimator.durations)
@@ -70,24 +77,37 @@ def simulation(workers: list[int], per_worker: int) -> dict[tuple[str, int], Sim
     results: dict[tuple[str, int], SimulationResult] = {}
     print(
         f"{'workers':>7} {'scheduler':<18} {'envs':>5} {'trained':>8} {'steps':>6} "
-        f"{'hours':>7} {'utilization':>11} {'evals/hour':>11}"
+        f"{'hours':>7} {'utilization':>11} {'steady':>7} {'evals/hour':>11}"
     )
     for count in workers:
-        for name, scheduler, envs in (
-            ("lockstep", "lockstep", count),
-            ("lockstep 4x envs", "lockstep", 4 * count),
-            ("async", "async", None),
-        ):
+        for name, scheduler, envs, agent in RUNS:
+            if runs is not None and name not in runs:
+                continue
             result = simulate(
-                scheduler, count, trainings=per_worker * count, estimator=estimator, envs=envs
+                scheduler,
+                count,
+                trainings=per_worker * count,
+                estimator=estimator,
+                envs=None if envs is None else envs * count,
+                agent=agent,
             )
             results[name, count] = result
             print(
                 f"{count:>7} {name:<18} {result.envs:>5} {result.trainings:>8} "
                 f"{result.steps:>6} {result.seconds / 3600:>7.2f} {result.utilization:>11.3f} "
-                f"{result.per_hour:>11.0f}"
+                f"{result.steady_utilization:>7.3f} {result.per_hour:>11.0f}"
             )
     return results
+
+
+#: What the simulation compares: (name, scheduler, environments per worker, agent).
+RUNS: tuple[tuple[str, str, int | None, str], ...] = (
+    ("lockstep", "lockstep", 1, "random"),
+    ("lockstep 4x envs", "lockstep", 4, "random"),
+    ("async", "async", None, "random"),
+    ("ppo lockstep", "lockstep", 1, "ppo"),
+    ("ppo pipelined", "pipelined", 1, "ppo"),
+)
 
 
 def plot(results: dict[tuple[str, int], SimulationResult], path: Path) -> None:
@@ -96,9 +116,7 @@ def plot(results: dict[tuple[str, int], SimulationResult], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted(
-        {name for name, _ in results}, key=["async", "lockstep 4x envs", "lockstep"].index
-    )
+    names = [name for name, *_ in RUNS if any(n == name for n, _ in results)]
     figure, axis = plt.subplots(figsize=(6, 4))
     for name in names:
         points = sorted((w, r.per_hour) for (n, w), r in results.items() if n == name)
@@ -202,16 +220,34 @@ def main() -> None:
     parser.add_argument("--search-steps", type=int, default=300)
     parser.add_argument("--startup", action="store_true", help="also measure start-up (Keras)")
     parser.add_argument("--smoke", action="store_true", help="tiny: 2 and 4 workers, 5 each")
+    parser.add_argument(
+        "--runs",
+        help="only these rows, comma-separated: " + ", ".join(name for name, *_ in RUNS),
+    )
     args = parser.parse_args()
     workers = [2, 4] if args.smoke else [int(w) for w in args.workers.split(",")]
     per_worker = 5 if args.smoke else args.per_worker
-    results = simulation(workers, per_worker)
+    runs = None if args.runs is None else [name.strip() for name in args.runs.split(",")]
+    unknown = sorted(set(runs or ()) - {name for name, *_ in RUNS})
+    if unknown:
+        parser.error(f"--runs: unknown {', '.join(unknown)}")
+    results = simulation(workers, per_worker, runs)
     middle = 32 if 32 in workers else workers[-1]
-    lock, lock4, fast = (results[n, middle] for n in ("lockstep", "lockstep 4x envs", "async"))
+    if any((name, middle) not in results for name, *_ in RUNS):
+        print("ratio: not printed (--runs left out a row it compares)")
+        return
+    lock, lock4, fast, ppo, piped = (results[name, middle] for name, *_ in RUNS)
+    met = "met" if fast.utilization >= 0.90 else "not met"
     print(
-        f"ratio: at {middle} workers async utilization {fast.utilization:.3f} (target >= 0.90), "
-        f"lockstep {lock.utilization:.3f}, lockstep with 4x envs {lock4.utilization:.3f}; "
-        f"async / lockstep evaluations per hour = {fast.per_hour / lock.per_hour:.2f}x"
+        f"ratio: at {middle} workers async utilization {fast.utilization:.3f} (target >= 0.90: "
+        f"{met}; steady {fast.steady_utilization:.3f}), lockstep {lock.utilization:.3f}, "
+        f"lockstep with 4x envs {lock4.utilization:.3f}; async / lockstep evaluations per "
+        f"hour = {fast.per_hour / lock.per_hour:.2f}x"
+    )
+    print(
+        f"ratio: at {middle} workers PPO pipelined utilization {piped.utilization:.3f} "
+        f"(steady {piped.steady_utilization:.3f}), PPO lockstep {ppo.utilization:.3f}; "
+        f"pipelined / lockstep evaluations per hour = {piped.per_hour / ppo.per_hour:.2f}x"
     )
     if args.plot:
         plot(results, args.plot)

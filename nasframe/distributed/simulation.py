@@ -8,8 +8,10 @@ estimator reports, and ``wait`` advances the clock to the next evaluation that e
 discrete-event simulation. Cache hits and architectures already in flight are answered
 without a worker, as on Ray. What drives it is the real code: the lockstep
 :class:`~nasframe.distributed.NASVectorEnv` (one ``evaluate_many`` per step, waiting for
-all) or the :class:`~nasframe.distributed.scheduler.AsyncScheduler`, with the real
-random agent. The driver's own time (about 1 ms per evaluation on Ray) is not simulated.
+all), the :class:`~nasframe.distributed.scheduler.AsyncScheduler` with the real random
+agent, or a real Stable-Baselines3 PPO over the vector env, in lockstep or pipelined
+(:class:`~nasframe.distributed.vector_env.StepPipeline`: rewards pending until the
+rollout ends). The driver's own time (about 1 ms per evaluation on Ray) is not simulated.
 
 :class:`TableTimedEstimator` gives every architecture the duration and accuracy an
 NSC-Bench table recorded for it (its mean over the table's seeds); an architecture
@@ -45,6 +47,7 @@ from nasframe.evaluation import Evaluator, Outcome
 from nasframe.nsc import NSC
 
 __all__ = [
+    "AGENTS",
     "SCHEDULERS",
     "SimulatedEvaluator",
     "SimulationResult",
@@ -54,7 +57,10 @@ __all__ = [
 ]
 
 #: The scheduling policies :func:`simulate` compares.
-SCHEDULERS = ("lockstep", "async")
+SCHEDULERS = ("lockstep", "async", "pipelined")
+
+#: The agents :func:`simulate` runs (``pipelined`` needs an on-policy learner: ``ppo``).
+AGENTS = ("random", "ppo")
 
 
 def shipped_table() -> Path | None:
@@ -160,6 +166,8 @@ class SimulatedEvaluator(Evaluator):
         now: the virtual time in seconds.
         busy_seconds: the sum of the durations of every evaluation started.
         joined: requests that waited for an evaluation already in flight.
+        intervals: ``(start, end)`` in virtual seconds of every evaluation started, in
+            the order they started (the order they were submitted: the queue is FIFO).
 
     Raises:
         ConfigError: ``workers`` < 1.
@@ -181,6 +189,7 @@ class SimulatedEvaluator(Evaluator):
         self.now = 0.0
         self.busy_seconds = 0.0
         self.joined = 0
+        self.intervals: list[tuple[float, float]] = []
         self._queue: collections.deque[_Job] = collections.deque()
         self._jobs: dict[CacheKey, _Job] = {}
         self._running: list[tuple[float, int, _Job, Evaluation]] = []
@@ -189,6 +198,10 @@ class SimulatedEvaluator(Evaluator):
     def utilization(self) -> float:
         """Busy worker seconds over (virtual seconds x workers), so far."""
         return self.busy_seconds / (self.now * self.workers) if self.now > 0 else 0.0
+
+    def busy_until(self, moment: float) -> float:
+        """Worker seconds spent evaluating between the start and virtual time ``moment``."""
+        return sum(max(0.0, min(end, moment) - start) for start, end in self.intervals)
 
     # -- the scheduler's interface ----------------------------------------------------------
     def submit(self, nsc: NSC) -> Future[Outcome]:
@@ -245,6 +258,7 @@ class SimulatedEvaluator(Evaluator):
             evaluation = self._run_estimator_quietly(job.network)
             seconds = max(0.0, float(evaluation.seconds))
             self.busy_seconds += seconds
+            self.intervals.append((self.now, self.now + seconds))
             heapq.heappush(self._running, (self.now + seconds, next(self._order), job, evaluation))
 
     def _run_estimator_quietly(self, nsc: NSC) -> Evaluation:
@@ -268,13 +282,18 @@ class SimulationResult:
     """One simulated search.
 
     Attributes:
-        scheduler: ``lockstep`` or ``async``.
+        scheduler: ``lockstep``, ``async`` or ``pipelined``.
         workers: simulated workers.
-        envs: environments (lockstep: stepped together; async: most episodes open).
+        envs: environments (lockstep, pipelined: stepped together; async: most episodes
+            open).
         trainings: evaluations that occupied a worker.
         steps: environment steps taken.
         seconds: virtual wall seconds of the search.
         busy_seconds: worker seconds spent evaluating.
+        agent: ``random`` or ``ppo``.
+        steady_seconds: virtual seconds until the budget's last evaluation started on a
+            worker (what follows is the end-of-search drain).
+        steady_busy_seconds: worker seconds spent evaluating until then.
     """
 
     scheduler: str
@@ -284,11 +303,21 @@ class SimulationResult:
     steps: int
     seconds: float
     busy_seconds: float
+    agent: str = "random"
+    steady_seconds: float = 0.0
+    steady_busy_seconds: float = 0.0
 
     @property
     def utilization(self) -> float:
-        """Busy seconds over (wall seconds x workers)."""
+        """Busy seconds over (wall seconds x workers), the whole search."""
         return self.busy_seconds / (self.seconds * self.workers) if self.seconds else 0.0
+
+    @property
+    def steady_utilization(self) -> float:
+        """Utilization until the budget's last evaluation started (the drain left out)."""
+        if not self.steady_seconds:
+            return 0.0
+        return self.steady_busy_seconds / (self.steady_seconds * self.workers)
 
     @property
     def per_hour(self) -> float:
@@ -308,13 +337,16 @@ def simulate(
     dataset: str = "digits",
     max_steps: int = 10,
     plugin_manager: Any = None,
+    agent: str | None = None,
 ) -> SimulationResult:
-    """Run a random search on ``workers`` simulated workers until ``trainings`` trainings.
+    """Run a search on ``workers`` simulated workers until ``trainings`` trainings.
 
     Args:
         scheduler: ``lockstep`` (a ``NASVectorEnv`` of ``envs`` environments, default
-            ``workers``) or ``async`` (the :class:`AsyncScheduler` with ``envs`` open
-            episodes at most, default ``2 * workers``).
+            ``workers``), ``async`` (the :class:`AsyncScheduler` with ``envs`` open
+            episodes at most, default ``2 * workers``) or ``pipelined`` (the vector env
+            pipelined, :class:`~nasframe.distributed.vector_env.StepPipeline`; default
+            ``workers`` environments).
         workers: simulated workers.
         trainings: stop once this many evaluations have occupied a worker (the last
             step, or the evaluations under way, still finish).
@@ -325,9 +357,13 @@ def simulate(
         dataset: the dataset's registered name (only its identity matters).
         max_steps: steps per episode before it is truncated.
         plugin_manager: builds the components (default: a fresh one).
+        agent: ``random`` (the default for ``lockstep`` and ``async``) or ``ppo`` (the
+            default and the only choice for ``pipelined``; also in ``lockstep``): the
+            real Stable-Baselines3 PPO of the agents plugin, its ``[ppo]`` defaults
+            (needs the ``rl`` extra).
 
     Raises:
-        ConfigError: an unknown scheduler or a bad number.
+        ConfigError: an unknown scheduler or agent, or a bad number.
     """
     import nasframe
     from nasframe.distributed.scheduler import AsyncScheduler
@@ -335,11 +371,17 @@ def simulate(
 
     if scheduler not in SCHEDULERS:
         raise ConfigError(f"scheduler={scheduler!r} is not known; valid: {', '.join(SCHEDULERS)}")
+    if agent is None:
+        agent = "ppo" if scheduler == "pipelined" else "random"
+    if agent not in AGENTS or (scheduler == "async" and agent != "random"):
+        raise ConfigError(f"agent={agent!r} is not known for scheduler {scheduler!r}")
+    if scheduler == "pipelined" and agent != "ppo":
+        raise ConfigError(f"agent={agent!r} cannot learn pipelined; use agent='ppo'")
     if not isinstance(trainings, int) or trainings < 1:
         raise ConfigError(f"trainings={trainings!r} is not valid; need an integer >= 1")
     if plugin_manager is None:
         plugin_manager = nasframe.get_plugin_manager()
-    count = envs if envs is not None else (workers if scheduler == "lockstep" else 2 * workers)
+    count = envs if envs is not None else (2 * workers if scheduler == "async" else workers)
     first = nasframe.make_env(
         search_space=search_space,
         estimator=estimator,
@@ -372,14 +414,17 @@ def simulate(
     def more() -> bool:
         return evaluator.trainings < trainings
 
-    if scheduler == "lockstep":
-        vector: Any = NASVectorEnv(env_list, evaluator)
-        agent = nasframe.make_agent("random", vector, seed=seed, plugin_manager=plugin_manager)
-        steps = agent.learn(10**9, more)
-    else:
-        agent = nasframe.make_agent("random", first, seed=seed, plugin_manager=plugin_manager)
-        loop = AsyncScheduler(env_list, evaluator, agent, workers=workers, poll=0.0)
+    if scheduler == "async":
+        learner = nasframe.make_agent("random", first, seed=seed, plugin_manager=plugin_manager)
+        loop = AsyncScheduler(env_list, evaluator, learner, workers=workers, poll=0.0)
         steps = loop.run(should_stop=lambda: not more())
+    else:
+        vector: Any = NASVectorEnv(env_list, evaluator)
+        if scheduler == "pipelined":
+            vector.enable_pipeline()
+        learner = nasframe.make_agent(agent, vector, seed=seed, plugin_manager=plugin_manager)
+        steps = learner.learn(10**9, more)
+    last = evaluator.intervals[min(trainings, len(evaluator.intervals)) - 1][0]
     return SimulationResult(
         scheduler=scheduler,
         workers=workers,
@@ -388,4 +433,7 @@ def simulate(
         steps=steps,
         seconds=evaluator.now,
         busy_seconds=evaluator.busy_seconds,
+        agent=agent,
+        steady_seconds=last,
+        steady_busy_seconds=evaluator.busy_until(last),
     )
