@@ -70,7 +70,8 @@ class CompareSettings:
         table_seed: ``table-v1``'s ``seed``: a seed, ``mean`` or ``random``.
         step_factor: a run stops after ``step_factor * budget`` environment steps even
             if it has not spent its budget (an agent that keeps revisiting networks it
-            has seen spends no trainings).
+            has seen spends no trainings); the summary's ``budget_spent`` counts the
+            runs that spent it all.
         jobs: runs in parallel (forked processes; 1: in this process).
     """
 
@@ -123,6 +124,8 @@ class AgentSummary:
         wall: mean wall seconds per run.
         p_value: the one-sided Mann-Whitney U p-value against random search (``None``
             for random search itself, or without it).
+        trainings: per-run trainings spent; fewer than the budget when the run stopped
+            at the step cap or the time budget (its curve then keeps its last incumbent).
     """
 
     agent: str
@@ -132,6 +135,7 @@ class AgentSummary:
     top1: list[int | None]
     wall: float
     p_value: float | None = None
+    trainings: list[int] = field(default_factory=list)
 
     def mean_at(self, trainings: int) -> float:
         """Mean test regret after ``trainings`` trainings (NaN beyond the budget)."""
@@ -245,6 +249,8 @@ def compare_agents(
         raise ConfigError(
             f"bench run: seeds ({settings.seeds}) and budget ({settings.budget}) must be >= 1"
         )
+    if settings.step_factor < 1:
+        raise ConfigError(f"bench run: step_factor = {settings.step_factor}: must be >= 1")
     if settings.jobs < 1:
         raise ConfigError(f"bench run: jobs = {settings.jobs}: must be >= 1")
     if settings.seconds is not None and not settings.seconds > 0:
@@ -270,6 +276,7 @@ def compare_agents(
     best_val = max(vals.values())
     ranked = sorted(tests.values(), reverse=True)
     threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
+    _memoize(space, encoder)
     context = _Context(settings, estimator, space, encoder, dataset, depth, config, plugin_manager)
     pairs = [(name, seed) for name in agents for seed in range(settings.seeds)]
     traces = list(_run_all(context, pairs, settings.jobs, say))
@@ -293,6 +300,7 @@ class _Context:
     depth: int
     config: Any
     plugin_manager: Any
+    masks: dict[Any, np.ndarray] = field(default_factory=dict)
 
 
 #: The context of the forked worker processes (inherited, never pickled).
@@ -338,7 +346,7 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
     settings = context.settings
     _one_thread_torch(agent_name, context.plugin_manager)
     trace = RunTrace(agent_name, seed)
-    env = NASEnv(
+    env = _table_env(NASEnv, context.masks)(
         context.space,
         context.encoder,
         context.estimator,
@@ -369,6 +377,66 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
     trace.wall = time.perf_counter() - started
     trace.cpu = time.process_time() - cpu
     return trace
+
+
+def _memoize(space: Any, encoder: Any) -> None:
+    """Compute each state's transitions and observation once, for every run of the comparison.
+
+    A table's space is small and fixed (400 networks in NSC-Bench v1), and an RL agent
+    that has converged revisits the same few states thousands of times: recomputed, the
+    env's own work (a transition per action for the action mask, the NSC checks, the
+    canonical hash) was about 40% of a PPO run's CPU. A transition depends only on the
+    state and the action, and both are immutable values (and the memoized NSC keeps its
+    cached canonical hash); the observation only on the state. ``space`` and ``encoder``
+    belong to this comparison (``_components`` built them), so their own ``apply`` and
+    ``encode`` are replaced on these instances only. An action that is not hashable,
+    or that raises, is not memoized.
+    """
+    apply, encode = space.apply, encoder.encode
+    transitions: dict[tuple[Any, type, Any], Any] = {}
+    observations: dict[Any, np.ndarray] = {}
+
+    def memo_apply(state: Any, action: Any) -> Any:
+        try:
+            key = (state, type(action), action)
+            found = transitions.get(key)
+        except TypeError:  # an unhashable action (an array): the space decides
+            return apply(state, action)
+        if found is None:
+            found = transitions[key] = apply(state, action)
+        return found
+
+    def memo_encode(state: Any) -> Any:
+        found = observations.get(state)
+        if found is None:
+            found = encode(state)
+            if not isinstance(found, np.ndarray):  # a Dict observation: not memoized
+                return found
+            observations[state] = found
+        return found.copy()  # the caller owns its observation
+
+    space.apply = memo_apply
+    encoder.encode = memo_encode
+
+
+def _table_env(base: type, masks: dict[Any, np.ndarray]) -> type:
+    """``base`` (``NASEnv``) with its action mask memoized per state in ``masks``.
+
+    The mask depends on the state, the space and the estimator's validity rule, all
+    fixed in one comparison (``masks`` is the comparison's, shared by its runs); after
+    the episode has ended it is all ones, as ``base`` says.
+    """
+
+    class _TableEnv(base):
+        def action_masks(self) -> np.ndarray:
+            if self._done:
+                return np.asarray(super().action_masks())
+            mask = masks.get(self.state)
+            if mask is None:
+                mask = masks[self.state] = np.asarray(super().action_masks())
+            return mask.copy()
+
+    return _TableEnv
 
 
 def _one_thread_torch(agent: str, plugin_manager: Any) -> None:
@@ -441,7 +509,8 @@ def _summarize(
         regret[i] = _pad(regret_curve(trace.hashes, trace.rewards, tests, best_test), budget)
         val_regret[i] = _pad(regret_curve(trace.hashes, trace.rewards, vals, best_val), budget)
     wall = float(np.mean([trace.wall for trace in runs]))
-    return AgentSummary(agent, len(runs), regret, val_regret, [], wall)
+    spent = [len(trace.hashes) for trace in runs]
+    return AgentSummary(agent, len(runs), regret, val_regret, [], wall, trainings=spent)
 
 
 def _pad(curve: np.ndarray, budget: int) -> np.ndarray:
@@ -604,6 +673,7 @@ def summary_header(comparison: Comparison) -> list[str]:
     return [
         "agent",
         "runs",
+        "budget_spent",
         "top1_median",
         "top1_reached",
         *marks,
@@ -624,12 +694,14 @@ def summary_rows(comparison: Comparison) -> list[list[str]]:
     rows = []
     for s in comparison.summaries:
         reached = sum(t is not None for t in s.top1)
+        spent = sum(int(n >= budget) for n in s.trainings)
         median = s.median_top1
         marks = [f"{s.mean_at(t):.4f}" for t in CHECKPOINTS if t <= budget]
         rows.append(
             [
                 s.agent,
                 str(s.runs),
+                f"{spent}/{s.runs}",
                 f">{budget}" if math.isinf(median) else f"{median:g}",
                 f"{reached}/{s.runs}",
                 *marks,

@@ -154,6 +154,13 @@ def build(
     help="Folder for the CSV files and the plot.",
 )
 @click.option(
+    "--step-factor",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Stop a run after this many environment steps per training of the budget.",
+)
+@click.option(
     "--jobs", type=int, default=1, show_default=True, help="Runs in parallel (processes)."
 )
 @click.option("--quiet", is_flag=True, help="No progress lines.")
@@ -168,6 +175,7 @@ def run(
     epochs: int,
     table_seed: str,
     output: Path,
+    step_factor: int,
     jobs: int,
     quiet: bool,
 ) -> None:
@@ -199,6 +207,7 @@ def run(
         seconds=seconds,
         epochs=epochs,
         table_seed=table_seed,
+        step_factor=step_factor,
         jobs=jobs,
     )
     comparison = compare_agents(
