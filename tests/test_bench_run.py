@@ -13,7 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 import nasframe
-from nasframe.bench.compare import CompareSettings, compare_agents, regret_curve, write_results
+from nasframe.bench import compare
+from nasframe.bench.compare import (
+    CompareSettings,
+    compare_agents,
+    regret_curve,
+    summary_header,
+    summary_rows,
+    write_results,
+)
 from nasframe.bench.testing import write_table
 from nasframe.cli import main as cli
 
@@ -54,6 +62,8 @@ def test_two_seeds_run_in_seconds_and_regret_never_increases(table: Path, tmp_pa
     for trace in comparison.traces:
         assert len(trace.hashes) == 25 == len(set(trace.hashes))  # distinct trainings
         assert trace.steps >= 25
+    # "in seconds": the CPU of all six runs, agent imports included, with a wide margin
+    assert sum(trace.cpu for trace in comparison.traces) < 30
     random, *others = comparison.summaries
     assert random.p_value is None
     assert all(0.0 <= s.p_value <= 1.0 for s in others if s.p_value is not None)
@@ -69,6 +79,50 @@ def test_two_seeds_run_in_seconds_and_regret_never_increases(table: Path, tmp_pa
     assert all(
         float(r["regret_low"]) <= float(r["regret_mean"]) <= float(r["regret_high"]) for r in rows
     )
+
+
+def test_validation_regret_never_increases_where_test_regret_may(tmp_path: Path) -> None:
+    # a table whose test accuracy does not follow validation: the test regret of the
+    # incumbent may rise, the validation regret with seed-mean answers never does
+    loose = write_table(tmp_path / "t", depth=2)
+    settings = CompareSettings(
+        table=loose, agents=["random", "rea"], seeds=2, budget=30, table_seed="mean"
+    )
+    comparison = compare_agents(settings)
+    for summary in comparison.summaries:
+        for curve in summary.val_regret:
+            assert np.all(np.diff(curve) <= 1e-12)
+            assert curve[-1] >= -1e-12
+
+
+def test_memoized_steps_give_what_the_plain_env_gives(
+    table: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = CompareSettings(table=table, agents=["random", "rea"], seeds=2, budget=20)
+    memoized = compare_agents(settings)
+    monkeypatch.setattr(compare, "_memoize", lambda space, encoder: None)
+    monkeypatch.setattr(compare, "_table_env", lambda base, masks: base)
+    plain = compare_agents(settings)
+    assert [(t.agent, t.seed, t.hashes, t.rewards, t.steps) for t in memoized.traces] == [
+        (t.agent, t.seed, t.hashes, t.rewards, t.steps) for t in plain.traces
+    ]
+
+
+def test_the_step_cap_stops_a_run_and_the_summary_says_so(table: Path) -> None:
+    # one step per training of the budget: a random search revisits some networks, so
+    # it stops at the cap before it has spent its budget
+    settings = CompareSettings(table=table, agents=["random"], seeds=2, budget=40, step_factor=1)
+    comparison = compare_agents(settings)
+    (summary,) = comparison.summaries
+    for i, trace in enumerate(comparison.traces):
+        assert trace.steps == 40 and len(trace.hashes) < 40
+        assert summary.trainings[i] == len(trace.hashes)
+        tail = summary.regret[i, len(trace.hashes) - 1 :]
+        assert np.all(tail == tail[0])  # the curve keeps its last incumbent
+    header, (row,) = summary_header(comparison), summary_rows(comparison)
+    assert row[header.index("budget_spent")] == "0/2"
+    with pytest.raises(nasframe.ConfigError, match=r"bench run: step_factor = 0: must be >= 1"):
+        compare_agents(CompareSettings(table=table, agents=["random"], step_factor=0))
 
 
 def test_a_time_budget_stops_each_run_at_its_simulated_seconds(table: Path) -> None:
@@ -102,7 +156,7 @@ def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path
     )
     assert result.exit_code == 0, result.output
     assert "test regret vs the table's best" in result.output
-    for name in ("random", "rea", "top1_median", "regret@50", "beats_random"):
+    for name in ("random", "rea", "budget_spent", "top1_median", "regret@50", "beats_random"):
         assert name in result.output
     with (out / "summary.csv").open() as handle:
         summary = list(csv.DictReader(handle))
@@ -121,6 +175,7 @@ def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path
         (["--table-seed", "7"], "[table] seed = '7': "),
         (["--epochs", "9"], "[table] epochs = 9: "),
         (["--jobs", "0"], "bench run: jobs = 0: must be >= 1"),
+        (["--step-factor", "0"], "bench run: step_factor = 0: must be >= 1"),
     ],
 )
 def test_bad_input_is_one_line(table: Path, tmp_path: Path, args: list[str], message: str) -> None:
