@@ -104,3 +104,87 @@ def test_proxies_smoke_prints_correlations_costs_and_the_ratio_line(tmp_path: Pa
     for name in ("synflow", "naswot", "grad_norm", "snip", "jacob_cov", "params", "flops"):
         assert f"\n  {name} " in out
     assert "ratio proxy / full training:" in out
+
+
+_PROXY_CARD: dict[str, object] = {
+    "dataset_component": {"name": "digits-v1", "settings": {"resize": 8}},
+    "estimator_component": {
+        "name": "keras-v1",
+        "settings": {"epochs": 2, "filters": 2, "fc_units": 8, "padding": "same"},
+    },
+}
+
+_NAMES = ("synflow", "naswot", "grad_norm", "snip", "jacob_cov", "params", "flops")
+
+
+def _scores_file(path: Path, table: Path, *, keep: int | None = None) -> list[TableRow]:
+    """A --scores file for the table's rows: synflow ranks exactly as the accuracy."""
+    import csv
+
+    from nasframe.bench import BenchTable
+
+    rows = [row for row in BenchTable.load(table) if row.ok][:keep]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["nsc", "arch_hash", "accuracy", *_NAMES])
+        for i, row in enumerate(rows):
+            values = [row.accuracy() * 10, i, -i, 1.0, 2.0, 100 + i, 200 + i]
+            writer.writerow([row.nsc, row.arch_hash, row.accuracy(), *values])
+    return rows
+
+
+def _proxies_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
+    """Run benchmarks/proxies.py's main in this process: (stdout, the exit message or "")."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "proxies.py"
+    spec = importlib.util.spec_from_file_location("_bench_proxies", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.main(list(argv))
+    except SystemExit as exc:
+        return capsys.readouterr().out, str(exc.code)
+    return capsys.readouterr().out, ""
+
+
+def test_proxies_reads_saved_scores_without_tensorflow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _table(tmp_path / "table", 1, _PROXY_CARD)
+    rows = _scores_file(tmp_path / "scores.csv", table)
+    out, error = _proxies_main(
+        capsys, str(table), "--from-scores", str(tmp_path / "scores.csv"),
+        "--cost-sample", "0", "--bootstrap", "20",
+    )  # fmt: skip
+    assert not error
+    assert f"scores of {len(rows)} networks read from" in out
+    synflow = next(line for line in out.splitlines() if line.startswith("  synflow "))
+    assert synflow.split()[1] == "1.000"  # Spearman of a score that ranks as the accuracy
+    assert "rho learned" in out and "rho params" in out and "strongest proxy synflow" in out
+    assert "ratio proxy" not in out  # --cost-sample 0: no timing
+
+
+def test_proxies_refuses_incomplete_or_broken_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    table = _table(tmp_path / "table", 1, _PROXY_CARD)
+    scores = tmp_path / "scores.csv"
+    rows = _scores_file(scores, table)
+    _scores_file(scores, table, keep=5)
+    args = (str(table), "--from-scores", str(scores), "--cost-sample", "0", "--bootstrap", "5")
+    assert "no scores of 3 networks" in _proxies_main(capsys, *args)[1]
+    out, error = _proxies_main(capsys, *args, "--partial")
+    assert not error and "scores of 5 networks read from" in out
+    scores.write_text("nsc,arch_hash,accuracy,synflow\n", encoding="utf-8")
+    assert "no scores of 8 networks" in _proxies_main(capsys, *args)[1]
+    with scores.open("w", newline="", encoding="utf-8") as handle:  # no naswot column
+        writer = csv.writer(handle)
+        writer.writerow(["nsc", "arch_hash", "accuracy", "synflow"])
+        writer.writerows([r.nsc, r.arch_hash, 0.1, 1.0] for r in rows)
+    assert "a column is missing" in _proxies_main(capsys, *args)[1]
+    error = _proxies_main(capsys, str(table), "--cost-only", "--cost-sample", "0")[1]
+    assert "--cost-only needs --cost-sample >= 1" in error

@@ -11,7 +11,7 @@ table-answered cascade reports simulated training seconds.
 
 Every fidelity is cached under its own fingerprint: a network scored once by a fidelity
 is never scored by it again (in memory, and in ``database`` if one is given), so a
-network promoted later reuses its cheaper scores. See ``docs/cascade.md``.
+network promoted later reuses its cheaper scores. See ``docs/fidelities.md``.
 
 Configuration ``[cascade]``: ``chain`` (estimator names, comma-separated, cheapest
 first; each built with its own defaults -- pass instances from Python to configure

@@ -16,7 +16,7 @@ Registers the estimator ``zerocost-v1`` (configuration section ``[zerocost]``; n
 The network is built by the network estimator (``keras-v1``) through its public
 ``build_network`` method, found by name in the estimator registry: this plugin imports
 nothing of the Keras plugin. The score becomes a reward in [0, 1] by a fixed monotone
-squashing (:func:`nasframe_zerocost.estimator.squash`); see ``docs/zerocost.md``.
+squashing (:func:`nasframe_zerocost.estimator.squash`); see ``docs/fidelities.md``.
 Importing this package does not import TensorFlow.
 """
 
