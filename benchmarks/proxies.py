@@ -1,7 +1,8 @@
 """Zero-cost proxies against NSC-Bench: rank correlations and cost per network.
 
 Run: ``python -m benchmarks.proxies TABLE [--seed 0] [--limit N] [--cost-sample 4]
-[--bootstrap 1000] [--smoke]``
+[--bootstrap 1000] [--scores FILE] [--from-scores FILE [--partial]] [--cost-only]
+[--smoke]``
 
 ``TABLE`` is an NSC-Bench table (a folder with ``table.csv.gz`` or ``rows.csv`` and
 ``build.json``). The networks are those with an ``ok`` row of ``--seed`` (``--limit N``:
@@ -10,12 +11,21 @@ a seeded random sample of N of them); each proxy of
 of synflow, jacob_cov and snip) scores the network the table's ``keras-v1`` settings
 build, for the table's dataset. Printed per proxy: Spearman's rho and Kendall's tau
 against the final validation accuracy of the table, each with a bootstrap 95% interval
-(networks resampled with replacement), and whether any proxy beats ``params``.
+(networks resampled with replacement); Spearman over the networks that learned (at or
+above :data:`CHANCE`) and Spearman with ``params`` (how much of the proxy is size); and
+whether any proxy beats ``params``.
 
-Cost, side by side in one process on ``--cost-sample`` networks of the table: the seconds
-of one ``zerocost-v1`` evaluation per proxy (model build included), of a 1-epoch
-``keras-v1`` training and of the table's full training (the same settings and epochs),
-and the ratio line ``proxy / full training`` (target: at most 5%).
+The networks are scored in a seeded random order. ``--scores FILE`` appends each
+network's scores to ``FILE`` as soon as they are known and skips the networks already in
+it, so an interrupted run resumes and a partial file is a random sample;
+``--from-scores FILE`` reports from such a file without scoring (no TensorFlow; with
+``--partial`` over the networks it holds).
+
+Cost, side by side in one process on ``--cost-sample`` networks of the table (a seeded
+random sample; 0: no timing): the seconds of one ``zerocost-v1`` evaluation per proxy
+(model build included), of a 1-epoch ``keras-v1`` training and of the table's full
+training (the same settings and epochs), and the ratio line ``proxy / full training``
+(target: at most 5%). ``--cost-only`` skips the correlations.
 
 For the correlations each network's model is built twice (float64 for synflow, float32
 for the rest) and every proxy function runs on it; the per-proxy cost is measured
