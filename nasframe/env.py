@@ -465,8 +465,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             return self._finish(plan, outcome, deferred.log, deferred)
         if plan is not self._pending:
             raise RuntimeError(
-                "finish_step got a plan that is neither this env's pending plan nor its "
-                "oldest deferred step"
+                "finish_step got a plan that is not this env's pending plan (nor its "
+                "oldest deferred step)"
             )
         if (outcome is None) != (plan.nsc is None):
             raise RuntimeError("finish_step needs an outcome exactly when plan.nsc is set")
