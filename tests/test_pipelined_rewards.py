@@ -167,8 +167,8 @@ def learn(
 
 @pytest.mark.parametrize(
     ("agent", "simulated"),
-    [("ppo", False), ("ppo", True), ("maskable-ppo", True), ("recurrent-ppo", True)],
-    ids=["ppo-in-process", "ppo-simulated", "maskable-ppo-simulated", "recurrent-ppo-simulated"],
+    [("ppo", False), ("ppo", True), ("maskable-ppo", True)],
+    ids=["ppo-in-process", "ppo-simulated", "maskable-ppo-simulated"],
 )
 def test_pipelined_learner_learns_exactly_what_lockstep_learns(agent: str, simulated: bool) -> None:
     lockstep, lockstep_params, _ = learn(pipelined=False, simulated=simulated, agent=agent)
