@@ -41,6 +41,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -82,6 +83,9 @@ def simulation(
     for count in workers:
         for name, scheduler, envs, agent in RUNS:
             if runs is not None and name not in runs:
+                continue
+            if agent == "ppo" and importlib.util.find_spec("stable_baselines3") is None:
+                print(f"{count:>7} {name:<18} skipped: needs the rl extra (stable-baselines3)")
                 continue
             result = simulate(
                 scheduler,
@@ -233,22 +237,28 @@ def main() -> None:
         parser.error(f"--runs: unknown {', '.join(unknown)}")
     results = simulation(workers, per_worker, runs)
     middle = 32 if 32 in workers else workers[-1]
-    if any((name, middle) not in results for name, *_ in RUNS):
-        print("ratio: not printed (--runs left out a row it compares)")
-        return
-    lock, lock4, fast, ppo, piped = (results[name, middle] for name, *_ in RUNS)
-    met = "met" if fast.utilization >= 0.90 else "not met"
-    print(
-        f"ratio: at {middle} workers async utilization {fast.utilization:.3f} (target >= 0.90: "
-        f"{met}; steady {fast.steady_utilization:.3f}), lockstep {lock.utilization:.3f}, "
-        f"lockstep with 4x envs {lock4.utilization:.3f}; async / lockstep evaluations per "
-        f"hour = {fast.per_hour / lock.per_hour:.2f}x"
+    names = ("lockstep", "lockstep 4x envs", "async", "ppo lockstep", "ppo pipelined")
+    schedulers, learners = (
+        all((name, middle) in results for name in group) for group in (names[:3], names[3:])
     )
-    print(
-        f"ratio: at {middle} workers PPO pipelined utilization {piped.utilization:.3f} "
-        f"(steady {piped.steady_utilization:.3f}), PPO lockstep {ppo.utilization:.3f}; "
-        f"pipelined / lockstep evaluations per hour = {piped.per_hour / ppo.per_hour:.2f}x"
-    )
+    if not (schedulers or learners):
+        print("ratio: not printed (--runs left out a row each ratio compares)")
+    if schedulers:
+        lock, lock4, fast = (results[name, middle] for name in names[:3])
+        met = "met" if fast.utilization >= 0.90 else "not met"
+        print(
+            f"ratio: at {middle} workers async utilization {fast.utilization:.3f} (target "
+            f">= 0.90: {met}; steady {fast.steady_utilization:.3f}), lockstep "
+            f"{lock.utilization:.3f}, lockstep with 4x envs {lock4.utilization:.3f}; async / "
+            f"lockstep evaluations per hour = {fast.per_hour / lock.per_hour:.2f}x"
+        )
+    if learners:
+        ppo, piped = (results[name, middle] for name in names[3:])
+        print(
+            f"ratio: at {middle} workers PPO pipelined utilization {piped.utilization:.3f} "
+            f"(steady {piped.steady_utilization:.3f}), PPO lockstep {ppo.utilization:.3f}; "
+            f"pipelined / lockstep evaluations per hour = {piped.per_hour / ppo.per_hour:.2f}x"
+        )
     if args.plot:
         plot(results, args.plot)
     if args.startup:
