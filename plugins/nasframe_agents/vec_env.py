@@ -101,10 +101,7 @@ def _sb3_class() -> type:
             for i, (env, result) in enumerate(zip(self.envs, results, strict=True)):
                 assert result is not None  # every env was active
                 obs, reward, terminated, truncated, info = result
-                info = dict(info, **{"TimeLimit.truncated": truncated and not terminated})
-                if terminated or truncated:
-                    info["terminal_observation"] = obs
-                    obs, self.reset_infos[i] = env.reset()
+                obs, info = self._end_step(i, env, obs, terminated, truncated, info)
                 observations.append(obs)
                 rewards.append(reward)
                 dones.append(terminated or truncated)
@@ -122,10 +119,7 @@ def _sb3_class() -> type:
             for i, (env, result) in enumerate(zip(self.envs, results, strict=True)):
                 assert result is not None  # every env was active
                 obs, terminated, truncated, info, step = result
-                info = dict(info, **{"TimeLimit.truncated": truncated and not terminated})
-                if terminated or truncated:
-                    info["terminal_observation"] = obs
-                    obs, self.reset_infos[i] = env.reset()
+                obs, info = self._end_step(i, env, obs, terminated, truncated, info)
                 observations.append(obs)
                 dones.append(terminated or truncated)
                 infos.append(info)
@@ -137,6 +131,16 @@ def _sb3_class() -> type:
                 np.asarray(dones, dtype=np.bool_),
                 infos,
             )
+
+        def _end_step(
+            self, i: int, env: Any, obs: Any, terminated: bool, truncated: bool, info: Any
+        ) -> tuple[Any, dict[str, Any]]:
+            """SB3's end of an env's step: its info flags, and a reset when it ended."""
+            info = dict(info, **{"TimeLimit.truncated": truncated and not terminated})
+            if terminated or truncated:
+                info["terminal_observation"] = obs
+                obs, self.reset_infos[i] = env.reset()
+            return obs, info
 
         def close(self) -> None:
             self.vector_env.close()
