@@ -490,20 +490,10 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         if plan is not self._pending:
             raise RuntimeError("defer_step got a plan that is not this env's pending plan")
         self._pending = None
-        reason = ""
-        nsc = plan.transition.state.nsc
-        if plan.nsc is None:
-            reason = "out_of_range"
-        elif self.estimator.why_invalid(plan.nsc, self.dataset) is not None:
-            reason = "failed"
-        elif plan.transition.action.kind == "terminal" and nsc.terminated:
-            reason = "terminal"
-        elif len(nsc) >= self.search_space.max_depth:
-            reason = "full"
-        terminated = bool(reason)
-        truncated = not terminated and plan.step >= self.max_steps
-        if truncated:
-            reason = "max_steps"
+        failed = plan.nsc is not None and (
+            self.estimator.why_invalid(plan.nsc, self.dataset) is not None
+        )
+        terminated, truncated, reason = self._step_end(plan, failed=failed)
         if terminated or truncated:
             self._done = True
         mask = self.action_masks()
@@ -521,6 +511,27 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         """Steps :meth:`defer_step` ended whose outcome :meth:`finish_step` has not had."""
         return len(self._deferred)
 
+    def _step_end(self, plan: StepPlan, *, failed: bool) -> tuple[bool, bool, str]:
+        """``terminated``, ``truncated`` and the reason of a step whose network ``failed``.
+
+        One rule for both ways a step ends: with its evaluation (``failed``: its status
+        earns no reward) or deferred (``failed``: the validity rule refuses the network).
+        A plan without a network (``plan.nsc`` is None) moved out of range.
+        """
+        nsc = plan.transition.state.nsc
+        reason = ""
+        if plan.nsc is None:
+            reason = "out_of_range"
+        elif failed:
+            reason = "failed"
+        elif plan.transition.action.kind == "terminal" and nsc.terminated:
+            reason = "terminal"
+        elif len(nsc) >= self.search_space.max_depth:
+            reason = "full"
+        terminated = bool(reason)
+        truncated = not terminated and plan.step >= self.max_steps
+        return terminated, truncated, "max_steps" if truncated else reason
+
     def _finish(
         self,
         plan: StepPlan,
@@ -531,26 +542,17 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         transition = plan.transition
         state = transition.state  # the env's state right after this step
         evaluation: Evaluation | None = outcome.evaluation if outcome is not None else None
-        nsc = state.nsc
-        reason = ""
-        if evaluation is None:
-            reward, reason = self.invalid_reward, "out_of_range"
-        elif evaluation.status not in _REWARDED:
-            reward, reason = self.invalid_reward, "failed"
+        failed = evaluation is not None and evaluation.status not in _REWARDED
+        if evaluation is None or failed:
+            reward = self.invalid_reward
         else:
             reward = self._reward(evaluation)
             if transition.action.kind == "pointer":
                 reward *= self.sigma
-            if transition.action.kind == "terminal" and nsc.terminated:
-                reason = "terminal"
-            elif len(nsc) >= self.search_space.max_depth:
-                reason = "full"
-        terminated = bool(reason)
-        truncated = not terminated and plan.step >= self.max_steps
-        if truncated:
-            reason = "max_steps"
         if deferred is not None:  # the agent was told the end when the step was deferred
             terminated, truncated, reason = deferred.terminated, deferred.truncated, deferred.reason
+        else:
+            terminated, truncated, reason = self._step_end(plan, failed=failed)
         accuracy = float(evaluation.accuracy) if evaluation is not None else 0.0
         log.actions.append(plan.action)
         log.rewards.append(float(reward))
@@ -561,7 +563,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         if terminated or truncated:
             if deferred is None:
                 self._done = True
-            self._end_episode(terminated, reason, log, nsc)
+            self._end_episode(terminated, reason, log, state.nsc)
         if deferred is not None:
             info["action_mask"] = deferred.action_mask
         else:
