@@ -79,12 +79,13 @@ COLUMNS = ("nsc", "arch_hash", "accuracy", *PROXIES, *BASELINES)
 def _score_one(network: Any, dataset: Any, nsc: NSC, minibatch: Any, seed: int) -> list[float]:
     """Every proxy and baseline of one network, in the order of ``PROXIES + BASELINES``."""
     import keras
+    from nasframe_zerocost.estimator import seed_keras
     from nasframe_zerocost.proxies import PROXY_FUNCTIONS
 
     images, labels = minibatch
     out: dict[str, float] = {}
     for policy in ("float64", "float32"):
-        keras.utils.set_random_seed(seed)
+        seed_keras(seed)
         keras.config.set_dtype_policy(policy)
         try:
             model = network.build_network(nsc, dataset)
@@ -97,7 +98,6 @@ def _score_one(network: Any, dataset: Any, nsc: NSC, minibatch: Any, seed: int) 
                 out["flops"] = float(network.network_flops(model))
         finally:
             keras.config.set_dtype_policy("float32")
-            keras.backend.clear_session()
     return [float(out[name]) for name in (*PROXIES, *BASELINES)]
 
 
@@ -112,7 +112,7 @@ def _scores(
     from nasframe_zerocost import ZeroCostEstimator
     from nasframe_zerocost.estimator import _freeze_once
 
-    # as the estimator does: clear_session's garbage collection skips TensorFlow's objects
+    # as the estimator does: a full garbage collection skips TensorFlow's objects
     _freeze_once()
     batcher = ZeroCostEstimator("naswot", network=network, batch_size=args.batch_size)
     minibatch = batcher.minibatch(dataset, args.seed)

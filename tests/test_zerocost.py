@@ -149,6 +149,27 @@ def test_every_proxy_is_deterministic_under_a_seed(
     assert first.params > 0 and first.flops > 0
 
 
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_score_does_not_depend_on_what_ran_before_it(
+    plugin_manager: nasframe.PluginManager, proxy: str
+) -> None:
+    # scoring seeds Python and NumPy only (seed_keras), not TensorFlow's global seed:
+    # another seed's score, an unseeded one and a keras-v1 training in between change nothing
+    network = _network(plugin_manager)
+    estimator = ZeroCostEstimator(proxy, network=network, batch_size=4)
+    dataset = _dataset((6, 6, 1), classes=3)
+    nsc = NSC.parse("1,1,3,0,0;2,2,2,1,0")
+    first = estimator.evaluate(nsc, dataset, seed=3)
+    other = estimator.evaluate(nsc, dataset, seed=4)
+    estimator.evaluate(NSC.parse("1,1,1,0,0"), dataset)
+    network.evaluate(NSC.parse("1,1,1,0,0"), dataset, seed=9)
+    again = estimator.evaluate(nsc, dataset, seed=3)
+    assert first.status is Status.OK and again.message == first.message
+    # the counts do not depend on the weights; naswot's kernel is singular on this tiny net
+    if proxy not in ("params", "flops") and first.message != "naswot=-inf":
+        assert other.message != first.message
+
+
 def test_an_invalid_network_is_a_status_not_an_exception(
     plugin_manager: nasframe.PluginManager,
 ) -> None:

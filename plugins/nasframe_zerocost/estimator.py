@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import math
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -238,7 +239,7 @@ class ZeroCostEstimator(PerformanceEstimator):
 
             _freeze_once()
             if seed is not None:
-                keras.utils.set_random_seed(seed)
+                seed_keras(seed)
             keras.config.set_dtype_policy("float64" if self.proxy == "synflow" else "float32")
             try:
                 model = self.network.build_network(network, dataset)
@@ -279,7 +280,8 @@ class ZeroCostEstimator(PerformanceEstimator):
             import keras
 
             keras.config.set_dtype_policy("float32")
-            keras.backend.clear_session()
+            # Not keras.backend.clear_session(): see seed_keras. The model is freed with
+            # its last reference; what Keras keeps between scores is its layer-name counters.
         seconds = time.perf_counter() - start
         if math.isnan(value):
             return ProxyScore(
@@ -297,13 +299,29 @@ class ZeroCostEstimator(PerformanceEstimator):
         self.network.close()
 
 
+def seed_keras(seed: int) -> None:
+    """Seed every random draw a proxy makes, keeping TensorFlow's eager kernel cache.
+
+    Keras takes the default seed of every initializer and dropout layer from Python's
+    ``random``, and the proxies use only stateless random ops, so seeding Python and
+    NumPy makes a score reproducible. Not ``keras.utils.set_random_seed``: it also calls
+    ``tf.random.set_seed``, which (like ``keras.backend.clear_session``) empties
+    TensorFlow's eager kernel cache, and every eager op after that creates its kernel
+    anew: about 30 ms per network on NSC-Bench, a third of a proxy's cost
+    (``benchmarks/proxies.py --cost-only``). Scores are bit-identical either way.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+
+
 _frozen = False
 
 
 def _freeze_once() -> None:
     """Move the objects alive now (TensorFlow's modules) out of the garbage collector's reach.
 
-    ``keras.backend.clear_session`` runs a full collection after every score; walking the
+    Python's collector runs a full collection now and then (and ``keras-v1``'s
+    ``clear_session`` after every training, when the two share a process); walking the
     millions of objects TensorFlow creates at import cost about 1 s each time here, more
     than the proxy. keras-v1 does the same for its trainings (``docs/estimator.md``).
     """
