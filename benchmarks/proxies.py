@@ -18,8 +18,9 @@ whether any proxy beats ``params``.
 The networks are scored in a seeded random order. ``--scores FILE`` appends each
 network's scores to ``FILE`` as soon as they are known and skips the networks already in
 it, so an interrupted run resumes and a partial file is a random sample;
-``--from-scores FILE`` reports from such a file without scoring (no TensorFlow; with
-``--partial`` over the networks it holds).
+``--from-scores FILE`` reports from such a file, plain or gzipped, without scoring (no
+TensorFlow; with ``--partial`` over the networks it holds). The scores of every network
+of both shipped tables are in ``benchmarks/data/nsc-bench-v{1,2}-proxy-scores.csv.gz``.
 
 Cost, side by side in one process on ``--cost-sample`` networks of the table (a seeded
 random sample; 0: no timing): the seconds of one ``zerocost-v1`` evaluation per proxy
@@ -36,6 +37,7 @@ bootstrap resamples.
 from __future__ import annotations
 
 import argparse
+import gzip
 import math
 import statistics
 import sys
@@ -149,7 +151,9 @@ def _read_scores(path: str, rows: list[Any], *, partial: bool = False) -> dict[s
     names = (*PROXIES, *BASELINES)
     wanted = {row.arch_hash for row in rows}
     try:
-        with file.open(newline="", encoding="utf-8") as handle:
+        # the shipped score files (benchmarks/data/*-proxy-scores.csv.gz) are gzipped
+        opener = gzip.open if file.suffix == ".gz" else open
+        with opener(file, "rt", newline="", encoding="utf-8") as handle:
             lines = [line for line in csv.DictReader(handle) if line["arch_hash"] in wanted]
         known = {line["arch_hash"]: [float(line[name]) for name in names] for line in lines}
     except (OSError, KeyError, TypeError, ValueError, csv.Error) as exc:
@@ -309,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.smoke:
         args.limit, args.cost_sample, args.bootstrap = 6, 1, 50
+    if args.scores and args.scores.endswith(".gz"):
+        sys.exit(f"error: --scores {args.scores}: appends plain CSV; gzip the file when done")
     if args.cost_only and not args.cost_sample > 0:
         sys.exit("error: --cost-only needs --cost-sample >= 1")
     try:

@@ -188,3 +188,36 @@ def test_proxies_refuses_incomplete_or_broken_scores(
     assert "a column is missing" in _proxies_main(capsys, *args)[1]
     error = _proxies_main(capsys, str(table), "--cost-only", "--cost-sample", "0")[1]
     assert "--cost-only needs --cost-sample >= 1" in error
+
+
+def test_proxies_reads_gzipped_scores_and_appends_only_plain_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    table = _table(tmp_path / "table", 1, _PROXY_CARD)
+    _scores_file(tmp_path / "scores.csv", table)
+    packed = tmp_path / "scores.csv.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "scores.csv").read_bytes()))
+    args = (str(table), "--cost-sample", "0", "--bootstrap", "20")
+    plain, error = _proxies_main(capsys, *args, "--from-scores", str(tmp_path / "scores.csv"))
+    assert not error
+    out, error = _proxies_main(capsys, *args, "--from-scores", str(packed))
+    assert not error
+    assert out.replace(str(packed), "F") == plain.replace(str(tmp_path / "scores.csv"), "F")
+    error = _proxies_main(capsys, *args, "--scores", str(packed))[1]
+    assert error.startswith(f"error: --scores {packed}: appends plain CSV")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_shipped_scores_cover_every_network_of_the_shipped_table(
+    version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).parents[1]
+    table = root / "nasframe" / "bench" / "data" / f"nsc-bench-{version}"
+    scores = root / "benchmarks" / "data" / f"nsc-bench-{version}-proxy-scores.csv.gz"
+    out, error = _proxies_main(
+        capsys, str(table), "--from-scores", str(scores), "--cost-sample", "0", "--bootstrap", "5"
+    )
+    assert not error  # without --partial every ok seed-0 row must have its scores
+    assert "strongest proxy" in out and "\n  params " in out
