@@ -8,24 +8,26 @@ Run::
     python benchmarks/async_scaling.py --startup        # + what start-up costs (Keras)
     python benchmarks/async_scaling.py --smoke          # seconds: a tiny simulation
 
-1. **A simulated cluster** (:mod:`nasframe.distributed.simulation`). A search on
-   the chained space (episodes of up to 10 steps, every step evaluated, as in a real
-   search) over ``W`` simulated workers for 2, 8, 32 and 64 workers, until ``60 x W``
-   networks are trained. Every evaluation lasts the seconds the NSC-Bench table recorded
-   for that network (the shipped table, else ``benchmarks/data/nsc-bench-v1-rows.csv``,
-   the rows recorded while it was built; a network outside the table gets the duration
-   of a table row chosen by its hash). Side by side, random search in *lockstep* -- the
-   real ``NASVectorEnv`` with ``W`` environments, each step waiting for all ``W``
-   evaluations --, lockstep with ``4 W`` environments queued over the ``W`` workers
-   (what ``[run] envs`` gives the RL agents) and *async* -- the real ``AsyncScheduler``
-   --; and a real Stable-Baselines3 PPO (its ``[ppo]`` defaults: 64-step rollouts)
-   over ``W`` environments, in lockstep and *pipelined* (``[run] scheduler =
-   pipelined``: each step submits its networks and goes on, the rewards are added at
-   the rollout's end). Printed: worker utilization (busy seconds / (wall seconds x
-   workers)) over the whole search, the same until the budget's last evaluation started
-   on a worker (*steady*: the end-of-search drain left out), and evaluations per hour;
-   ``--plot`` draws evaluations per hour against workers. The driver's own time (about
-   1 ms per evaluation on Ray; here also PPO's updates) is not simulated.
+1. **A simulated cluster** (:mod:`nasframe.distributed.simulation`). A search on the
+   chained space (episodes of up to 10 steps, every step evaluated, as in a real search)
+   over ``W`` simulated workers for 2, 8, 32 and 64 workers, until ``60 x W`` networks
+   are trained (``--per-worker 200``: the longer search that docs/distributed.md also
+   reports; the end-of-search drain weighs less in it). Every evaluation lasts the
+   seconds the NSC-Bench table recorded for that network (the shipped table, else
+   ``benchmarks/data/nsc-bench-v1-rows.csv``, the rows recorded while it was built; a
+   network outside the table gets the duration of a table row chosen by its hash). Side
+   by side, random search in *lockstep* -- the real ``NASVectorEnv`` with ``W``
+   environments, each step waiting for all ``W`` evaluations --, lockstep with ``4 W``
+   environments queued over the ``W`` workers (what ``[run] envs`` gives the RL agents)
+   and *async* -- the real ``AsyncScheduler`` --; and a real Stable-Baselines3 PPO (its
+   ``[ppo]`` defaults: 64-step rollouts) over ``W`` environments, in lockstep and
+   *pipelined* (``[run] scheduler = pipelined``: each step submits its networks and goes
+   on, the rewards are added at the rollout's end). Printed: worker utilization (busy
+   seconds / (wall seconds x workers)) over the whole search, the same until the
+   budget's last evaluation started on a worker (*steady*: the end-of-search drain left
+   out), and evaluations per hour; ``--plot`` draws evaluations per hour against
+   workers. The driver's own time (about 1 ms per evaluation on Ray; here also PPO's
+   updates) is not simulated.
 2. **A whole search on this machine** (``--search``): ``nasframe search`` with real
    Keras training (resources/quickstart.ini, ``--search-steps`` steps, a fresh output
    folder and database each), in-process (``--workers 1``) and with ``--workers 2``
