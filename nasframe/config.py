@@ -160,6 +160,13 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
     env.add(
         "reward", str, "accuracy", "reward: accuracy or blockqnn", choices=("accuracy", "blockqnn")
     )
+    env.add(
+        "evaluate",
+        str,
+        "every_step",
+        "every_step (dense reward, NASGym) or episode_end (only an episode's last network)",
+        choices=("every_step", "episode_end"),
+    )
     env.add("mu", float, 0.5, "BlockQNN shaping weight of ln(FLOPs)", min=0)
     env.add("rho", float, 0.5, "BlockQNN shaping weight of ln(density)", min=0)
     env.add("sigma", float, 0.5, "reward factor of pointer moves (NASGym's σ)", min=0, max=1)

@@ -26,6 +26,12 @@ Semantics are NASGym's (``SEED-BEHAVIOUR.md`` section 2) with its bugs fixed:
 * ``terminated``: terminal action, the state is full (``max_depth`` rows), a failed
   evaluation, out of range; ``truncated``: ``max_steps`` actions without termination.
 
+``evaluate="episode_end"`` gives BlockQNN's sparse reward instead: only the network an
+episode ends with is evaluated (its last step: the terminal action, a full state,
+``max_steps``, or a network the validity rule refuses); every earlier step earns 0,
+trains nothing and reports ``status`` ``"not_evaluated"``. A search's budget of trainings
+then goes to complete networks only, not to every prefix of them.
+
 A step may also be *deferred* (the pipelined vector env): ``defer_step(plan)`` returns the
 next observation and ``terminated``/``truncated`` at once, while the evaluation runs, and
 ``finish_step(plan, outcome)`` later gives the reward. Only the reward waits: the next
@@ -68,10 +74,18 @@ from nasframe.nsc import NSC
 if TYPE_CHECKING:
     from nasframe.plugins import PluginManager
 
-__all__ = ["REWARDS", "Episode", "NASEnv", "StepPlan", "make_env"]
+__all__ = ["EVALUATE", "NOT_EVALUATED", "REWARDS", "Episode", "NASEnv", "StepPlan", "make_env"]
 
 #: The reward functions :class:`NASEnv` knows.
 REWARDS = ("accuracy", "blockqnn")
+
+#: When :class:`NASEnv` evaluates the network: after every step (NASGym's dense reward)
+#: or at the episode's last step only (BlockQNN's sparse reward).
+EVALUATE = ("every_step", "episode_end")
+
+#: The ``info["status"]`` of a step that evaluated nothing (so trained nothing): a move out
+#: of range, and a step before the episode's end under ``evaluate="episode_end"``.
+NOT_EVALUATED = frozenset({"out_of_range", "not_evaluated"})
 
 #: Statuses whose accuracy counts as a reward (``timeout`` keeps the best accuracy so far).
 _REWARDED = (Status.OK, Status.TIMEOUT)
@@ -86,13 +100,16 @@ class StepPlan:
         action: the integer action.
         transition: the search space's result of applying it.
         nsc: the network to evaluate, or ``None`` when nothing needs evaluating (a move out
-            of range).
+            of range, or a step that ``evaluate="episode_end"`` skips).
+        skipped: the step is not the episode's last and ``evaluate="episode_end"``: no
+            evaluation, reward 0.
     """
 
     step: int
     action: int
     transition: Transition
     nsc: NSC | None
+    skipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +183,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         database: the experiment database, used as the evaluation cache.
         max_steps: actions per episode before it is truncated.
         reward: ``"accuracy"`` or ``"blockqnn"`` (see the module docs).
+        evaluate: ``"every_step"`` (dense reward) or ``"episode_end"`` (only the network
+            an episode ends with; see the module docs).
         mu: BlockQNN weight of ln(FLOPs).
         rho: BlockQNN weight of ln(density).
         sigma: reward factor of a pointer move.
@@ -212,6 +231,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         *,
         max_steps: int = 10,
         reward: str = "accuracy",
+        evaluate: str = "every_step",
         mu: float = 0.5,
         rho: float = 0.5,
         sigma: float = 0.5,
@@ -227,6 +247,8 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             raise ConfigError(f"env setting max_steps must be an integer >= 1, got {max_steps!r}")
         if reward not in REWARDS:
             raise ConfigError(f"env setting reward is {reward!r}; valid: {', '.join(REWARDS)}")
+        if evaluate not in EVALUATE:
+            raise ConfigError(f"env setting evaluate is {evaluate!r}; valid: {', '.join(EVALUATE)}")
         for name, value in (("mu", mu), ("rho", rho), ("sigma", sigma)):
             if not value >= 0 or (name == "sigma" and value > 1):
                 valid = "in [0, 1]" if name == "sigma" else ">= 0"
@@ -247,6 +269,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.database = database
         self.max_steps = max_steps
         self.reward_name = reward
+        self.evaluate = evaluate
         self.mu, self.rho, self.sigma = float(mu), float(rho), float(sigma)
         self.invalid_reward = float(invalid_reward)
         self.render_mode = render_mode
@@ -436,6 +459,12 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.state = transition.state
         nsc = None if transition.out_of_bounds else transition.state.nsc
         plan = StepPlan(self._steps, action_id, transition, nsc)
+        if nsc is not None and self.evaluate == "episode_end":
+            # the episode's end is known before training (as for a deferred step)
+            failed = self.estimator.why_invalid(nsc, self.dataset) is not None
+            terminated, truncated, _ = self._step_end(plan, failed=failed)
+            if not (terminated or truncated):
+                plan = StepPlan(self._steps, action_id, transition, None, skipped=True)
         self._pending = plan
         return plan
 
@@ -520,7 +549,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         """
         nsc = plan.transition.state.nsc
         reason = ""
-        if plan.nsc is None:
+        if plan.nsc is None and not plan.skipped:
             reason = "out_of_range"
         elif failed:
             reason = "failed"
@@ -543,7 +572,9 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         state = transition.state  # the env's state right after this step
         evaluation: Evaluation | None = outcome.evaluation if outcome is not None else None
         failed = evaluation is not None and evaluation.status not in _REWARDED
-        if evaluation is None or failed:
+        if plan.skipped:
+            reward = 0.0
+        elif evaluation is None or failed:
             reward = self.invalid_reward
         else:
             reward = self._reward(evaluation)
@@ -594,6 +625,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         state = plan.transition.state
         nsc = state.nsc
         evaluation = outcome.evaluation if outcome is not None else None
+        unevaluated = "not_evaluated" if plan.skipped else "out_of_range"
         info: dict[str, Any] = {
             "step": plan.step,
             "nsc": str(nsc),
@@ -603,7 +635,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "added": plan.transition.added,
             "pointers": state.pointers,
             "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
-            "status": str(evaluation.status) if evaluation is not None else "out_of_range",
+            "status": str(evaluation.status) if evaluation is not None else unevaluated,
             "message": evaluation.message if evaluation is not None else "",
             "seconds": float(evaluation.seconds) if evaluation is not None else 0.0,
             "params": int(evaluation.params) if evaluation is not None else 0,
@@ -677,7 +709,8 @@ def make_env(
     ``[env]`` section (defaults: chained, onehot, keras, digits, csv) -- except that with
     neither a database nor a configuration, the in-memory ``memory`` database is used, so
     a quick script writes nothing to disk. ``env_settings`` (``max_steps``, ``reward``,
-    ``mu``, ``rho``, ``sigma``, ``invalid_reward``, ``retry_transient``) win over ``[env]``.
+    ``evaluate``, ``mu``, ``rho``, ``sigma``, ``invalid_reward``, ``retry_transient``) win
+    over ``[env]``.
 
     The env owns (and :meth:`NASEnv.close` closes) the components built here by name;
     one handed in as an instance stays open. The composition is :mod:`nasframe.compose`,
@@ -738,6 +771,7 @@ def make_env(
             build("database", database),
             max_steps=settings["max_steps"],
             reward=settings["reward"],
+            evaluate=settings["evaluate"],
             mu=settings["mu"],
             rho=settings["rho"],
             sigma=settings["sigma"],

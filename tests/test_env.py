@@ -122,7 +122,11 @@ def test_gymnasium_make(dataset: ArrayDataset) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"max_step": 3}, ConfigError, "unknown env setting 'max_step' (valid: invalid_reward"),
+        (
+            {"max_step": 3},
+            ConfigError,
+            "unknown env setting 'max_step' (valid: evaluate, invalid_r",
+        ),
         ({"max_steps": 0}, ConfigError, "[env] max_steps: 0 is below the minimum 1"),
         ({"reward": "fast"}, ConfigError, "[env] reward: 'fast' is not one of accuracy, blockqnn"),
         ({"sigma": 2}, ConfigError, "[env] sigma: 2.0 is above the maximum 1"),

@@ -38,6 +38,7 @@ import gymnasium
 import numpy as np
 
 from nasframe.bench.table import BenchTable
+from nasframe.env import EVALUATE, NOT_EVALUATED
 from nasframe.errors import ConfigError, NasframeError
 
 __all__ = [
@@ -73,6 +74,10 @@ class CompareSettings:
             has seen spends no trainings); the summary's ``budget_spent`` counts the
             runs that spent it all.
         jobs: runs in parallel (forked processes; 1: in this process).
+        evaluate: when the environment evaluates a network (``[env] evaluate``):
+            ``"every_step"`` (every prefix of a network, NASGym's dense reward) or
+            ``"episode_end"`` (only the network an episode ends with, BlockQNN's sparse
+            reward; the budget then goes to complete networks only).
     """
 
     table: Path | None = None
@@ -84,6 +89,7 @@ class CompareSettings:
     table_seed: str = "random"
     step_factor: int = 10
     jobs: int = 1
+    evaluate: str = "every_step"
 
 
 @dataclass
@@ -198,7 +204,7 @@ class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
         info = result[4]
         self.trace.steps += 1
         hit = bool(getattr(self.env.unwrapped, "last_cache_hit", False))
-        if not hit and info.get("status") != "out_of_range":
+        if not hit and info.get("status") not in NOT_EVALUATED:
             seconds = float(info.get("seconds", 0.0))
             self.trace.hashes.append(str(info["arch_hash"]))
             self.trace.rewards.append(float(info.get("accuracy", 0.0)))
@@ -253,6 +259,10 @@ def compare_agents(
         raise ConfigError(f"bench run: step_factor = {settings.step_factor}: must be >= 1")
     if settings.jobs < 1:
         raise ConfigError(f"bench run: jobs = {settings.jobs}: must be >= 1")
+    if settings.evaluate not in EVALUATE:
+        raise ConfigError(
+            f"bench run: evaluate = {settings.evaluate!r}: must be one of {', '.join(EVALUATE)}"
+        )
     if settings.seconds is not None and not settings.seconds > 0:
         raise ConfigError(f"bench run: seconds = {settings.seconds}: must be > 0")
     say = report or (lambda message: None)
@@ -353,6 +363,7 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
         context.dataset,
         context.plugin_manager.registry("database").create("memory"),
         max_steps=context.depth,
+        evaluate=settings.evaluate,
         seed=seed,
     )
     recorder = _Recorder(env, trace)

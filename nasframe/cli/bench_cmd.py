@@ -185,7 +185,9 @@ def run(
     distinct networks (or spent --seconds of simulated training time). Writes
     regret_trainings.csv, regret_seconds.csv, runs.csv, summary.csv and regret.png to
     --output and prints the summary. Agent settings come from --config/--set (e.g.
-    --set ppo.learning_rate=0.001). See docs/bench-run.md.
+    --set ppo.learning_rate=0.001), and so does when a network is evaluated: every step
+    (default) or only at an episode's end (--set env.evaluate=episode_end). See
+    docs/bench-run.md.
     """
     from nasframe.bench.compare import (
         CompareSettings,
@@ -209,6 +211,7 @@ def run(
         table_seed=table_seed,
         step_factor=step_factor,
         jobs=jobs,
+        evaluate=config.get("env", "evaluate"),
     )
     comparison = compare_agents(
         settings,
@@ -230,7 +233,8 @@ def _print_summary(comparison: Comparison, header: list[str], rows: list[list[st
     settings = comparison.settings
     title = (
         f"test regret vs the table's best ({comparison.best_test:.4f}); "
-        f"{settings.seeds} seeds, budget {settings.budget} trainings"
+        f"{settings.seeds} seeds, budget {settings.budget} trainings, evaluated "
+        f"{'at every step' if settings.evaluate == 'every_step' else 'at episode ends'}"
     )
     table = Table(title=title)
     for column in header:

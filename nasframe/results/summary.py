@@ -52,7 +52,12 @@ def summarize(rows: Sequence[StepRow], **run_info: Any) -> dict[str, Any]:
             "episodes": episodes,
             "cache_hits": sum(1 for row in rows if row.cache_hit),
             "invalid": sum(1 for row in rows if row.status == "invalid"),
-            "failed": sum(1 for row in rows if row.status not in ("ok", "invalid")),
+            # a step before an episode's end under [env] evaluate = episode_end evaluated
+            # nothing: neither failed nor trained
+            "not_evaluated": sum(1 for row in rows if row.status == "not_evaluated"),
+            "failed": sum(
+                1 for row in rows if row.status not in ("ok", "invalid", "not_evaluated")
+            ),
             "mean_reward": (sum(row.reward for row in rows) / len(rows)) if rows else 0.0,
             "best_accuracy": max((row.accuracy for row in evaluated), default=0.0),
             "tasks": sorted({row.task for row in rows}),

@@ -19,6 +19,7 @@ import gymnasium
 
 from nasframe.agents import AskTellAgent, make_agent
 from nasframe.config import Config, check_components
+from nasframe.env import NOT_EVALUATED
 from nasframe.errors import ConfigError
 from nasframe.nsc import network_label
 from nasframe.results import StepLog, StepRow
@@ -175,7 +176,7 @@ def _restore(run: Run, resuming: bool) -> _Session:
     # Counted from the step log, not state.json: a killed process leaves the log complete
     # up to its last step but state.json as of its last checkpoint.
     run.trainings = run._trainings_start = sum(
-        1 for row in previous if not row.cache_hit and row.status != "out_of_range"
+        1 for row in previous if not row.cache_hit and row.status not in NOT_EVALUATED
     )
     run.best_accuracy = max((r.accuracy for r in previous if r.status == "ok"), default=0.0)
     budget = (
