@@ -10,9 +10,9 @@ Run::
 
 1. **A simulated cluster** (:mod:`nasframe.distributed.simulation`). A search on the
    chained space (episodes of up to 10 steps, every step evaluated, as in a real search)
-   over ``W`` simulated workers for 2, 8, 32 and 64 workers, until ``60 x W`` networks
-   are trained (``--per-worker 200``: the longer search that docs/distributed.md also
-   reports; the end-of-search drain weighs less in it). Every evaluation lasts the
+   over ``W`` simulated workers for 2, 8, 32 and 64 workers, until ``200 x W`` networks
+   are trained (``--per-worker``; docs/distributed.md also reports 60 per worker, where
+   the end-of-search drain weighs more). Every evaluation lasts the
    seconds the NSC-Bench table recorded for that network (the shipped table, else
    ``benchmarks/data/nsc-bench-v1-rows.csv``, the rows recorded while it was built; a
    network outside the table gets the duration of a table row chosen by its hash). Side
@@ -220,10 +220,11 @@ def startup() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="2,8,32,64", help="simulated workers, comma-separated")
-    parser.add_argument("--per-worker", type=int, default=60, help="networks trained per worker")
+    parser.add_argument("--per-worker", type=int, default=200, help="networks trained per worker")
     parser.add_argument("--plot", type=Path, help="draw evaluations per hour to this PNG")
     parser.add_argument("--search", action="store_true", help="also a whole Keras search here")
-    parser.add_argument("--search-steps", type=int, default=300)
+    # long enough that start-up is under 5% of the two-worker search (docs/distributed.md)
+    parser.add_argument("--search-steps", type=int, default=2400)
     parser.add_argument("--startup", action="store_true", help="also measure start-up (Keras)")
     parser.add_argument("--smoke", action="store_true", help="tiny: 2 and 4 workers, 5 each")
     parser.add_argument(
