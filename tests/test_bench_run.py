@@ -167,6 +167,27 @@ def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path
     assert len(result.output.split("regret@50")) == 2
 
 
+def test_the_results_say_what_was_compared_on_which_table(table: Path, tmp_path: Path) -> None:
+    import json
+
+    settings = CompareSettings(table=table, agents=["random"], seeds=2, budget=5)
+    comparison = compare_agents(settings)
+    written = write_results(comparison, tmp_path / "out")
+    assert tmp_path / "out" / "settings.json" in written
+    saved = json.loads((tmp_path / "out" / "settings.json").read_text(encoding="utf-8"))
+    assert saved["nasframe"] == nasframe.__version__
+    assert saved["settings"]["table"] == str(table) and saved["settings"]["budget"] == 5
+    assert saved["settings"]["agents"] == ["random"]
+    assert saved["settings"]["evaluate"] == "every_step"
+    card = json.loads((table / "build.json").read_text(encoding="utf-8"))
+    assert saved["table"]["sha256"] == card["sha256"]
+    assert saved["table"]["source"].endswith("table.csv.gz")
+    assert saved["best_test"] == comparison.best_test
+    # the settings read back give the same comparison
+    again = compare_agents(CompareSettings(**{**saved["settings"], "table": Path(table)}))
+    assert np.array_equal(again.summaries[0].regret, comparison.summaries[0].regret)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -27,10 +27,11 @@ every figure; in short:
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,8 @@ class Comparison:
         skipped: agents not run, with the reason (a missing extra).
         seconds_grid: the simulated seconds at which :attr:`seconds_regret` is given.
         seconds_regret: per agent, per-run regret at each grid point ``(runs, points)``.
+        table_source: the table file the runs looked up.
+        table_sha256: the table's checksum, as its build card records it.
     """
 
     settings: CompareSettings
@@ -189,6 +192,8 @@ class Comparison:
     skipped: dict[str, str] = field(default_factory=dict)
     seconds_grid: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seconds_regret: dict[str, np.ndarray] = field(default_factory=dict)
+    table_source: str = ""
+    table_sha256: str = ""
 
 
 class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
@@ -297,7 +302,18 @@ def compare_agents(
         summaries[-1].top1 = [_first_reach(t, tests, threshold) for t in runs]
     _test_against_random(summaries)
     grid, by_seconds = _seconds_curves(traces, agents, tests, best_test, settings)
-    return Comparison(settings, summaries, traces, best_test, threshold, skipped, grid, by_seconds)
+    return Comparison(
+        settings,
+        summaries,
+        traces,
+        best_test,
+        threshold,
+        skipped,
+        grid,
+        by_seconds,
+        table_source=str(table.source),
+        table_sha256=str(table.build.get("sha256", "")),
+    )
 
 
 @dataclass
@@ -606,7 +622,9 @@ def write_results(comparison: Comparison, output: Path) -> list[Path]:
 
     Returns:
         The files written: ``regret_trainings.csv``, ``regret_seconds.csv``,
-        ``runs.csv``, ``summary.csv`` and (with matplotlib) ``regret.png``.
+        ``runs.csv``, ``summary.csv``, ``settings.json`` (what was compared, on which
+        table, by which nasframe: enough to run it again) and (with matplotlib)
+        ``regret.png``.
     """
     output.mkdir(parents=True, exist_ok=True)
     written = []
@@ -672,10 +690,29 @@ def write_results(comparison: Comparison, output: Path) -> list[Path]:
         for row in summary_rows(comparison):
             writer.writerow(row)
     written.append(path)
+    path = output / "settings.json"
+    path.write_text(json.dumps(_provenance(comparison), indent=2) + "\n", encoding="utf-8")
+    written.append(path)
     plot = _plot(comparison, output / "regret.png")
     if plot is not None:
         written.append(plot)
     return written
+
+
+def _provenance(comparison: Comparison) -> dict[str, Any]:
+    from nasframe import __version__
+
+    settings = asdict(comparison.settings)
+    settings["table"] = None if settings["table"] is None else str(settings["table"])
+    settings["agents"] = [s.agent for s in comparison.summaries]
+    return {
+        "nasframe": __version__,
+        "settings": settings,
+        "table": {"source": comparison.table_source, "sha256": comparison.table_sha256},
+        "best_test": comparison.best_test,
+        "top1_threshold": comparison.top1_threshold,
+        "skipped": dict(comparison.skipped),
+    }
 
 
 def summary_header(comparison: Comparison) -> list[str]:
