@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_env import CONV1, CONV3, CONV5, MAX3, P1_UP, TERMINAL, dataset
 
 from nasframe import NSC, ArrayDataset, BenchTable, ConfigError
 from nasframe.agents import make_agent
@@ -18,15 +19,7 @@ from nasframe.distributed import NASVectorEnv
 from nasframe.distributed.scheduler import AsyncScheduler
 from nasframe.env import NOT_EVALUATED, NASEnv, make_env
 
-# action ids of the chain space (see test_spaces.py)
-CONV1, CONV3, CONV5, MAX2, MAX3, AVG2, AVG3, TERMINAL = range(8)
-P1_UP = 10  # a pointer move of the multi-branch space
-
-
-@pytest.fixture
-def dataset() -> ArrayDataset:
-    rng = np.random.default_rng(0)
-    return ArrayDataset.from_arrays("tiny", rng.random((60, 8, 8, 1)), rng.integers(0, 4, 60))
+__all__ = ["dataset"]  # the fixture: the tiny 8x8x1 dataset of test_env.py
 
 
 def _env(dataset: ArrayDataset, **kwargs: Any) -> NASEnv:
