@@ -205,3 +205,14 @@ def test_a_search_at_episode_ends_logs_unevaluated_steps_as_such(tmp_path: Path)
     assert summary["failed"] == sum(r.status not in ("ok", "invalid", *NOT_EVALUATED) for r in rows)
     # one evaluation per episode at most: the trainings are the episodes' last networks
     assert 0 < summary["trainings"] <= summary["episodes"]
+
+
+@pytest.mark.parametrize("space", ["chained", "pointer"])
+def test_gymnasium_check_env_passes_at_episode_ends(dataset: ArrayDataset, space: str) -> None:
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the checker warns of what it finds
+        check_env(_env(dataset, search_space=space), skip_render_check=True)
