@@ -69,6 +69,26 @@ print(json.dumps("tensorflow" in sys.modules))
     assert result.stdout.strip().splitlines()[-1] == "false"
 
 
+def test_sb3_agent_on_a_vector_env_imports_no_tensorflow() -> None:
+    # the vector env's adapter (what --workers N gives an SB3 learner) imported
+    # Stable-Baselines3 before TensorBoard was switched to its TensorFlow stub
+    code = """
+import json, sys
+import nasframe
+from nasframe.distributed import NASVectorEnv
+envs = [nasframe.make_env(search_space="chained", estimator="proxy", dataset="digits")
+        for _ in range(2)]
+agent = nasframe.make_agent("ppo", NASVectorEnv(envs), seed=0, n_steps=4, batch_size=4)
+agent.learn(8)
+agent.close()
+print(json.dumps("tensorflow" in sys.modules))
+"""
+    result = run(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "false"
+    assert not [line for line in result.stderr.splitlines() if any(s in line for s in TF_LINES)]
+
+
 @pytest.mark.slow
 def test_a_keras_search_prints_its_own_line_before_tensorflow(tmp_path: Path) -> None:
     # TF_CPP_MIN_LOG_LEVEL=0 (a user's choice) lets TensorFlow print its start-up lines;

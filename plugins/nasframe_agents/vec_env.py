@@ -46,6 +46,9 @@ _CLASSES: dict[str, type] = {}
 
 
 def _sb3_class() -> type:
+    from nasframe_agents.sb3 import _tensorboard_without_tensorflow
+
+    _tensorboard_without_tensorflow()  # before Stable-Baselines3 imports TensorBoard
     try:
         from stable_baselines3.common.env_util import is_wrapped
         from stable_baselines3.common.vec_env import VecEnv
