@@ -47,7 +47,7 @@ class GuessEnv(gymnasium.Env[np.ndarray, int]):
         return self._obs(), reward, False, self._t >= 4, {}
 
 
-AGENTS = ["random", "rea", "tpe", "ppo", "a2c", "dqn", "recurrent-ppo"]
+AGENTS = ["random", "rea", "tpe", "reinforce", "ppo", "a2c", "dqn", "recurrent-ppo"]
 
 
 @pytest.mark.parametrize("name", AGENTS)
@@ -273,9 +273,10 @@ def test_rea_mutates_only_actions_the_episode_took() -> None:
 
 
 def test_ask_tell_agents_learn_from_episodes_in_the_env() -> None:
-    for name in ("rea", "tpe"):
+    for name in ("rea", "tpe", "reinforce"):
         env = GuessEnv(n_actions=4, target=2)
-        agent: Any = nasframe.make_agent(name, env, seed=0)
+        settings = {"learning_rate": 0.5} if name == "reinforce" else {}
+        agent: Any = nasframe.make_agent(name, env, seed=0, **settings)
         assert agent.length == 10  # GuessEnv has no max_steps: the default
         agent.learn(400)
         # episodes of 4 steps; the reward an episode is told is its last step's: 1 when
@@ -337,3 +338,43 @@ def test_missing_optuna_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -
         "agent 'tpe-v1' needs optuna, which is not installed; run: pip install 'nasframe[optuna]'"
     )
     assert nasframe.make_agent("rea", GuessEnv()).learn(2) == 2
+
+
+# -- REINFORCE (ask/tell, NumPy) ------------------------------------------------------------
+
+
+def test_reinforce_moves_each_position_toward_what_beat_the_baseline() -> None:
+    agent: Any = nasframe.make_agent(
+        "reinforce", GuessEnv(n_actions=3), seed=0, learning_rate=1.0, baseline_decay=0.5
+    )
+    assert isinstance(agent, nasframe.AskTellAgent)  # --workers N runs it asynchronously
+    assert np.allclose(agent.probabilities(), 1 / 3)  # uniform before any result
+    agent.tell([0, 1], 0.2)  # the first result sets the baseline: no gradient
+    assert agent.baseline == 0.2 and np.allclose(agent.probabilities(), 1 / 3)
+    agent.tell([2, 1], 0.6)  # advantage 0.4 for action 2 at position 0, 1 at position 1
+    p = agent.probabilities()
+    # logits += 1.0 * 0.4 * (onehot - 1/3): the taken action +0.267, the others -0.133
+    expected = np.exp([-0.4 / 3, -0.4 / 3, 0.8 / 3])
+    assert np.allclose(p[0], expected / expected.sum())
+    assert p[1][1] == p[0][2] and np.allclose(p[2:], 1 / 3)  # untaken positions unchanged
+    assert agent.baseline == pytest.approx(0.5 * 0.2 + 0.5 * 0.6)
+    agent.tell([2], 0.0)  # below the baseline: action 2 at position 0 falls back
+    assert agent.probabilities()[0][2] < p[0][2]
+    assert agent.told == 3 and all(0 <= a < 3 for a in agent.ask())
+
+
+def test_reinforce_settings_are_checked_and_its_state_round_trips(tmp_path: Path) -> None:
+    with pytest.raises(nasframe.ConfigError, match=r"\[reinforce\] learning_rate = 0: must be > 0"):
+        nasframe.make_agent("reinforce", GuessEnv(), learning_rate=0)
+    with pytest.raises(
+        nasframe.ConfigError, match=r"\[reinforce\] baseline_decay = 1.0: must be in \[0, 1\)"
+    ):
+        nasframe.make_agent("reinforce", GuessEnv(), baseline_decay=1.0)
+    agent: Any = nasframe.make_agent("reinforce", GuessEnv(), seed=2, length=4)
+    agent.learn(40)
+    restored: Any = nasframe.make_agent("reinforce", GuessEnv(), seed=2, length=4)
+    restored.load(agent.save(tmp_path / "agent.json"))
+    assert restored.state() == agent.state() and restored.ask() == agent.ask()
+    other: Any = nasframe.make_agent("reinforce", GuessEnv(), seed=2, length=6)
+    with pytest.raises(nasframe.NasframeError, match="cannot load the reinforce agent's"):
+        other.load(tmp_path / "agent.json")  # its policy has another number of positions

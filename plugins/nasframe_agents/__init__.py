@@ -4,6 +4,8 @@
 * ``rea-v1`` -- regularized evolution over episodes' action sequences (the NAS-Bench-101
   baseline); no extra.
 * ``tpe-v1`` -- Optuna's TPE over episodes' action sequences (extra ``optuna``).
+* ``reinforce-v1`` -- REINFORCE with one softmax per position of an episode and a
+  moving-average baseline (the NAS-Bench-201 RL baseline); plain NumPy, no extra.
 * ``ppo-v1``, ``a2c-v1``, ``dqn-v1`` -- Stable-Baselines3 (extra ``rl``).
 * ``recurrent-ppo-v1`` -- sb3-contrib's recurrent PPO with an LSTM policy, the meta-RL
   learner (extra ``rl``; use it with ``[run] meta_rl = true``, see ``docs/meta-rl.md``).
@@ -12,7 +14,8 @@
 
 Each learner reads its settings from the configuration section named after it
 (``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[maskable_ppo]``, ``[random]``,
-``[rea]``, ``[tpe]``). ``rea-v1`` and ``tpe-v1`` also offer ``ask()``/``tell()`` (one
+``[rea]``, ``[tpe]``, ``[reinforce]``). ``rea-v1``, ``tpe-v1`` and ``reinforce-v1`` also
+offer ``ask()``/``tell()`` (one
 whole episode per proposal), so a scheduler can run their episodes asynchronously.
 Stable-Baselines3 is imported only when such an agent is built, so listing plugins stays
 fast.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import nasframe
 from nasframe_agents.evolution import RegularizedEvolution
 from nasframe_agents.random_agent import RandomAgent
+from nasframe_agents.reinforce import Reinforce
 from nasframe_agents.sb3 import ALGORITHMS, declare_sb3_config, sb3_factory
 from nasframe_agents.tpe import TPEAgent
 from nasframe_agents.vec_env import to_sb3
@@ -33,6 +37,7 @@ from nasframe_agents.vec_env import to_sb3
 __all__ = [
     "RandomAgent",
     "RegularizedEvolution",
+    "Reinforce",
     "TPEAgent",
     "nasframe_add_config",
     "nasframe_register_agents",
@@ -58,6 +63,12 @@ def nasframe_register_agents(registry: nasframe.Registry) -> None:
         section="rea",
     )
     registry.add(
+        "reinforce-v1",
+        Reinforce,
+        summary="REINFORCE: one softmax per position of an episode, moving-average baseline",
+        section="reinforce",
+    )
+    registry.add(
         "tpe-v1",
         TPEAgent,
         summary="Optuna TPE over the action sequence of an episode",
@@ -79,7 +90,7 @@ def nasframe_register_agents(registry: nasframe.Registry) -> None:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
-    """Declare ``[random]``, ``[rea]``, ``[tpe]`` and one section per SB3 agent."""
+    """Declare ``[random]``, ``[rea]``, ``[tpe]``, ``[reinforce]`` and the SB3 sections."""
     schema.section("random", "Random search: uniform random action ids.")
     length_help = "actions per proposed episode (0: the env's max_steps)"
     rea = schema.section("rea", "Regularized evolution (rea-v1).")
@@ -90,4 +101,10 @@ def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
     tpe.add("n_startup_trials", int, 10, "random proposals before TPE models results", min=1)
     tpe.add("multivariate", bool, True, "model the action positions jointly")
     tpe.add("length", int, 0, length_help, min=0)
+    reinforce = schema.section("reinforce", "REINFORCE over an episode's actions (reinforce-v1).")
+    reinforce.add("learning_rate", float, 0.05, "step size of the logits' gradient ascent", min=0)
+    reinforce.add(
+        "baseline_decay", float, 0.9, "moving-average weight of the old baseline", min=0, max=0.999
+    )
+    reinforce.add("length", int, 0, length_help, min=0)
     declare_sb3_config(schema)
