@@ -54,36 +54,31 @@ def test_search_with_proxy_and_ppo_imports_no_tensorflow(tmp_path: Path) -> None
     assert not [line for line in result.stderr.splitlines() if any(s in line for s in TF_LINES)]
 
 
-def test_sb3_agent_from_python_imports_no_tensorflow() -> None:
-    code = """
-import json, sys
-import nasframe
+#: An SB3 agent built from Python: on one env, and on a vector env (what --workers N gives
+#: it), whose adapter once imported Stable-Baselines3 before TensorBoard was switched to
+#: its TensorFlow stub.
+SB3_FROM_PYTHON = {
+    "env": """
 env = nasframe.make_env(search_space="chained", estimator="proxy", dataset="digits")
 agent = nasframe.make_agent("a2c", env, seed=0)
 agent.learn(5)
 env.close()
-print(json.dumps("tensorflow" in sys.modules))
-"""
-    result = run(code)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == "false"
-
-
-def test_sb3_agent_on_a_vector_env_imports_no_tensorflow() -> None:
-    # the vector env's adapter (what --workers N gives an SB3 learner) imported
-    # Stable-Baselines3 before TensorBoard was switched to its TensorFlow stub
-    code = """
-import json, sys
-import nasframe
+""",
+    "vector env": """
 from nasframe.distributed import NASVectorEnv
 envs = [nasframe.make_env(search_space="chained", estimator="proxy", dataset="digits")
         for _ in range(2)]
 agent = nasframe.make_agent("ppo", NASVectorEnv(envs), seed=0, n_steps=4, batch_size=4)
 agent.learn(8)
 agent.close()
-print(json.dumps("tensorflow" in sys.modules))
-"""
-    result = run(code)
+""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SB3_FROM_PYTHON))
+def test_sb3_agent_from_python_imports_no_tensorflow(case: str) -> None:
+    code = "import json, sys\nimport nasframe\n" + SB3_FROM_PYTHON[case]
+    result = run(code + 'print(json.dumps("tensorflow" in sys.modules))\n')
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "false"
     assert not [line for line in result.stderr.splitlines() if any(s in line for s in TF_LINES)]
