@@ -12,8 +12,8 @@ Run::
    chained space (episodes of up to 10 steps, every step evaluated, as in a real search)
    over ``W`` simulated workers for 2, 8, 32 and 64 workers, until ``200 x W`` networks
    are trained (``--per-worker``; docs/distributed.md also reports 60 per worker, where
-   the end-of-search drain weighs more). Every evaluation lasts the
-   seconds the NSC-Bench table recorded for that network (the shipped table, else
+   the end-of-search drain weighs more). Every evaluation lasts the seconds the
+   NSC-Bench table recorded for that network (the shipped table, else
    ``benchmarks/data/nsc-bench-v1-rows.csv``, the rows recorded while it was built; a
    network outside the table gets the duration of a table row chosen by its hash). Side
    by side, random search in *lockstep* -- the real ``NASVectorEnv`` with ``W``

@@ -183,11 +183,11 @@ def run(
 
     Every agent searches the table's space once per seed, until it has trained --budget
     distinct networks (or spent --seconds of simulated training time). Writes
-    regret_trainings.csv, regret_seconds.csv, runs.csv, summary.csv and regret.png to
-    --output and prints the summary. Agent settings come from --config/--set (e.g.
-    --set ppo.learning_rate=0.001), and so does when a network is evaluated: every step
-    (default) or only at an episode's end (--set env.evaluate=episode_end). See
-    docs/bench-run.md.
+    regret_trainings.csv, regret_seconds.csv, runs.csv, summary.csv, settings.json and
+    regret.png to --output and prints the summary. Agent settings come from
+    --config/--set (e.g. --set ppo.learning_rate=0.001), and so does when a network is
+    evaluated: every step (default) or only at an episode's end (--set
+    env.evaluate=episode_end). See docs/bench-run.md.
     """
     from nasframe.bench.compare import (
         CompareSettings,

@@ -15,8 +15,8 @@
 Each learner reads its settings from the configuration section named after it
 (``[ppo]``, ``[a2c]``, ``[dqn]``, ``[recurrent_ppo]``, ``[maskable_ppo]``, ``[random]``,
 ``[rea]``, ``[tpe]``, ``[reinforce]``). ``rea-v1``, ``tpe-v1`` and ``reinforce-v1`` also
-offer ``ask()``/``tell()`` (one
-whole episode per proposal), so a scheduler can run their episodes asynchronously.
+offer ``ask()``/``tell()`` (one whole episode per proposal), so a scheduler can run their
+episodes asynchronously.
 Stable-Baselines3 is imported only when such an agent is built, so listing plugins stays
 fast.
 
