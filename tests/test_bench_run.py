@@ -148,6 +148,34 @@ def test_parallel_runs_give_the_serial_results(table: Path) -> None:
     ]
 
 
+def test_first_seed_runs_the_later_seeds_of_a_longer_comparison(
+    table: Path, tmp_path: Path
+) -> None:
+    # held-out seeds: seeds 2 and 3 alone give what they gave as part of seeds 0-3
+    whole = compare_agents(
+        CompareSettings(table=table, agents=["random", "rea"], seeds=4, budget=12)
+    )
+    later = compare_agents(
+        CompareSettings(table=table, agents=["random", "rea"], seeds=2, budget=12, first_seed=2)
+    )
+    assert [(t.agent, t.seed) for t in later.traces] == [
+        ("random", 2),
+        ("random", 3),
+        ("rea", 2),
+        ("rea", 3),
+    ]
+    kept = [(t.agent, t.seed, t.hashes) for t in whole.traces if t.seed >= 2]
+    assert [(t.agent, t.seed, t.hashes) for t in later.traces] == kept
+    for mine, theirs in zip(later.summaries, whole.summaries, strict=True):
+        assert mine.top1 == theirs.top1[2:]
+    write_results(later, tmp_path)
+    with (tmp_path / "runs.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["seed"] for row in rows] == ["2", "3", "2", "3"]
+    expected = ["" if reach is None else str(reach) for s in later.summaries for reach in s.top1]
+    assert [row["top1_at"] for row in rows] == expected
+
+
 def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     args = ["bench", "run", "--table", str(table), "--agents", "random,rea", "--seeds", "2"]
@@ -197,6 +225,7 @@ def test_the_results_say_what_was_compared_on_which_table(table: Path, tmp_path:
         (["--epochs", "9"], "[table] epochs = 9: "),
         (["--jobs", "0"], "bench run: jobs = 0: must be >= 1"),
         (["--step-factor", "0"], "bench run: step_factor = 0: must be >= 1"),
+        (["--first-seed", "-1"], "bench run: first_seed = -1: must be >= 0"),
     ],
 )
 def test_bad_input_is_one_line(table: Path, tmp_path: Path, args: list[str], message: str) -> None:

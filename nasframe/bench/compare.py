@@ -65,7 +65,7 @@ class CompareSettings:
     Attributes:
         table: the table folder or file (``None``: the table shipped with nasframe).
         agents: agent names; empty: every available agent.
-        seeds: runs per agent (seeds ``0 .. seeds-1``).
+        seeds: runs per agent (seeds ``first_seed .. first_seed + seeds - 1``).
         budget: trainings (distinct networks) per run.
         seconds: simulated training seconds per run (``None``: no time budget).
         epochs: the fidelity (``table-v1``'s ``epochs``; 0: the table's last epoch).
@@ -75,6 +75,8 @@ class CompareSettings:
             has seen spends no trainings); the summary's ``budget_spent`` counts the
             runs that spent it all.
         jobs: runs in parallel (forked processes; 1: in this process).
+        first_seed: the first run's seed. Seeds an agent was tuned on are not a fair test
+            of it: tune on ``0 .. 19``, say, then report ``first_seed = 20``.
         evaluate: when the environment evaluates a network (``[env] evaluate``):
             ``"every_step"`` (every prefix of a network, NASGym's dense reward) or
             ``"episode_end"`` (only the network an episode ends with, BlockQNN's sparse
@@ -91,6 +93,7 @@ class CompareSettings:
     step_factor: int = 10
     jobs: int = 1
     evaluate: str = "every_step"
+    first_seed: int = 0
 
 
 @dataclass
@@ -264,6 +267,8 @@ def compare_agents(
         raise ConfigError(f"bench run: step_factor = {settings.step_factor}: must be >= 1")
     if settings.jobs < 1:
         raise ConfigError(f"bench run: jobs = {settings.jobs}: must be >= 1")
+    if settings.first_seed < 0:
+        raise ConfigError(f"bench run: first_seed = {settings.first_seed}: must be >= 0")
     if settings.evaluate not in EVALUATE:
         raise ConfigError(
             f"bench run: evaluate = {settings.evaluate!r}: must be one of {', '.join(EVALUATE)}"
@@ -293,7 +298,8 @@ def compare_agents(
     threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
     _memoize(space, encoder)
     context = _Context(settings, estimator, space, encoder, dataset, depth, config, plugin_manager)
-    pairs = [(name, seed) for name in agents for seed in range(settings.seeds)]
+    seeds = range(settings.first_seed, settings.first_seed + settings.seeds)
+    pairs = [(name, seed) for name in agents for seed in seeds]
     traces = list(_run_all(context, pairs, settings.jobs, say))
     summaries: list[AgentSummary] = []
     for agent_name in agents:
@@ -653,7 +659,15 @@ def write_results(comparison: Comparison, output: Path) -> list[Path]:
                 writer.writerow([agent, f"{when:.2f}", *cells, int(n[j])])
     written.append(path)
     path = output / "runs.csv"
-    top1 = {s.agent: s.top1 for s in comparison.summaries}
+    runs_of: dict[str, list[RunTrace]] = {}
+    for trace in comparison.traces:
+        runs_of.setdefault(trace.agent, []).append(trace)
+    # summaries hold top1 in the order of each agent's runs
+    top1 = {
+        (trace.agent, trace.seed): reach
+        for s in comparison.summaries
+        for trace, reach in zip(runs_of.get(s.agent, []), s.top1, strict=True)
+    }
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(
@@ -669,7 +683,7 @@ def write_results(comparison: Comparison, output: Path) -> list[Path]:
             ]
         )
         for trace in comparison.traces:
-            reach = top1[trace.agent][trace.seed]
+            reach = top1[trace.agent, trace.seed]
             writer.writerow(
                 [
                     trace.agent,

@@ -10,7 +10,7 @@ import click
 from nasframe.cli.options import config_options, load_from_options
 
 if TYPE_CHECKING:
-    from nasframe.bench.compare import Comparison
+    from nasframe.bench.compare import CompareSettings, Comparison
 
 __all__ = ["bench", "parse_seeds"]
 
@@ -132,6 +132,13 @@ def build(
 )
 @click.option("--seeds", type=int, default=20, show_default=True, help="Runs per agent.")
 @click.option(
+    "--first-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="The first run's seed: seeds --first-seed .. --first-seed + --seeds - 1.",
+)
+@click.option(
     "--budget",
     type=int,
     default=300,
@@ -170,6 +177,7 @@ def run(
     table: Path | None,
     agents: str | None,
     seeds: int,
+    first_seed: int,
     budget: int,
     seconds: float | None,
     epochs: int,
@@ -205,6 +213,7 @@ def run(
         table=table,
         agents=names,
         seeds=seeds,
+        first_seed=first_seed,
         budget=budget,
         seconds=seconds,
         epochs=epochs,
@@ -226,6 +235,13 @@ def run(
     click.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
 
 
+def _seed_range(settings: CompareSettings) -> str:
+    if not settings.first_seed:
+        return f"{settings.seeds} seeds"
+    last = settings.first_seed + settings.seeds - 1
+    return f"{settings.seeds} seeds ({settings.first_seed}-{last})"
+
+
 def _print_summary(comparison: Comparison, header: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -233,7 +249,7 @@ def _print_summary(comparison: Comparison, header: list[str], rows: list[list[st
     settings = comparison.settings
     title = (
         f"test regret vs the table's best ({comparison.best_test:.4f}); "
-        f"{settings.seeds} seeds, budget {settings.budget} trainings, evaluated "
+        f"{_seed_range(settings)}, budget {settings.budget} trainings, evaluated "
         f"{'at every step' if settings.evaluate == 'every_step' else 'at episode ends'}"
     )
     table = Table(title=title)
