@@ -16,7 +16,7 @@ __all__ = ["search"]
 
 @click.command()
 @config_options
-@click.option("--agent", help="Search agent: random, ppo, a2c, dqn, recurrent-ppo, ... [run] agent")
+@click.option("--agent", help="Search agent: random, rea, tpe, reinforce, ppo, ... [run] agent")
 @click.option("--steps", type=int, help="Budget in environment steps. [run] steps")
 @click.option("--episodes", type=int, help="Budget in episodes instead of steps. [run] episodes")
 @click.option("--seed", type=int, help="Seed of agent, environment and estimator. [run] seed")
