@@ -47,7 +47,7 @@ class GuessEnv(gymnasium.Env[np.ndarray, int]):
         return self._obs(), reward, False, self._t >= 4, {}
 
 
-AGENTS = ["random", "rea", "tpe", "reinforce", "ppo", "a2c", "dqn", "recurrent-ppo"]
+AGENTS = ["random", "rea", "tpe", "reinforce", "qlearning", "ppo", "a2c", "dqn", "recurrent-ppo"]
 
 
 @pytest.mark.parametrize("name", AGENTS)
@@ -273,9 +273,12 @@ def test_rea_mutates_only_actions_the_episode_took() -> None:
 
 
 def test_ask_tell_agents_learn_from_episodes_in_the_env() -> None:
-    for name in ("rea", "tpe", "reinforce"):
+    for name in ("rea", "tpe", "reinforce", "qlearning"):
         env = GuessEnv(n_actions=4, target=2)
-        settings = {"learning_rate": 0.5} if name == "reinforce" else {}
+        settings: dict[str, Any] = {
+            "reinforce": {"learning_rate": 0.5},
+            "qlearning": {"learning_rate": 0.5, "epsilon_episodes": 40},
+        }.get(name, {})
         agent: Any = nasframe.make_agent(name, env, seed=0, **settings)
         assert agent.length == 10  # GuessEnv has no max_steps: the default
         agent.learn(400)
@@ -378,3 +381,84 @@ def test_reinforce_settings_are_checked_and_its_state_round_trips(tmp_path: Path
     other: Any = nasframe.make_agent("reinforce", GuessEnv(), seed=2, length=6)
     with pytest.raises(nasframe.NasframeError, match="cannot load the reinforce agent's"):
         other.load(tmp_path / "agent.json")  # its policy has another number of positions
+
+
+# -- Q-learning (BlockQNN's agent; ask/tell, NumPy) -----------------------------------------
+
+
+def test_qlearning_backs_the_final_reward_up_layer_by_layer() -> None:
+    agent: Any = nasframe.make_agent(
+        "qlearning", GuessEnv(n_actions=3), seed=0, learning_rate=0.5, replay=0, q_init=0.0
+    )
+    assert isinstance(agent, nasframe.AskTellAgent)  # --workers N runs it asynchronously
+    agent.tell([2, 1], 0.8)
+    # backwards: the last step moves toward the reward (0 + 0.5 * 0.8), then the first
+    # toward gamma * the best value of the state after it (0 + 0.5 * 0.4)
+    assert agent.values("1:2")[1] == pytest.approx(0.4)
+    assert agent.values("0:-")[2] == pytest.approx(0.2)
+    assert agent.values("0:-")[[0, 1]].tolist() == [0.0, 0.0]
+    agent.tell([2, 0], 0.0)  # a worse second layer: its value stays 0, the best stays
+    assert agent.values("1:2").tolist() == pytest.approx([0.0, 0.4, 0.0])
+    assert agent.values("0:-")[2] == pytest.approx(0.2 + 0.5 * (0.4 - 0.2))
+    assert agent.told == 2 and agent.memory == [([2, 1], 0.8), ([2, 0], 0.0)]
+
+
+def test_qlearning_layer_states_share_values_that_prefix_states_keep_apart() -> None:
+    settings = {"learning_rate": 0.01, "replay": 0, "q_init": 0.0}
+    layer: Any = nasframe.make_agent("qlearning", GuessEnv(), seed=0, **settings)
+    prefix: Any = nasframe.make_agent("qlearning", GuessEnv(), seed=0, state="prefix", **settings)
+    for agent in (layer, prefix):
+        agent.tell([0, 1, 2], 1.0)
+        agent.tell([1, 1, 2], 1.0)
+    assert layer.key([0, 1, 2], 2) == layer.key([1, 1, 2], 2) == "2:1"
+    assert layer.values("2:1")[2] == pytest.approx(0.0199)  # two updates of the same entry
+    assert prefix.values("0,1")[2] == prefix.values("1,1")[2] == pytest.approx(0.01)
+
+
+def test_qlearning_explores_then_exploits_on_its_schedule() -> None:
+    agents: list[Any] = [
+        nasframe.make_agent(
+            "qlearning",
+            GuessEnv(n_actions=4),
+            seed=1,
+            epsilon_episodes=10,
+            epsilon_end=0.0,
+            learning_rate=0.01,
+            replay=replay,
+        )
+        for replay in (100, 0)
+    ]
+    for agent in agents:
+        assert agent.epsilon() == 1.0
+        for _ in range(5):
+            agent.tell([3, 3], 0.9)
+        assert agent.epsilon() == pytest.approx(0.5)
+        for _ in range(5):
+            agent.tell([0, 1], 0.1)
+        assert agent.epsilon() == 0.0
+    replayed, plain = agents
+    assert all(replayed.ask()[:2] == [3, 3] for _ in range(20))  # greedy: the better one
+    # five updates moved 0.5 toward 0.9 by 0.02; replaying the memory moves it much further
+    assert plain.values("1:3")[3] == pytest.approx(0.9 - 0.4 * 0.99**5)
+    assert replayed.values("1:3")[3] > 0.7
+
+
+def test_qlearning_settings_are_checked_and_its_state_round_trips(tmp_path: Path) -> None:
+    bad = [
+        ({"learning_rate": 0}, r"\[qlearning\] learning_rate = 0: must be in \(0, 1\]"),
+        ({"gamma": 1.5}, r"\[qlearning\] gamma = 1.5: must be in \[0, 1\]"),
+        ({"epsilon_end": 0.5, "epsilon_start": 0.2}, r"epsilon_end = 0.5: must be in \[0, "),
+        ({"replay": -1}, r"\[qlearning\] replay = -1: must be an integer >= 0"),
+        ({"state": "tree"}, r"\[qlearning\] state = 'tree': must be one of layer, prefix"),
+    ]
+    for settings, message in bad:
+        with pytest.raises(nasframe.ConfigError, match=message):
+            nasframe.make_agent("qlearning", GuessEnv(), **settings)
+    agent: Any = nasframe.make_agent("qlearning", GuessEnv(), seed=2, length=4)
+    agent.learn(40)
+    restored: Any = nasframe.make_agent("qlearning", GuessEnv(), seed=2, length=4)
+    restored.load(agent.save(tmp_path / "agent.json"))
+    assert restored.state() == agent.state() and restored.ask() == agent.ask()
+    other: Any = nasframe.make_agent("qlearning", GuessEnv(n_actions=5), seed=2, length=4)
+    with pytest.raises(nasframe.NasframeError, match="cannot load the qlearning agent's"):
+        other.load(tmp_path / "agent.json")  # its table has another number of actions

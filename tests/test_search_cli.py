@@ -151,8 +151,8 @@ def test_rerun_reuses_every_evaluation(tmp_path: Path) -> None:
         (
             ["--agent", "rndom"],
             "error: [run] agent (override value): unknown agent 'rndom'; did you mean "
-            "'random'? (available: a2c-v1, dqn-v1, maskable-ppo-v1, ppo-v1, random-v1, "
-            "rea-v1, recurrent-ppo-v1, reinforce-v1, tpe-v1)",
+            "'random'? (available: a2c-v1, dqn-v1, maskable-ppo-v1, ppo-v1, qlearning-v1, "
+            "random-v1, rea-v1, recurrent-ppo-v1, reinforce-v1, tpe-v1)",
         ),
         (["--dataset", "mnistt"], "error: [env] dataset (override value): unknown dataset"),
         (["--space", "chainde"], "error: [env] search_space (override value): unknown search"),

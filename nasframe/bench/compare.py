@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: Agents tried first, in this order; any other available agent follows by name.
-PREFERRED = ("random", "rea", "tpe", "reinforce", "ppo", "a2c", "dqn", "recurrent-ppo")
+PREFERRED = ("random", "rea", "tpe", "reinforce", "qlearning", "ppo", "a2c", "dqn", "recurrent-ppo")
 
 #: The trainings at which mean regret is reported (those within the budget).
 CHECKPOINTS = (50, 100, 300)
