@@ -17,6 +17,7 @@ from nasframe.bench import compare
 from nasframe.bench.compare import (
     CompareSettings,
     compare_agents,
+    holm,
     regret_curve,
     summary_header,
     summary_rows,
@@ -174,6 +175,28 @@ def test_first_seed_runs_the_later_seeds_of_a_longer_comparison(
     assert [row["seed"] for row in rows] == ["2", "3", "2", "3"]
     expected = ["" if reach is None else str(reach) for s in later.summaries for reach in s.top1]
     assert [row["top1_at"] for row in rows] == expected
+
+
+def test_holm_adjusts_for_every_agent_tested() -> None:
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, never below a smaller one's
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.6, 0.9]) == [1.0, 1.0] and holm([0.2]) == [0.2] and holm([]) == []
+
+
+def test_beats_random_is_decided_on_the_holm_adjusted_p_value(table: Path) -> None:
+    agents = ["random", "rea", "tpe", "reinforce", "qlearning"]
+    comparison = compare_agents(CompareSettings(table=table, agents=agents, seeds=4, budget=8))
+    tested = comparison.summaries[1:]
+    raw = [s.p_value for s in tested]
+    assert all(p is not None for p in raw) and comparison.summaries[0].p_holm is None
+    assert [s.p_holm for s in tested] == pytest.approx(holm(raw))  # type: ignore[arg-type]
+    for s in tested:
+        assert s.p_holm is not None and s.p_value is not None and s.p_holm >= s.p_value
+        assert s.beats_random == (s.p_holm < 0.05)
+    header = summary_header(comparison)
+    assert header[-3:] == ["p_vs_random", "p_holm", "beats_random"]
+    rows = summary_rows(comparison)
+    assert [row[-2] for row in rows[1:]] == [f"{s.p_holm:.3g}" for s in tested]
 
 
 def test_cli_prints_the_table_and_writes_the_results(table: Path, tmp_path: Path) -> None:

@@ -20,8 +20,10 @@ every figure; in short:
   1% of the table's networks by seed-mean test accuracy (``ceil(1%)`` networks, at
   least one); a run that never gets there counts as not reached;
 * **beats random**: a one-sided Mann-Whitney U test of the agent's per-seed mean
-  regret over the budget (the area under its regret curve) against random search's;
-  ``p < 0.05`` is a yes.
+  regret over the budget (the area under its regret curve) against random search's.
+  Every agent of the comparison is one more test, so the p-values are adjusted with
+  Holm's step-down method over the agents tested (``p_holm``); ``p_holm < 0.05`` is a
+  yes, which keeps the chance of any false yes in the comparison under 5 %.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "Comparison",
     "RunTrace",
     "compare_agents",
+    "holm",
     "regret_curve",
 ]
 
@@ -134,6 +137,8 @@ class AgentSummary:
         wall: mean wall seconds per run.
         p_value: the one-sided Mann-Whitney U p-value against random search (``None``
             for random search itself, or without it).
+        p_holm: ``p_value`` adjusted for the number of agents tested against random
+            search in the comparison (Holm's step-down method; ``None`` as above).
         trainings: per-run trainings spent; fewer than the budget when the run stopped
             at the step cap or the time budget (its curve then keeps its last incumbent).
     """
@@ -146,6 +151,7 @@ class AgentSummary:
     wall: float
     p_value: float | None = None
     trainings: list[int] = field(default_factory=list)
+    p_holm: float | None = None
 
     def mean_at(self, trainings: int) -> float:
         """Mean test regret after ``trainings`` trainings (NaN beyond the budget)."""
@@ -166,8 +172,8 @@ class AgentSummary:
 
     @property
     def beats_random(self) -> bool | None:
-        """Whether the agent's regret is significantly lower than random search's."""
-        return None if self.p_value is None else self.p_value < 0.05
+        """Whether the agent's regret is lower than random search's, at a family-wise 5 %."""
+        return None if self.p_holm is None else self.p_holm < 0.05
 
 
 @dataclass
@@ -578,6 +584,27 @@ def _test_against_random(summaries: list[AgentSummary]) -> None:
             continue
         result = mannwhitneyu(summary.auc, baseline.auc, alternative="less")
         summary.p_value = float(result.pvalue)
+    tested = [s for s in summaries if s.p_value is not None]
+    adjusted = holm([s.p_value for s in tested if s.p_value is not None])
+    for summary, value in zip(tested, adjusted, strict=True):
+        summary.p_holm = value
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``p_values`` (in their order) for testing them all.
+
+    The ``i``-th smallest of ``m`` p-values is multiplied by ``m - i`` (``i`` from 0),
+    capped at 1, and never falls below the adjusted value of a smaller one. Rejecting
+    every hypothesis whose adjusted p-value is below ``alpha`` keeps the family-wise
+    error rate at ``alpha`` (Holm 1979), and it rejects at least what Bonferroni does.
+    """
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def _seconds_curves(
@@ -746,6 +773,7 @@ def summary_header(comparison: Comparison) -> list[str]:
         ),
         "mean_regret",
         "p_vs_random",
+        "p_holm",
         "beats_random",
     ]
 
@@ -770,6 +798,7 @@ def summary_rows(comparison: Comparison) -> list[list[str]]:
                 *([] if budget in CHECKPOINTS else [f"{s.mean_at(budget):.4f}"]),
                 f"{float(s.auc.mean()):.4f}",
                 "" if s.p_value is None else f"{s.p_value:.3g}",
+                "" if s.p_holm is None else f"{s.p_holm:.3g}",
                 "" if s.beats_random is None else ("yes" if s.beats_random else "no"),
             ]
         )
