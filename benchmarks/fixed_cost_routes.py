@@ -38,11 +38,10 @@ import statistics
 import time
 from typing import Any
 
-#: small NSC-Bench candidates: most of their evaluation is fixed cost
-ARCHITECTURES = {
-    "conv+pool": "1,1,3,0,0;2,2,2,1,0",
-    "chain": "1,1,3,0,0;2,1,3,1,0;3,2,2,2,0",
-}
+from benchmarks.estimator_throughput import FIXED_COST_ARCHITECTURES, digits_data
+
+#: two of estimator_throughput's small candidates: most of their evaluation is fixed cost
+ARCHITECTURES = {name: FIXED_COST_ARCHITECTURES[name] for name in ("conv+pool", "chain")}
 
 ROUTES = ("now", "grappler-off", "layer-cache", "layer-cache-noinline", "eager")
 
@@ -115,8 +114,6 @@ def data_and_settings(smoke: bool, epochs: int) -> tuple[Any, Any]:
     # resources/nsc-bench.ini: NSC-Bench's [keras] settings
     settings = KerasSettings(epochs=epochs, padding="same", filters=16, fc_units=128)
     if smoke:
-        from benchmarks.estimator_throughput import digits_data
-
         return digits_data(smoke=True), settings
     from nasframe_digits.shifted import ShiftedDigitsDataset
 

@@ -33,19 +33,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ARCHITECTURES = {
-    "chain": "1,1,3,0,0;2,1,3,1,0;3,2,2,2,0",
-    "multi-branch": "1,1,3,0,0;2,1,1,0,0;3,5,0,1,2;4,1,3,0,0;5,6,0,3,4;6,2,3,5,0",
-    "deep": "1,1,3,0,0;2,1,1,1,0;3,1,3,2,0;4,1,1,3,0;5,1,1,4,0;6,1,1,5,0;7,1,1,6,0;8,2,2,7,0",
-}
-
 SMOKE_SLOW = True
 
 
-def worker(smoke: bool) -> None:
+def worker(smoke: bool, architectures: dict[str, str]) -> None:
     """Measure the nasframe first on ``sys.path``; print one ``RESULT {json}`` line.
 
-    Only API that every version since the first keras-v1 has is used.
+    Only API that every version since the first keras-v1 has is used; the architectures
+    come from the parent (this checkout's ``estimator_throughput``), because under
+    ``PYTHONPATH`` the ``benchmarks`` package would be the baseline's.
     """
     import numpy as np
     from nasframe_keras.estimator import KerasEstimator
@@ -61,10 +57,8 @@ def worker(smoke: bool) -> None:
     if smoke:
         images, labels = images[:160], labels[:160]
     data = [(nasframe.ArrayDataset.from_arrays("digits", images, labels, test=0.0, seed=0), 6)]
-    architectures = dict(ARCHITECTURES)
     if smoke:
         data[0] = (data[0][0], 2)
-        architectures = {"chain": ARCHITECTURES["chain"]}
     else:
         rng = np.random.default_rng(0)
         x = rng.random((1024, 32, 32, 3), dtype=np.float32)
@@ -88,14 +82,20 @@ def worker(smoke: bool) -> None:
     print("RESULT " + json.dumps({"code": nasframe.__file__, "rows": rows}))
 
 
-def measure(root: Path, smoke: bool) -> dict[str, float]:
+def measure(root: Path, smoke: bool, architectures: dict[str, str]) -> dict[str, float]:
     """One worker process on the code under ``root``."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), str(root / "plugins")]),
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    command = [sys.executable, str(ROOT / "benchmarks" / "fixed_cost_vs_commit.py"), "--worker"]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "fixed_cost_vs_commit.py"),
+        "--worker",
+        "--architectures",
+        json.dumps(architectures),
+    ]
     if smoke:
         command.append("--smoke")
     done = subprocess.run(
@@ -116,10 +116,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--architectures", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.smoke)
+        worker(args.smoke, json.loads(args.architectures))
         return
+    from benchmarks.estimator_throughput import ARCHITECTURES
+
+    architectures = {"chain": ARCHITECTURES["chain"]} if args.smoke else ARCHITECTURES
     with tempfile.TemporaryDirectory() as scratch:
         if args.smoke:
             baseline, label, repeats = ROOT, "this checkout", 1
@@ -145,7 +149,7 @@ def main() -> None:
             for repeat in range(repeats):
                 order = list(versions) if repeat % 2 == 0 else list(versions)[::-1]
                 for name in order:
-                    runs[name].append(measure(versions[name], args.smoke))
+                    runs[name].append(measure(versions[name], args.smoke, architectures))
         finally:
             if not args.smoke:
                 subprocess.run(

@@ -584,9 +584,8 @@ def _test_against_random(summaries: list[AgentSummary]) -> None:
             continue
         result = mannwhitneyu(summary.auc, baseline.auc, alternative="less")
         summary.p_value = float(result.pvalue)
-    tested = [s for s in summaries if s.p_value is not None]
-    adjusted = holm([s.p_value for s in tested if s.p_value is not None])
-    for summary, value in zip(tested, adjusted, strict=True):
+    tested = [(s, s.p_value) for s in summaries if s.p_value is not None]
+    for (summary, _), value in zip(tested, holm([p for _, p in tested]), strict=True):
         summary.p_holm = value
 
 
