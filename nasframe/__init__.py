@@ -45,6 +45,7 @@ from nasframe.errors import (
     ConfigError,
     DatabaseError,
     DatasetError,
+    FolderBusyError,
     NasframeError,
     NSCError,
     PluginError,
@@ -55,6 +56,7 @@ from nasframe.errors import (
 from nasframe.nsc import NSC, LayerType, NSCRow
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
+from nasframe.runlock import RunFolderLock
 from nasframe.storage import FileDBSettings, check_file_db_settings
 from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
@@ -78,6 +80,7 @@ __all__ = [
     "Evaluation",
     "ExperimentDB",
     "FileDBSettings",
+    "FolderBusyError",
     "InvalidNetworkError",
     "Key",
     "LayerType",
@@ -95,6 +98,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "Run",
+    "RunFolderLock",
     "SearchSpace",
     "SearchSpaceError",
     "SearchState",

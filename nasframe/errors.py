@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "DatasetError",
+    "FolderBusyError",
     "NSCError",
     "NasframeError",
     "PluginError",
@@ -55,6 +56,10 @@ class DatasetError(NasframeError):
 
 class DatabaseError(NasframeError):
     """An experiment database file is corrupt, locked or of an unknown schema."""
+
+
+class FolderBusyError(NasframeError):
+    """Another process is writing the output folder (it holds its ``RunFolderLock``)."""
 
 
 def closest(word: str, candidates: Iterable[str]) -> str:

@@ -8,7 +8,10 @@ named in one line saying why. :func:`import_database` reads NASGym's CSV experim
 database (``db_experiments.csv``: ``dataset-nethash``, ``netstring``, ``reward``,
 ``accuracy``, ``density``, ``flops``, ``timestamp``, ``running_time``, ``is_valid``) into
 a nasframe database, recovering what it can: the architecture (from the ``netstring``
-matrix), the accuracy, density, FLOPs, training time, validity and dataset.
+matrix), the accuracy, density, FLOPs, training time, validity and dataset. A row with a
+value no measurement can have (an accuracy outside [0, 1], a negative training time,
+FLOPs or density, a value that is not a finite number) refuses the file, naming its line,
+unless the caller asks to skip such rows (``skip_bad``; ``--skip-bad``).
 
 Imported records carry the estimator ``nasgym`` and a fingerprint of their own
 (``nasgym-<trainer>``), so they are never mistaken for -- or served as cache hits of --
@@ -20,6 +23,7 @@ from __future__ import annotations
 import configparser
 import csv
 import datetime as _dt
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +42,8 @@ __all__ = [
     "import_database",
     "nasgym_trainer",
     "parse_netstring",
+    "read_database",
+    "store_records",
     "translate_config",
 ]
 
@@ -300,7 +306,11 @@ class ImportResult:
         stored: records added to the database.
         duplicates: rows whose (dataset, canonical graph) was already stored (NASGym
             keyed by a padding-dependent hash, so one network can have several rows).
-        skipped: one line per row that could not be read, naming the line and why.
+        skipped: one line per row not imported, naming the line and why: rows that
+            could not be read (a malformed key or netstring), and -- with ``skip_bad``
+            -- rows with a bad value.
+        bad: how many of the skipped rows had a bad value (an accuracy outside [0, 1],
+            a negative or non-finite number).
         datasets: the dataset names seen.
     """
 
@@ -308,7 +318,40 @@ class ImportResult:
     stored: int = 0
     duplicates: int = 0
     skipped: list[str] = field(default_factory=list)
+    bad: int = 0
     datasets: set[str] = field(default_factory=set)
+
+
+class _BadValueError(ValueError):
+    """A row whose cells parse but hold a value no measurement can have."""
+
+
+#: column -> (lowest, highest, what the value is): the range a NASGym value must lie in.
+#: NASGym stored the accuracy as a fraction (its ``reward`` column is 100 x accuracy),
+#: and the importer takes it as it is.
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "accuracy": (0.0, 1.0, "a fraction in [0, 1]; NASGym's reward column is x100"),
+    "running_time": (0.0, math.inf, "seconds of training, at least 0"),
+    "flops": (0.0, math.inf, "at least 0"),
+    "density": (0.0, math.inf, "at least 0"),
+}
+
+
+def _number(cells: dict[str, str], column: str) -> float:
+    """The cell ``column`` as a number (empty: 0), checked against :data:`_RANGES`."""
+    text = str(cells.get(column) or "").strip()
+    if not text:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise _BadValueError(f"{column} = {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _BadValueError(f"{column} = {text} is not a finite number")
+    low, high, what = _RANGES.get(column, (-math.inf, math.inf, ""))
+    if not low <= value <= high:
+        raise _BadValueError(f"{column} = {text} is out of range ({what})")
+    return value
 
 
 def _timestamp(text: str) -> str:
@@ -330,13 +373,15 @@ def _record(cells: dict[str, str], trainer: str, epochs: int) -> Record:
         raise ValueError(f"dataset-nethash {key!r} is not <dataset>-<md5>")
     nsc = parse_netstring(cells["netstring"])
     valid = _truth(cells["is_valid"])
-    reward = cells.get("reward", "").strip()
+    reward = str(cells.get("reward") or "").strip()
+    if reward:
+        _number(cells, "reward")  # any sign (the early-stop reward), but a finite number
     evaluation = Evaluation(
         status=Status.OK if valid else Status.INVALID,
-        accuracy=float(cells["accuracy"] or 0.0),
-        flops=int(float(cells["flops"] or 0)),
-        density=float(cells["density"] or 0.0),
-        seconds=float(cells["running_time"] or 0.0),
+        accuracy=_number(cells, "accuracy"),
+        flops=int(_number(cells, "flops")),
+        density=_number(cells, "density"),
+        seconds=_number(cells, "running_time"),
         epochs=epochs if valid else 0,
         message="" if valid else "invalid in NASGym (building or training failed)",
     )
@@ -356,12 +401,81 @@ def _record(cells: dict[str, str], trainer: str, epochs: int) -> Record:
     )
 
 
+def read_database(
+    source: Path,
+    *,
+    trainer: str = "default",
+    epochs: int = 0,
+    skip_bad: bool = False,
+) -> tuple[list[Record], ImportResult]:
+    """Read NASGym's CSV experiment database at ``source`` into records, storing nothing.
+
+    A row that cannot be read (a malformed ``dataset-nethash`` or ``netstring``) is
+    skipped and named in ``result.skipped``. A row with a bad value -- an accuracy
+    outside [0, 1], a negative ``running_time``, ``flops`` or ``density``, a value that
+    is not a finite number -- refuses the whole file (nothing is taken), unless
+    ``skip_bad``: then it is skipped, named and counted in ``result.bad``.
+
+    Returns:
+        The records of the good rows, in the file's order, and the counts so far
+        (``stored`` and ``duplicates`` are 0: nothing is stored yet).
+
+    Raises:
+        DatabaseError: the file is missing or lacks NASGym's columns; a row has a bad
+            value (without ``skip_bad``): the message names the file, the line, the
+            column and the value.
+    """
+    if not source.is_file():
+        raise DatabaseError(f"{source}: no such NASGym experiment database")
+    result = ImportResult()
+    records: list[Record] = []
+    bad: list[tuple[int, str]] = []
+    try:
+        with source.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [name for name in NASGYM_COLUMNS if name not in (reader.fieldnames or [])]
+            if missing:
+                raise DatabaseError(
+                    f"{source}: not a NASGym experiment database (missing columns: "
+                    f"{', '.join(missing)})"
+                )
+            for line, cells in enumerate(reader, start=2):
+                result.rows += 1
+                try:
+                    record = _record(cells, trainer, epochs)
+                except _BadValueError as exc:
+                    bad.append((line, str(exc)))
+                    result.skipped.append(f"{source} line {line}: skipped ({exc})")
+                    continue
+                except (ValueError, TypeError, NasframeError) as exc:
+                    result.skipped.append(f"{source} line {line}: skipped ({exc})")
+                    continue
+                records.append(record)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        message = " ".join(str(exc).split())
+        raise DatabaseError(f"{source}: not a readable CSV file: {message}") from None
+    if bad and not skip_bad:
+        first_line, why = bad[0]
+        lines = ", ".join(str(number) for number, _ in bad[:5])
+        more = f", ... ({len(bad)} in all)" if len(bad) > 5 else ""
+        rows = "1 row has a bad value" if len(bad) == 1 else f"{len(bad)} rows have bad values"
+        raise DatabaseError(
+            f"{source} line {first_line}: {why}; {rows} (line{'s' if len(bad) > 1 else ''} "
+            f"{lines}{more}), nothing imported; correct them, or pass --skip-bad to import "
+            "the other rows"
+        )
+    result.bad = len(bad)
+    result.datasets.update(record.dataset for record in records)
+    return records, result
+
+
 def import_database(
     source: Path,
     database: ExperimentDB,
     *,
     trainer: str = "default",
     epochs: int = 0,
+    skip_bad: bool = False,
 ) -> ImportResult:
     """Import NASGym's CSV experiment database at ``source`` into ``database``.
 
@@ -373,34 +487,28 @@ def import_database(
             of the records' fingerprint.
         epochs: NASGym's ``NEpochs`` of the run, recorded as each valid record's epochs
             (0: unknown).
+        skip_bad: skip (and count) rows with a bad value instead of refusing the file
+            (:func:`read_database`).
 
     Raises:
-        DatabaseError: the file is missing or lacks NASGym's columns.
+        DatabaseError: the file is missing or lacks NASGym's columns; a row has a bad
+            value (without ``skip_bad``; nothing is stored then).
     """
-    if not source.is_file():
-        raise DatabaseError(f"{source}: no such NASGym experiment database")
-    result = ImportResult()
-    with source.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [name for name in NASGYM_COLUMNS if name not in (reader.fieldnames or [])]
-        if missing:
-            raise DatabaseError(
-                f"{source}: not a NASGym experiment database (missing columns: "
-                f"{', '.join(missing)})"
-            )
-        for line, cells in enumerate(reader, start=2):
-            result.rows += 1
-            try:
-                record = _record(cells, trainer, epochs)
-            except (ValueError, TypeError, NasframeError) as exc:
-                result.skipped.append(f"{source} line {line}: skipped ({exc})")
-                continue
-            result.datasets.add(record.dataset)
-            if database.get(record.key) is not None:
-                result.duplicates += 1
-                continue
-            database.put(record)
-            result.stored += 1
+    records, result = read_database(source, trainer=trainer, epochs=epochs, skip_bad=skip_bad)
+    return store_records(database, records, result)
+
+
+def store_records(
+    database: ExperimentDB, records: list[Record], result: ImportResult
+) -> ImportResult:
+    """Add the records :func:`read_database` returned to ``database``; count them in
+    ``result`` (stored, or duplicates of a stored network) and return it."""
+    for record in records:
+        if database.get(record.key) is not None:
+            result.duplicates += 1
+            continue
+        database.put(record)
+        result.stored += 1
     return result
 
 
@@ -426,7 +534,9 @@ def nasgym_trainer(path: Path | None) -> tuple[str, int]:
 def describe(result: ImportResult) -> str:
     """One line summing up an import."""
     names = ", ".join(sorted(result.datasets)) or "none"
+    bad = f" ({result.bad} with a bad value)" if result.bad else ""
     return (
         f"{result.rows} rows read: {result.stored} records stored, {result.duplicates} "
-        f"duplicates of a stored network, {len(result.skipped)} skipped; datasets: {names}"
+        f"duplicates of a stored network, {len(result.skipped)} skipped{bad}; datasets: "
+        f"{names}"
     )

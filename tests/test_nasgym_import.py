@@ -277,3 +277,111 @@ def test_cli_needs_something_to_import(tmp_path: Path) -> None:
     assert result.output.strip() == (
         "error: give --config (NASGym's config.ini), --db (its CSV database) or both"
     )
+
+
+# -- bad values (issue 32): refused with the file and line, or skipped and counted ---------
+
+BAD_ROWS = [
+    # (rows, accuracy, density, flops, running_time, the reason named)
+    ([[1, 1, 1, 0, 0]], "150", "0.5", "1000", "60", "accuracy = 150 is out of range"),
+    ([[1, 1, 2, 0, 0]], "0.5", "0.5", "1000", "-5", "running_time = -5 is out of range"),
+    ([[1, 2, 1, 0, 0]], "nan", "0.5", "1000", "60", "accuracy = nan is not a finite number"),
+    ([[1, 2, 2, 0, 0]], "0.5", "0.5", "inf", "60", "flops = inf is not a finite number"),
+    ([[1, 3, 1, 0, 0]], "0.5", "-1", "1000", "60", "density = -1 is out of range"),
+    ([[1, 3, 3, 0, 0]], "high", "0.5", "1000", "60", "accuracy = 'high' is not a number"),
+]
+
+
+def write_bad_db(path: Path) -> list[int]:
+    """:func:`write_db` plus the :data:`BAD_ROWS`; returns their line numbers."""
+    write_db(path)
+    lines = []
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        for number, (rows, accuracy, density, flops, seconds, _) in enumerate(BAD_ROWS):
+            cells = [nasgym_key("omniglot", rows), netstring(rows), "50", accuracy, density]
+            cells += [flops, "2019-06-09 12:00:00", seconds, "True"]
+            writer.writerow([100 + number, *cells])
+            lines.append(len(NETWORKS) + 2 + number)
+    return lines
+
+
+def test_a_row_with_a_bad_value_refuses_the_file_naming_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "db.csv"
+    lines = write_bad_db(source)
+    database = open_database(tmp_path / "experiments.csv", create=True)
+    with pytest.raises(nasframe.DatabaseError) as caught:
+        import_database(source, database)
+    assert len(database) == 0  # nothing taken, not even the good rows
+    database.close()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"{source} line {lines[0]}: accuracy = 150 is out of range (a fraction in [0, 1]"
+    )
+    assert f"6 rows have bad values (lines {', '.join(map(str, lines[:5]))}, ... (6 in all))" in (
+        message
+    )
+    assert message.endswith(
+        "nothing imported; correct them, or pass --skip-bad to import the other rows"
+    )
+
+
+def test_each_kind_of_bad_value_is_named(tmp_path: Path) -> None:
+    for number, (rows, accuracy, density, flops, seconds, reason) in enumerate(BAD_ROWS):
+        source = tmp_path / f"db{number}.csv"
+        with source.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(NASGYM_COLUMNS)
+            writer.writerow([
+                nasgym_key("omniglot", rows), netstring(rows), "50", accuracy, density, flops,
+                "2019-06-09 12:00:00", seconds, "True",
+            ])  # fmt: skip
+        database = open_database(tmp_path / f"experiments{number}.csv", create=True)
+        with pytest.raises(nasframe.DatabaseError) as caught:
+            import_database(source, database)
+        database.close()
+        assert str(caught.value).startswith(f"{source} line 2: {reason}"), str(caught.value)
+        assert "1 row has a bad value (line 2)" in str(caught.value)
+
+
+def test_skip_bad_imports_the_other_rows_and_counts_the_skipped(tmp_path: Path) -> None:
+    source = tmp_path / "db.csv"
+    lines = write_bad_db(source)
+    database = open_database(tmp_path / "experiments.csv", create=True)
+    result = import_database(source, database, skip_bad=True)
+    accuracies = sorted(record.evaluation.accuracy for record in database)
+    database.close()
+    assert (result.rows, result.stored, result.bad) == (11, 5, 6)
+    assert [line.split(": ")[0] for line in result.skipped] == [
+        f"{source} line {line}" for line in lines
+    ]
+    assert max(accuracies) == pytest.approx(0.57)
+
+
+def test_cli_refuses_bad_rows_and_writes_nothing_then_skips_them(tmp_path: Path) -> None:
+    ini, db = tmp_path / "config.ini", tmp_path / "db_experiments.csv"
+    ini.write_text(NASGYM_INI)
+    lines = write_bad_db(db)
+    out = tmp_path / "imported"
+    args = ["import-nasgym", "--config", str(ini), "--db", str(db), "--output", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {db} line {lines[0]}: accuracy = 150 is out of range (a fraction in [0, 1]; "
+        "NASGym's reward column is x100); 6 rows have bad values (lines "
+        f"{', '.join(map(str, lines[:5]))}, ... (6 in all)), nothing imported; correct "
+        "them, or pass --skip-bad to import the other rows"
+    ]
+    assert not out.exists()  # refused before anything was written
+    result = CliRunner().invoke(main, [*args, "--skip-bad"])
+    assert result.exit_code == 0, result.output
+    output = result.output.strip().splitlines()
+    assert sum(line.startswith(f"{db} line ") for line in output) == 6
+    assert output[-1].startswith(
+        "11 rows read: 5 records stored, 0 duplicates of a stored network, 6 skipped "
+        "(6 with a bad value); datasets: omniglot"
+    )
+    shown = CliRunner().invoke(main, ["db", "show", str(out / "experiments.csv")])
+    assert shown.exit_code == 0, shown.output
+    assert "150" not in shown.output

@@ -59,6 +59,7 @@ def finalize(
     from nasframe.finalize import finalize as run_finalize
     from nasframe.finalize import load_run_config, plan_finalize
     from nasframe.plugins import get_plugin_manager
+    from nasframe.runlock import RunFolderLock, check_folder_path
 
     manager = get_plugin_manager()
     extra: dict[str, dict[str, Any]] = {
@@ -80,15 +81,23 @@ def finalize(
         section, key, value = parse_override(text)
         merged.setdefault(section, {})[key] = value
     config = load_run_config(run, config_path, merged, plugin_manager=manager)
+    # before the run's database is read or anything trained
+    check_folder_path(config.get("finalize", "output") or run / "final", "[finalize] output")
     plan = plan_finalize(run, config, plugin_manager=manager, task=task)
-    result = run_finalize(
-        plan,
-        workers=int(config.get("run", "workers")),
-        ray_address=str(config.get("run", "ray_address")) or None,
-        plugin_manager=manager,
-        progress=not quiet,
-        limit=limit,
-    )
+    # one finalize per results folder: a second would train the same (network, seed)
+    with RunFolderLock(
+        plan.output,
+        hint="wait for it (a stopped finalize resumes with the same command) or choose "
+        "another --output",
+    ):
+        result = run_finalize(
+            plan,
+            workers=int(config.get("run", "workers")),
+            ray_address=str(config.get("run", "ray_address")) or None,
+            plugin_manager=manager,
+            progress=not quiet,
+            limit=limit,
+        )
     total = len(plan.networks) * len(plan.seeds)
     state = "complete" if result.complete else "incomplete (run the same command to resume)"
     click.echo(

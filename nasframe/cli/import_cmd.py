@@ -36,36 +36,61 @@ __all__ = ["import_nasgym"]
     show_default=True,
     help="File name of the nasframe database in --output (.csv or .sqlite).",
 )
+@click.option(
+    "--skip-bad",
+    is_flag=True,
+    help="Skip (and count) database rows with a bad value instead of refusing the file.",
+)
 def import_nasgym(
-    config_path: Path | None, db_path: Path | None, output: Path, database_name: str
+    config_path: Path | None,
+    db_path: Path | None,
+    output: Path,
+    database_name: str,
+    skip_bad: bool,
 ) -> None:
     """Translate NASGym's config.ini and import its experiment database.
 
     The configuration becomes OUTPUT/nasframe.ini (pass it to nasframe search --config);
     each NASGym key without a nasframe equivalent is named in one line on stderr. The
     database's rows (architecture, accuracy, density, FLOPs, training time, validity,
-    dataset) become records of OUTPUT/experiments.csv. See docs/from-nasgym.md.
+    dataset) become records of OUTPUT/experiments.csv. A row with a bad value (an
+    accuracy outside [0, 1], a negative or non-finite number) refuses the import, naming
+    its line; --skip-bad imports the other rows and names and counts the skipped ones.
+    See docs/from-nasgym.md.
     """
-    from nasframe.cli.db_cmd import open_database
     from nasframe.errors import ConfigError
-    from nasframe.nasgym import describe, import_database, nasgym_trainer, translate_config
+    from nasframe.nasgym import (
+        describe,
+        nasgym_trainer,
+        read_database,
+        store_records,
+        translate_config,
+    )
+    from nasframe.runlock import check_folder_path
+    from nasframe.storage import open_database
 
     if config_path is None and db_path is None:
         raise ConfigError("give --config (NASGym's config.ini), --db (its CSV database) or both")
+    check_folder_path(output, "--output")
+    # Everything is read and checked before anything is written.
+    translation = translate_config(config_path) if config_path is not None else None
+    read = None
+    if db_path is not None:
+        trainer, epochs = nasgym_trainer(config_path)
+        read = read_database(db_path, trainer=trainer, epochs=epochs, skip_bad=skip_bad)
     output.mkdir(parents=True, exist_ok=True)
-    if config_path is not None:
-        translation = translate_config(config_path)
+    if translation is not None:
         target = output / "nasframe.ini"
         target.write_text(translation.to_ini(), encoding="utf-8")
         for line in translation.unmapped:
             click.echo(f"not translated: {line}", err=True)
         translated = sum(len(values) for values in translation.values.values())
         click.echo(f"{translated} keys translated, {len(translation.unmapped)} not: wrote {target}")
-    if db_path is not None:
-        trainer, epochs = nasgym_trainer(config_path)
+    if read is not None:
+        records, result = read
         database = open_database(output / database_name, create=True)
         try:
-            result = import_database(db_path, database, trainer=trainer, epochs=epochs)
+            store_records(database, records, result)
         finally:
             database.close()
         for line in result.skipped:

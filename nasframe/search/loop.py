@@ -23,6 +23,7 @@ from nasframe.env import NOT_EVALUATED
 from nasframe.errors import ConfigError
 from nasframe.nsc import network_label
 from nasframe.results import StepLog, StepRow
+from nasframe.runlock import RunFolderLock, check_folder_path
 from nasframe.search.environment import build_env, evaluator_of, known_tasks
 from nasframe.search.output import (
     attach_log_file,
@@ -71,7 +72,9 @@ def run_search(
 
     Raises:
         NasframeError: a bad budget, an unknown component, a missing extra, an output
-            folder holding a different run (without ``force``).
+            folder holding a different run (without ``force``), an output folder that
+            cannot be created.
+        FolderBusyError: another process is writing the output folder.
     """
     from rich.console import Console
 
@@ -91,24 +94,28 @@ def run_search(
         budget_episodes=episodes,
     )
     # Check the names first: a typo must not leave an output folder behind.
+    check_folder_path(output, "[run] output")
     check_components(config, plugin_manager)
     check_installed(config, plugin_manager)
-    resuming = prepare_output(run, force, bool(config.get("run", "resume")))
-    level = logging.getLogger("nasframe").level
-    if int(config.get("run", "verbosity")) >= 1:
-        console.print(_plan(config, plugin_manager, resuming), highlight=False, soft_wrap=True)
-    handler = attach_log_file(output, int(config.get("run", "verbosity")))
-    try:
-        return _run(run, resuming, console, resume_command)
-    except BaseException as exc:
-        if not isinstance(exc, KeyboardInterrupt):
-            log.error("the run failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
-        discard_if_empty(output)
-        raise
-    finally:
-        logging.getLogger("nasframe").removeHandler(handler)
-        logging.getLogger("nasframe").setLevel(level)
-        handler.close()
+    # One writer per folder: locked before any file in it is moved, replaced or written,
+    # held to the end of the run (the OS releases it if the process is killed).
+    with RunFolderLock(output, hint="wait for it or choose another --output"):
+        resuming = prepare_output(run, force, bool(config.get("run", "resume")))
+        level = logging.getLogger("nasframe").level
+        if int(config.get("run", "verbosity")) >= 1:
+            console.print(_plan(config, plugin_manager, resuming), highlight=False, soft_wrap=True)
+        handler = attach_log_file(output, int(config.get("run", "verbosity")))
+        try:
+            return _run(run, resuming, console, resume_command)
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                log.error("the run failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
+            discard_if_empty(output)
+            raise
+        finally:
+            logging.getLogger("nasframe").removeHandler(handler)
+            logging.getLogger("nasframe").setLevel(level)
+            handler.close()
 
 
 def _plan(config: Config, plugin_manager: Any, resuming: bool) -> str:
