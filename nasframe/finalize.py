@@ -32,10 +32,9 @@ import csv
 import json
 import logging
 import math
-import os
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +43,12 @@ from nasframe.bench.table import RowWriter, TableRow, resume_rows
 from nasframe.config import Config, load_config
 from nasframe.contracts import (
     DatasetHandler,
-    Evaluation,
     ExperimentDB,
-    Measurement,
     PerformanceEstimator,
     Record,
-    Status,
 )
+from nasframe.distributed.components import ComponentSpec
+from nasframe.distributed.rows import PoolSettings, RowPool, measure_row, measure_rows
 from nasframe.errors import ConfigError, NasframeError, RegistryError
 from nasframe.nsc import NSC
 
@@ -313,8 +311,8 @@ def plan_finalize(
         NasframeError: the run's database is missing or holds no ``ok`` network of its
             dataset; a ``[finalize]`` value is wrong.
     """
-    from nasframe.cli.db_cmd import open_database
     from nasframe.results import StepLog
+    from nasframe.storage import open_database
 
     registries = plugin_manager
     dataset_info = registries.registry("dataset").get(str(config.get("env", "dataset")))
@@ -368,45 +366,7 @@ def train_one(
     save_to: Path,
 ) -> TableRow:
     """Train ``nsc`` with ``seed``, test it, save it; the row. Never raises."""
-    start = time.perf_counter()
-    try:
-        measured = estimator.measure(nsc, dataset, seed=seed, test=True, save_to=save_to)
-    except Exception as exc:  # the contract says never raise; a plugin may still do
-        measured = Measurement(Evaluation.failed(Status.ERROR, f"{type(exc).__name__}: {exc}"))
-    evaluation = measured.evaluation
-    return TableRow(
-        arch_hash=nsc.canonical_hash,
-        nsc=str(nsc),
-        depth=len(nsc),
-        seed=seed,
-        status=evaluation.status.value,
-        params=evaluation.params,
-        flops=evaluation.flops,
-        seconds=evaluation.seconds or time.perf_counter() - start,
-        train_seconds=measured.train_seconds,
-        epochs=evaluation.epochs,
-        curve=measured.curve,
-        test=math.nan if measured.test_accuracy is None else measured.test_accuracy,
-        message=evaluation.message,
-    )
-
-
-class _FinalWorker:
-    """The body of one Ray actor: builds estimator and dataset once, then trains."""
-
-    def __init__(
-        self, estimator: Any, dataset: Any, task: str | None, environment: dict[str, str]
-    ) -> None:
-        os.environ.update(environment)
-        from nasframe.distributed.components import build_component
-
-        self.estimator = build_component(estimator)
-        self.dataset = build_component(dataset)
-        if task:
-            self.dataset.select_task(task)
-
-    def train(self, nsc: str, seed: int, save_to: str) -> TableRow:
-        return train_one(self.estimator, self.dataset, NSC.parse(nsc), seed, Path(save_to))
+    return measure_row(estimator, dataset, nsc, seed, save_to=save_to)
 
 
 def finalize(
@@ -442,8 +402,6 @@ def finalize(
         from nasframe.plugins import get_plugin_manager
 
         plugin_manager = get_plugin_manager()
-    from nasframe.distributed.components import ComponentSpec
-
     # the composition's path: a setting naming a component ([keras] builder) is built
     estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)
     dataset = ComponentSpec("dataset", *plan.dataset).build(plugin_manager)
@@ -488,13 +446,31 @@ def finalize(
         len(jobs),
         workers,
     )
+    pool_settings = PoolSettings.from_section(plan.ray)
+
+    def make_pool() -> RowPool:
+        return RowPool(
+            ComponentSpec("estimator", *plan.estimator),
+            ComponentSpec("dataset", *plan.dataset),
+            task=plan.task,
+            workers=workers,
+            settings=pool_settings,
+            ray_address=ray_address,
+            what="finalize",
+        )
+
     epochs = int(getattr(getattr(estimator, "settings", None), "epochs", 0) or 0)
     max_epochs = max([epochs, *(len(row.curve) for row in done)])
     trained = 0
     bar = _Progress(console, len(jobs), enabled=progress)
     try:
         with RowWriter(rows_path, max_epochs) as writer, bar:
-            for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
+            for row in measure_rows(
+                [(nsc, seed, model_path(output, nsc.canonical_hash, seed)) for nsc, seed in jobs],
+                estimator=estimator,
+                dataset=dataset,
+                pool=make_pool if workers > 1 else None,
+            ):
                 writer.write(row)
                 trained += 1
                 bar.advance(row)
@@ -522,98 +498,6 @@ def finalize(
         seconds=time.perf_counter() - started,
         card=card,
     )
-
-
-def _run(
-    jobs: Sequence[tuple[NSC, int]],
-    estimator: PerformanceEstimator,
-    dataset: DatasetHandler,
-    plan: FinalPlan,
-    workers: int,
-    ray_address: str | None,
-) -> Iterator[TableRow]:
-    if workers <= 1 or len(jobs) <= 1:
-        for nsc, seed in jobs:
-            yield train_one(
-                estimator, dataset, nsc, seed, model_path(plan.output, nsc.canonical_hash, seed)
-            )
-        return
-    yield from _run_on_ray(jobs, plan, workers, ray_address)
-
-
-def _run_on_ray(
-    jobs: Sequence[tuple[NSC, int]], plan: FinalPlan, workers: int, ray_address: str | None
-) -> Iterator[TableRow]:
-    from nasframe.distributed.cluster import connect_ray, import_ray
-    from nasframe.distributed.components import ComponentSpec
-
-    ray = import_ray()
-    owns = connect_ray(ray_address)
-    environment = {
-        name: "1"
-        for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
-    }
-    environment["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
-    actor_class = ray.remote(_FinalWorker).options(
-        num_cpus=float(plan.ray.get("num_cpus", 1.0)),
-        num_gpus=float(plan.ray.get("num_gpus", 0.0)),
-        max_restarts=0,
-    )
-    max_retries = int(plan.ray.get("max_retries", 2))
-    specs = (
-        ComponentSpec("estimator", plan.estimator[0], plan.estimator[1]),
-        ComponentSpec("dataset", plan.dataset[0], plan.dataset[1]),
-        plan.task,
-        environment,
-    )
-    queue = list(reversed(jobs))
-    retries: dict[tuple[str, int], int] = {}
-    running: dict[Any, tuple[Any, tuple[NSC, int]]] = {}
-    actors = [actor_class.remote(*specs) for _ in range(min(workers, len(jobs)))]
-    try:
-        idle = list(actors)
-        while queue or running:
-            while idle and queue:
-                actor = idle.pop()
-                nsc, seed = queue.pop()
-                target = model_path(plan.output, nsc.canonical_hash, seed).resolve()
-                running[actor.train.remote(str(nsc), seed, str(target))] = (actor, (nsc, seed))
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                actor, (nsc, seed) = running.pop(ref)
-                try:
-                    row = ray.get(ref)
-                except ray.exceptions.RayActorError as exc:
-                    key = (nsc.canonical_hash, seed)
-                    retries[key] = retries.get(key, 0) + 1
-                    actor = actor_class.remote(*specs)
-                    actors.append(actor)
-                    idle.append(actor)
-                    if retries[key] <= max_retries:
-                        log.warning("a worker died training %s; retrying", nsc)
-                        queue.append((nsc, seed))
-                        continue
-                    message = " ".join(str(exc).split())
-                    yield TableRow(
-                        arch_hash=key[0],
-                        nsc=str(nsc),
-                        depth=len(nsc),
-                        seed=seed,
-                        status=Status.ERROR.value,
-                        message=f"the worker died {retries[key]} times: {message}"[:300],
-                    )
-                    continue
-                except ray.exceptions.RayTaskError as exc:
-                    raise NasframeError(
-                        f"a finalize worker failed: {' '.join(str(exc).split())[:300]}"
-                    ) from None
-                idle.append(actor)
-                yield row
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-        if owns:
-            ray.shutdown()
 
 
 class _Progress:

@@ -18,10 +18,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nasframe.errors import DatabaseError
 
-__all__ = ["DB_SUFFIXES", "FileDBSettings", "check_file_db_settings"]
+if TYPE_CHECKING:
+    from nasframe.contracts import ExperimentDB
+
+__all__ = ["DB_SUFFIXES", "FileDBSettings", "check_file_db_settings", "open_database"]
 
 #: File suffixes of experiment databases that ``nasframe db`` tells apart: a backend
 #: refuses a path ending in one that is not its own (see :func:`check_file_db_settings`).
@@ -143,3 +147,32 @@ def check_file_db_settings(
             f"{where} path: {str(file)!r}: cannot create its folder: {reason}"
         ) from None
     return FileDBSettings(path=file, lock_timeout=float(lock_timeout), fsync=fsync)
+
+
+def open_database(path: Path, *, create: bool = False) -> ExperimentDB:
+    """Open the database at ``path`` with the registered backend its extension names.
+
+    What ``nasframe db`` and ``nasframe finalize`` open a file with.
+
+    Args:
+        path: a ``.csv``, ``.sqlite``, ``.sqlite3`` or ``.db`` file (or another suffix a
+            registered backend declares).
+        create: create the file if it does not exist (else that is an error).
+
+    Raises:
+        DatabaseError: the extension is unknown, or the file is missing and ``create``
+            is false (and every error of the backend itself).
+    """
+    from nasframe.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry("database")
+    backend = registry.by_suffix(path.suffix)
+    if backend is None:
+        known = ", ".join(registry.suffixes()) or "none registered"
+        raise DatabaseError(
+            f"{path}: unknown database type {path.suffix or '(no extension)'!r} (known: {known})"
+        )
+    if not create and not path.is_file():
+        raise DatabaseError(f"{path}: no such database file")
+    database: ExperimentDB = registry.create(backend.name, path=path)
+    return database

@@ -39,13 +39,15 @@ from nasframe.bench.table import (
     sha256_of,
     write_rows,
 )
-from nasframe.contracts import DatasetHandler, Evaluation, Measurement, PerformanceEstimator, Status
-from nasframe.errors import ConfigError, NasframeError
+from nasframe.contracts import PerformanceEstimator
+from nasframe.distributed.rows import PoolSettings, RowPool, measure_row, measure_rows
+from nasframe.errors import ConfigError
 from nasframe.nsc import NSC
 
 if TYPE_CHECKING:
     from nasframe.plugins import PluginManager
 
+# measure_row lives in nasframe.distributed.rows (finalize shares it); kept importable here
 __all__ = ["BuildPlan", "BuildResult", "build_table", "measure_row"]
 
 log = logging.getLogger("nasframe.bench")
@@ -70,6 +72,8 @@ class BuildPlan:
         estimator: ``(name, settings)`` of the estimator.
         dataset: ``(name, settings)`` of the dataset.
         output: the table folder.
+        ray: the ``[ray]`` settings of the workers (resources, retries), for
+            ``workers`` > 1.
     """
 
     space: str
@@ -80,6 +84,7 @@ class BuildPlan:
     output: Path
     repeat_seeds: Sequence[int] = ()
     repeat_top: float = 0.0
+    ray: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,51 +107,6 @@ class BuildResult:
     card: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_row(
-    estimator: PerformanceEstimator, dataset: DatasetHandler, nsc: NSC, seed: int
-) -> TableRow:
-    """Train ``nsc`` with ``seed`` and return its table row. Never raises."""
-    start = time.perf_counter()
-    try:
-        measured = estimator.measure(nsc, dataset, seed=seed, test=True)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # the contract says never raise; a plugin may still do
-        measured = Measurement(
-            Evaluation.failed(Status.ERROR, f"{type(exc).__name__}: {exc}"),
-        )
-    evaluation = measured.evaluation
-    return TableRow(
-        arch_hash=nsc.canonical_hash,
-        nsc=str(nsc),
-        depth=len(nsc),
-        seed=seed,
-        status=evaluation.status.value,
-        params=evaluation.params,
-        flops=evaluation.flops,
-        seconds=evaluation.seconds or time.perf_counter() - start,
-        train_seconds=measured.train_seconds,
-        epochs=evaluation.epochs,
-        curve=measured.curve,
-        test=math.nan if measured.test_accuracy is None else measured.test_accuracy,
-        message=evaluation.message,
-    )
-
-
-class _BenchWorker:
-    """The body of one Ray actor: builds estimator and dataset once, then measures."""
-
-    def __init__(self, estimator: Any, dataset: Any, environment: dict[str, str]) -> None:
-        os.environ.update(environment)
-        from nasframe.distributed.components import build_component
-
-        self.estimator = build_component(estimator)
-        self.dataset = build_component(dataset)
-
-    def measure(self, nsc: str, seed: int) -> TableRow:
-        return measure_row(self.estimator, self.dataset, NSC.parse(nsc), seed)
-
-
 def build_table(
     plan: BuildPlan,
     *,
@@ -160,7 +120,8 @@ def build_table(
 
     Args:
         plan: what to build.
-        workers: parallel trainings; more than 1 runs them on Ray actors, one CPU each.
+        workers: parallel trainings; more than 1 runs them on Ray actors (``plan.ray``:
+            one CPU each by default).
         ray_address: an existing Ray cluster (default: a new local instance).
         plugin_manager: the plugin manager (default: a fresh one).
         report: called with a one-line progress message now and then.
@@ -249,7 +210,12 @@ def build_table(
         say(f"{phase}: {len(jobs)} to train with {workers} worker(s); rows go to {rows_path}")
         phase_start, count = time.perf_counter(), 0
         with RowWriter(rows_path, max_epochs) as writer:
-            for row in _run(jobs, estimator, dataset, plan, workers, ray_address):
+            for row in measure_rows(
+                [(nsc, seed, None) for nsc, seed in jobs],
+                estimator=estimator,
+                dataset=dataset,
+                pool=make_pool if workers > 1 else None,
+            ):
                 writer.write(row)
                 trained += 1
                 count += 1
@@ -262,6 +228,20 @@ def build_table(
                         f"{row.nsc or 'head only'} seed {row.seed} {row.status} "
                         f"{row.accuracy():.3f}"
                     )
+
+    pool_settings = PoolSettings.from_section(plan.ray)
+
+    def make_pool() -> RowPool:
+        from nasframe.distributed.components import ComponentSpec
+
+        return RowPool(
+            ComponentSpec("estimator", plan.estimator[0], plan.estimator[1]),
+            ComponentSpec("dataset", plan.dataset[0], plan.dataset[1]),
+            workers=workers,
+            settings=pool_settings,
+            ray_address=ray_address,
+            what="bench",
+        )
 
     primary = [(nsc.canonical_hash, seed) for seed in seeds for nsc in networks]
     say(
@@ -312,92 +292,6 @@ def build_table(
         seconds=time.perf_counter() - started,
         card=card,
     )
-
-
-def _run(
-    jobs: Sequence[tuple[NSC, int]],
-    estimator: PerformanceEstimator,
-    dataset: DatasetHandler,
-    plan: BuildPlan,
-    workers: int,
-    ray_address: str | None,
-) -> Any:
-    if workers <= 1:
-        for nsc, seed in jobs:
-            yield measure_row(estimator, dataset, nsc, seed)
-        return
-    yield from _run_on_ray(jobs, plan, workers, ray_address)
-
-
-def _run_on_ray(
-    jobs: Sequence[tuple[NSC, int]], plan: BuildPlan, workers: int, ray_address: str | None
-) -> Any:
-    from nasframe.distributed.cluster import connect_ray, import_ray
-    from nasframe.distributed.components import ComponentSpec
-
-    ray = import_ray()
-    owns = connect_ray(ray_address)
-    environment = {
-        name: "1"
-        for name in (
-            "TF_NUM_INTRAOP_THREADS",
-            "TF_NUM_INTEROP_THREADS",
-            "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS",
-        )
-    }
-    environment["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
-    actor_class = ray.remote(_BenchWorker).options(num_cpus=1, max_restarts=0)
-    specs = (
-        ComponentSpec("estimator", plan.estimator[0], plan.estimator[1]),
-        ComponentSpec("dataset", plan.dataset[0], plan.dataset[1]),
-    )
-    queue = list(reversed(jobs))
-    retries: dict[tuple[str, int], int] = {}
-    running: dict[Any, tuple[Any, tuple[NSC, int]]] = {}
-    actors = [actor_class.remote(*specs, environment) for _ in range(min(workers, len(jobs)))]
-    try:
-        idle = list(actors)
-        while queue or running:
-            while idle and queue:
-                actor = idle.pop()
-                job = queue.pop()
-                running[actor.measure.remote(str(job[0]), job[1])] = (actor, job)
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                actor, job = running.pop(ref)
-                try:
-                    row = ray.get(ref)
-                except ray.exceptions.RayActorError as exc:
-                    key = (job[0].canonical_hash, job[1])
-                    retries[key] = retries.get(key, 0) + 1
-                    actor = actor_class.remote(*specs, environment)
-                    if retries[key] <= 2:
-                        log.warning("a worker died training %s; retrying", job[0])
-                        queue.append(job)
-                    else:
-                        row = TableRow(
-                            arch_hash=key[0],
-                            nsc=str(job[0]),
-                            depth=len(job[0]),
-                            seed=job[1],
-                            status=Status.ERROR.value,
-                            message=f"the worker died 3 times: {' '.join(str(exc).split())}"[:300],
-                        )
-                        yield row
-                    idle.append(actor)
-                    continue
-                except ray.exceptions.RayTaskError as exc:
-                    raise NasframeError(
-                        f"a bench worker failed: {' '.join(str(exc).split())[:300]}"
-                    ) from None
-                idle.append(actor)
-                yield row
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-        if owns:
-            ray.shutdown()
 
 
 def _top_networks(

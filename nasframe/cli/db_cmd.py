@@ -10,6 +10,7 @@ too.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nasframe.errors import DatabaseError
+from nasframe.storage import open_database
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nasframe.contracts import ExperimentDB
 
 __all__ = ["db", "open_database"]
 
@@ -50,32 +51,6 @@ _TEXT_COLUMNS = {"status", "dataset", "fingerprint", "nsc"}
 _STEP_LOG = "steps.csv"
 
 _EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def open_database(path: Path, *, create: bool = False) -> ExperimentDB:
-    """Open the database at ``path`` with the backend its extension names.
-
-    Args:
-        path: a ``.csv``, ``.sqlite``, ``.sqlite3`` or ``.db`` file.
-        create: create the file if it does not exist (else that is an error).
-
-    Raises:
-        DatabaseError: the extension is unknown, or the file is missing and ``create``
-            is false (and every error of the backend itself).
-    """
-    from nasframe.plugins import get_plugin_manager
-
-    registry = get_plugin_manager().registry("database")
-    backend = registry.by_suffix(path.suffix)
-    if backend is None:
-        known = ", ".join(registry.suffixes()) or "none registered"
-        raise DatabaseError(
-            f"{path}: unknown database type {path.suffix or '(no extension)'!r} (known: {known})"
-        )
-    if not create and not path.is_file():
-        raise DatabaseError(f"{path}: no such database file")
-    database: ExperimentDB = registry.create(backend.name, path=path)
-    return database
 
 
 def _frame(path: Path) -> pd.DataFrame:
@@ -170,6 +145,7 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
         (
             rank,
             f"{row.accuracy:.4f}",
+            "-" if math.isnan(row.train_accuracy) else f"{row.train_accuracy:.3f}",
             row.status,
             row.dataset,
             f"{row.params:,}",
@@ -180,7 +156,18 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
         )
         for rank, row in enumerate(best.itertuples(), start=1)
     ]
-    columns = ("#", "accuracy", "status", "dataset", "params", "flops", "density", "s", "nsc")
+    columns = (
+        "#",
+        "accuracy",
+        "train",
+        "status",
+        "dataset",
+        "params",
+        "flops",
+        "density",
+        "s",
+        "nsc",
+    )
     _print_table(f"top {len(rows)} of {len(frame)} in {path}", columns, rows)
 
 
