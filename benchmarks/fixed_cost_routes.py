@@ -63,6 +63,9 @@ class LayerCachedModel:
     def __init__(self, model: Any, cache: dict[Any, Any], *, inline: bool) -> None:
         self.model = model
         self.trainable_variables = model.trainable_variables
+        # the trainer sets the batch-norm layers' momentum through these
+        self.layers = model.layers
+        self._flatten_layers = model._flatten_layers
         self._cache = cache
         self._attributes = {} if inline else {"_noinline": True}
 

@@ -27,6 +27,7 @@ import abc
 import enum
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -93,6 +94,12 @@ class Evaluation:
         seconds: wall seconds the evaluation took.
         epochs: epochs actually trained.
         message: why the status is not ``ok`` (one line), else empty.
+        train_accuracy: accuracy on a fixed subset of the training split, measured the
+            way ``accuracy`` is (inference mode), with the final weights; ``None`` when
+            the estimator does not measure it (a proxy, a table without the column, a
+            record of an older schema). Far below ``accuracy``'s usual level -- a network
+            that cannot even fit its training data in inference mode -- it shows a broken
+            measurement (``docs/estimator.md#batch-normalisation``).
     """
 
     status: Status = Status.OK
@@ -103,6 +110,7 @@ class Evaluation:
     seconds: float = 0.0
     epochs: int = 0
     message: str = ""
+    train_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -158,7 +166,12 @@ class CacheKey:
 
 
 #: The version of the :class:`Record` schema, written into every database file.
-RECORD_SCHEMA_VERSION = 1
+#:
+#: * 1: the first schema.
+#: * 2: added :attr:`Evaluation.train_accuracy` (the last column; empty/NULL: not
+#:   measured). The file backends upgrade a version-1 database in place when they open
+#:   it, every record kept, its ``train_accuracy`` ``None``.
+RECORD_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -214,6 +227,9 @@ class Record:
                 evaluation[name] = "" if value is None else str(value)
             elif name in ("params", "flops", "epochs"):
                 evaluation[name] = int(float(value)) if value not in (None, "") else 0
+            elif name == "train_accuracy":  # not measured (or an older schema): None
+                number = None if value in (None, "") else float(value)
+                evaluation[name] = None if number is None or math.isnan(number) else number
             else:
                 evaluation[name] = float(value) if value not in (None, "") else 0.0
         seed = flat.get("seed")

@@ -528,7 +528,16 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         mask = self.action_masks()
         self._deferred.append(_Deferred(plan, self._log, terminated, truncated, reason, mask))
         info = self._info(plan, None, 0.0, reason)
-        for key in ("accuracy", "status", "message", "seconds", "params", "flops", "density"):
+        for key in (
+            "accuracy",
+            "train_accuracy",
+            "status",
+            "message",
+            "seconds",
+            "params",
+            "flops",
+            "density",
+        ):
             del info[key]
         del info["reward"]
         info["reward_pending"] = True
@@ -635,6 +644,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "added": plan.transition.added,
             "pointers": state.pointers,
             "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
+            "train_accuracy": evaluation.train_accuracy if evaluation is not None else None,
             "status": str(evaluation.status) if evaluation is not None else unevaluated,
             "message": evaluation.message if evaluation is not None else "",
             "seconds": float(evaluation.seconds) if evaluation is not None else 0.0,

@@ -32,6 +32,7 @@ FRAME_DTYPES = {
     "seconds": "float64",
     "epochs": "int64",
     "message": "string",
+    "train_accuracy": "float64",  # NaN: not measured
 }
 
 

@@ -260,3 +260,20 @@ def test_bench_build_names_a_bad_seed_in_one_line(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_statistics_count_the_networks_that_cannot_fit_their_training_data() -> None:
+    from nasframe.bench.table import TableRow
+
+    rows = [
+        TableRow(f"h{i}", f"1,1,{k},0,0", 1, 0, "ok", curve=(0.5,), test=0.5, train=train)
+        for i, (k, train) in enumerate([(1, 0.1), (3, 0.15), (5, 0.9)])
+    ]
+    rows.append(TableRow("h9", "1,3,2,0,0", 1, 0, "ok", curve=(0.4,), test=0.4))  # none
+    figures = table_statistics(BenchTable(rows))
+    assert figures["train_accuracy"] == {"networks": 3, "below_0.2": 2, "median": 0.15}
+    from nasframe.cli.bench_cmd import _format_stats
+
+    assert "2 of 3 networks below 0.2" in _format_stats(figures)
+    old = [TableRow("h1", "1,1,1,0,0", 1, 0, "ok", curve=(0.5,), test=0.5)]
+    assert "train_accuracy" not in table_statistics(BenchTable(old))

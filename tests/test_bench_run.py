@@ -284,3 +284,12 @@ def test_table_query_benchmark_smoke() -> None:
         check=True,
     )
     assert "ratio proxy / table: query" in result.stdout
+
+
+def test_a_maximum_depth_runs_the_shallower_benchmark(tmp_path: Path) -> None:
+    deep = write_table(tmp_path / "deep", depth=3, seeds=(0,), consistent=True)
+    settings = CompareSettings(table=deep, agents=["random"], seeds=2, budget=20, depth=2)
+    comparison = compare_agents(settings)
+    shallow = [r for r in nasframe.BenchTable.load(deep).rows if r.depth <= 2]
+    assert comparison.best_test == pytest.approx(max(r.test for r in shallow))
+    assert comparison.best_test < max(r.test for r in nasframe.BenchTable.load(deep).rows)

@@ -185,11 +185,13 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     SqliteExperimentDB(path).close()
     with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA user_version=2")
+        connection.execute("PRAGMA user_version=3")
     with pytest.raises(
-        DatabaseError, match=r"written with record schema version 2, .* reads version 1 at most"
+        DatabaseError, match=r"written with record schema version 3, .* reads version 2 at most"
     ):
         SqliteExperimentDB(path)
+    with sqlite3.connect(path) as connection:  # refused, not upgraded
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_sqlite_refuses_other_files(tmp_path: Path) -> None:
@@ -326,3 +328,126 @@ def test_a_record_drops_a_terminal_row_whoever_builds_it() -> None:
     assert Record(**{**vars(make_record(0)), "nsc": "1,7,0,0,0"}).nsc == ""
     assert Record(**{**vars(make_record(0)), "nsc": "1,1,3,0,0;2,7,0,0,0"}).nsc == "1,1,3,0,0"
     assert make_record(0).nsc == "1,1,3,0,0;2,5,0,1,0;3,4,0,2,0"
+
+
+# -- schema version 2: train_accuracy ------------------------------------------------------
+
+
+def test_train_accuracy_round_trips_measured_or_not(backend: tuple[Factory, Path]) -> None:
+    factory, path = backend
+    measured = make_record(0, train_accuracy=0.1 + 0.7)  # not exactly representable
+    unmeasured = make_record(1)
+    perfect = make_record(2, train_accuracy=1.0)
+    zero = make_record(3, train_accuracy=0.0)  # measured as 0.0: not the same as None
+    records = [measured, unmeasured, perfect, zero]
+    with factory(path) as db:
+        db.put_many(records)
+        assert db.get(measured.key).evaluation.train_accuracy == 0.1 + 0.7
+    with factory(path) as db:
+        assert list(db) == records
+        assert [r.evaluation.train_accuracy for r in db] == [0.1 + 0.7, None, 1.0, 0.0]
+        frame = db.to_frame()
+    assert str(frame["train_accuracy"].dtype) == "float64"
+    assert frame["train_accuracy"].isna().tolist() == [False, True, False, False]
+    assert frame["train_accuracy"].iloc[0] == 0.1 + 0.7
+
+
+def test_record_from_flat_keeps_an_unmeasured_train_accuracy_none() -> None:
+    flat = make_record(0).to_flat()
+    assert flat["train_accuracy"] is None
+    for empty in (None, "", float("nan")):
+        assert Record.from_flat({**flat, "train_accuracy": empty}).evaluation.train_accuracy is None
+    without = {name: value for name, value in flat.items() if name != "train_accuracy"}
+    assert Record.from_flat(without) == make_record(0)
+    assert Record.from_flat({**flat, "train_accuracy": "0.5"}).evaluation.train_accuracy == 0.5
+    assert Record.from_flat({**flat, "accuracy": ""}).evaluation.accuracy == 0.0  # unchanged
+
+
+#: The table of record schema version 1, exactly as nasframe created it.
+SQLITE_V1_CREATE = (
+    "CREATE TABLE IF NOT EXISTS records (dataset TEXT NOT NULL, task TEXT NOT NULL, "
+    "arch_hash TEXT NOT NULL, nsc TEXT NOT NULL, estimator TEXT NOT NULL, "
+    "estimator_version TEXT NOT NULL, fingerprint TEXT NOT NULL, seed INTEGER, "
+    "timestamp TEXT NOT NULL, nasframe_version TEXT NOT NULL, status TEXT NOT NULL, "
+    "accuracy REAL NOT NULL, params INTEGER NOT NULL, flops INTEGER NOT NULL, "
+    "density REAL NOT NULL, seconds REAL NOT NULL, epochs INTEGER NOT NULL, "
+    "message TEXT NOT NULL, PRIMARY KEY (dataset, arch_hash, fingerprint))"
+)
+
+
+def write_sqlite_v1(path: Path, records: list[Record]) -> None:
+    """A database as nasframe's record schema version 1 wrote it."""
+    from nasframe_sqlite.db import APPLICATION_ID
+
+    columns = [name for name in make_record(0).to_flat() if name != "train_accuracy"]
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(SQLITE_V1_CREATE)
+        connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        connection.execute("PRAGMA user_version=1")
+        for record in records:
+            flat = record.to_flat()
+            connection.execute(
+                f"INSERT INTO records ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                [flat[name] for name in columns],
+            )
+    finally:
+        connection.close()
+
+
+def sqlite_schema(path: Path) -> tuple[int, list[tuple[str, str, int]]]:
+    """``user_version`` and (name, type, notnull) of every column of the records table."""
+    with sqlite3.connect(path) as connection:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        info = connection.execute("PRAGMA table_info(records)").fetchall()
+    return version, [(row[1], row[2], row[3]) for row in info]
+
+
+def test_sqlite_upgrades_a_schema_1_database_keeping_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = [make_record(1), make_record(2, status="timeout", message="ran out", accuracy=0.25)]
+    write_sqlite_v1(path, old)
+    version, columns = sqlite_schema(path)
+    assert version == 1 and "train_accuracy" not in [name for name, _, _ in columns]
+    with SqliteExperimentDB(path) as db:
+        assert list(db) == old
+        assert [r.evaluation.train_accuracy for r in db] == [None, None]
+        version, columns = sqlite_schema(path)
+        assert version == 2
+        assert columns[-1] == ("train_accuracy", "REAL", 0)  # nullable, the last column
+        assert [name for name, _, _ in columns] == [
+            *(name for name in make_record(0).to_flat() if name != "train_accuracy"),
+            "train_accuracy",
+        ]
+        new = make_record(3, train_accuracy=0.875)
+        db.put(new)
+        assert db.get(new.key) == new
+        # A second upgrade (a process that read user_version 1 before this one upgraded)
+        # checks inside its transaction and does nothing.
+        db._upgrade()
+        assert sqlite_schema(path) == (version, columns)
+    with SqliteExperimentDB(path) as db, SqliteExperimentDB(path) as other:
+        assert list(db) == [*old, new] == list(other)
+        assert db.get(old[0].key).evaluation.train_accuracy is None  # type: ignore[union-attr]
+
+
+def test_sqlite_schema_1_databases_opened_by_several_handles_upgrade_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    write_sqlite_v1(path, [make_record(i) for i in range(3)])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        handles = list(pool.map(lambda _: SqliteExperimentDB(path), range(4)))
+    try:
+        for handle in handles:
+            assert [r.evaluation.train_accuracy for r in handle] == [None] * 3
+        handles[0].put(make_record(9, train_accuracy=0.5))
+        assert handles[3].get(make_record(9).key).evaluation.train_accuracy == 0.5  # type: ignore[union-attr]
+    finally:
+        for handle in handles:
+            handle.close()
+    version, columns = sqlite_schema(path)
+    assert version == 2
+    assert [name for name, _, _ in columns].count("train_accuracy") == 1

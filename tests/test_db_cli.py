@@ -44,6 +44,20 @@ def test_show_ranks_ok_records_by_accuracy(database: Path) -> None:
     assert code == 0 and "top 1 of 1" in out
 
 
+def test_show_has_the_train_accuracy_after_the_accuracy(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    with CsvExperimentDB(path) as db:
+        db.put_many([make_record(1, accuracy=0.9, train_accuracy=0.98765), make_record(2)])
+    code, out, _ = run("show", path)
+    assert code == 0
+    header = next(line for line in out.splitlines() if "accuracy" in line)
+    assert header.split("┃")[1:4] == [" # ", " accuracy ", " train "]
+    measured = next(line for line in out.splitlines() if "0.9000" in line)
+    unmeasured = next(line for line in out.splitlines() if "0.3020" in line)
+    assert [cell.strip() for cell in measured.split("│")[1:4]] == ["1", "0.9000", "0.988"]
+    assert [cell.strip() for cell in unmeasured.split("│")[1:4]] == ["2", "0.3020", "-"]
+
+
 def test_show_of_an_empty_database(tmp_path: Path) -> None:
     path = tmp_path / "empty.sqlite"
     SqliteExperimentDB(path).close()
@@ -215,7 +229,7 @@ def test_skipped_lines_are_reported_as_one_line_warnings(database: Path) -> None
     code, out, err = run("stats", database)
     assert code == 0
     assert f"{database}: 13 records" in out
-    assert err == (f"warning: {database}: line 4 is corrupt and ignored (1 fields, expected 18)\n")
+    assert err == (f"warning: {database}: line 4 is corrupt and ignored (1 fields, expected 19)\n")
 
 
 def test_show_selects_a_dataset_by_its_short_name(tmp_path: Path) -> None:

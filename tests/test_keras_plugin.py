@@ -90,14 +90,18 @@ def _changed(value: object) -> object:
         return value + 1
     if isinstance(value, float):
         return value * 0.5 + 0.01
-    return {"valid": "same", "nasgym-v1": "blockqnn-v1", "none": "shift"}[str(value)]
+    changes = {"valid": "same", "nasgym-v1": "blockqnn-v1", "none": "shift"}
+    return {**changes, "recompute": "momentum"}[str(value)]
 
 
 @pytest.mark.parametrize("name", RESULT_SETTINGS)
 def test_fingerprint_changes_with_every_result_setting(name: str) -> None:
     # The stacked builder's settings count only when that builder is used.
     base = KerasSettings(builder="blockqnn-v1") if name in ("stages", "blocks_per_stage") else None
-    base = base or KerasSettings()
+    # the momentum counts only when it is the batch-norm mechanism
+    base = base or KerasSettings(
+        batch_norm="momentum" if name == "batch_norm_momentum" else "recompute"
+    )
     other = dataclasses.replace(base, **{name: _changed(getattr(base, name))})
     assert KerasEstimator(base).fingerprint() != KerasEstimator(other).fingerprint()
 
@@ -120,10 +124,15 @@ def test_deterministic_unless_xla() -> None:
 
 def test_fingerprint_of_the_defaults_is_pinned() -> None:
     # Settings added later (augmentation) enter the fingerprint only when used, so every
-    # cache written before them stays valid: these are the values before they existed.
-    assert KerasEstimator().fingerprint() == "keras-1-0f07b01c1283"
-    stacked = KerasSettings(builder="blockqnn-v1", epochs=3)
+    # cache written before them stays valid. Trainer 2 (settled batch-norm statistics)
+    # changed the defaults' fingerprint; batch_norm = as-built is trainer 1, whose
+    # fingerprints are the values before it existed.
+    assert KerasEstimator().fingerprint() == "keras-1-9c7e276fefe7"
+    old = KerasSettings(batch_norm="as-built")
+    assert KerasEstimator(old).fingerprint() == "keras-1-0f07b01c1283"
+    stacked = KerasSettings(builder="blockqnn-v1", epochs=3, batch_norm="as-built")
     assert KerasEstimator(stacked).fingerprint() == "keras-1-446e5a4c459e"
+    assert "batch_norm" not in old.result_settings()
     assert "augmentation" not in KerasSettings().result_settings()
     shifted = KerasSettings(augmentation="shift")
     assert KerasEstimator(shifted).fingerprint() != KerasEstimator().fingerprint()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -202,5 +203,62 @@ def test_registered_with_its_section(plugin_manager: nasframe.PluginManager) -> 
         "table": None,
         "epochs": 0,
         "seed": "mean",
+        "depth": 0,
         "simulated_cost": True,
     }
+
+
+def test_a_maximum_depth_answers_exactly_the_rows_up_to_it(tmp_path: Path) -> None:
+    deep = write_table(tmp_path / "deep", depth=3, seeds=(0,))
+    full = nasframe.BenchTable.load(deep)
+    shallow = _estimator(deep, depth=2)
+    expected = {row.arch_hash for row in full.rows if row.depth <= 2}
+    assert set(shallow.bench.by_hash) == expected  # type: ignore[attr-defined]
+    assert shallow.bench.build["depth"] == 2  # type: ignore[attr-defined]
+    dataset = _digits()
+    kept = NSC.parse("1,1,3,0,0;2,2,2,1,0")
+    assert shallow.evaluate(kept, dataset) == _estimator(deep).evaluate(kept, dataset)
+    dropped = shallow.evaluate(NSC.parse("1,1,3,0,0;2,2,2,1,0;3,1,1,2,0"), dataset)
+    assert dropped.status is Status.INVALID
+    # the table's own depth and 0 are the whole table, under the earlier fingerprint
+    assert _estimator(deep, depth=3).bench.rows == full.rows  # type: ignore[attr-defined]
+    assert _estimator(deep, depth=0).fingerprint() != shallow.fingerprint()
+    with pytest.raises(nasframe.ConfigError, match=r"^\[table\] depth = 4: .* 0 to 3 layers"):
+        _estimator(deep, depth=4)
+
+
+def test_training_accuracy_answers_at_the_last_epoch_only(tmp_path: Path) -> None:
+    import dataclasses
+
+    from nasframe.bench.table import ROWS_FILE, read_rows, write_rows
+
+    folder = write_table(tmp_path / "t", depth=1, seeds=(0,))
+    rows = [
+        dataclasses.replace(row, train=0.5 + row.depth / 10)
+        for row in read_rows(folder / "table.csv.gz")
+    ]
+    (folder / "build.json").unlink()
+    write_rows(folder / ROWS_FILE, rows, 3)
+    (folder / "table.csv.gz").unlink()
+    nsc = NSC.parse("1,1,3,0,0")
+    assert _estimator(folder).evaluate(nsc, _digits()).train_accuracy == pytest.approx(0.6)
+    assert _estimator(folder, epochs=1).evaluate(nsc, _digits()).train_accuracy is None
+
+
+def test_a_table_without_the_train_column_still_reads_and_resumes(tmp_path: Path) -> None:
+    import csv
+
+    from nasframe.bench.table import RowWriter, TableRow, header, read_rows
+
+    path = tmp_path / "rows.csv"
+    old = TableRow("h1", "1,1,3,0,0", 1, 0, "ok", curve=(0.5, 0.6), test=0.55)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(
+            [header(2, train=False), old.to_cells(2, train=False)]
+        )
+    with RowWriter(path, 2) as writer:
+        writer.write(TableRow("h2", "1,3,2,0,0", 1, 0, "ok", curve=(0.7, 0.8), train=0.9))
+    first, second = read_rows(path)
+    assert first.curve == (0.5, 0.6) and first.test == 0.55 and math.isnan(first.train)
+    assert second.curve == (0.7, 0.8) and second.nsc == "1,3,2,0,0"
+    assert "train" not in path.read_text().splitlines()[0].split(",")  # its own layout wins

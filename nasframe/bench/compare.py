@@ -73,6 +73,9 @@ class CompareSettings:
         seconds: simulated training seconds per run (``None``: no time budget).
         epochs: the fidelity (``table-v1``'s ``epochs``; 0: the table's last epoch).
         table_seed: ``table-v1``'s ``seed``: a seed, ``mean`` or ``random``.
+        depth: the deepest network (``table-v1``'s ``depth``; 0: the table's depth):
+            episodes end there, and the table answers its rows up to that depth only,
+            so a depth-4 table is also the depth-3 benchmark.
         step_factor: a run stops after ``step_factor * budget`` environment steps even
             if it has not spent its budget (an agent that keeps revisiting networks it
             has seen spends no trainings); the summary's ``budget_spent`` counts the
@@ -93,6 +96,7 @@ class CompareSettings:
     seconds: float | None = None
     epochs: int = 0
     table_seed: str = "random"
+    depth: int = 0
     step_factor: int = 10
     jobs: int = 1
     evaluate: str = "every_step"
@@ -292,6 +296,7 @@ def compare_agents(
         epochs=settings.epochs,
         seed=settings.table_seed,
         simulated_cost=True,
+        depth=settings.depth,
     )
     table: BenchTable = estimator.bench
     space, encoder, dataset, depth = _components(table, estimator.source, plugin_manager)

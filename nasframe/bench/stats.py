@@ -114,6 +114,17 @@ def table_statistics(table: BenchTable) -> dict[str, Any]:
             "max": float(max(seconds)),
             "sum": float(sum(row.seconds for row in table.rows)),
         }
+    trains = table.mean_trains()
+    measured = [h for h in hashes if not math.isnan(trains[h])]
+    if measured:
+        # a network that cannot fit its own training data in inference mode shows a
+        # broken measurement (the unsettled batch-norm statistics of keras-v1's first
+        # trainer), not a bad architecture
+        out["train_accuracy"] = {
+            "networks": len(measured),
+            "below_0.2": sum(trains[h] < 0.2 for h in measured),
+            "median": _quantile([trains[h] for h in measured], 0.5),
+        }
     out["histogram"] = histogram(values)
     return out
 

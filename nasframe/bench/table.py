@@ -88,6 +88,10 @@ class TableRow:
         curve: the validation accuracy after each epoch (``curve[e - 1]`` after ``e``).
         test: the test accuracy after the last epoch (NaN when there is none).
         message: why the status is not ``ok``.
+        train: the training accuracy after the last epoch, measured as the validation
+            accuracy is (inference mode) on a fixed training subset
+            (:attr:`nasframe.Evaluation.train_accuracy`); NaN when not measured (tables
+            built before it was recorded).
     """
 
     arch_hash: str
@@ -103,6 +107,7 @@ class TableRow:
     curve: tuple[float, ...] = ()
     test: float = math.nan
     message: str = ""
+    train: float = math.nan
 
     @property
     def ok(self) -> bool:
@@ -116,10 +121,12 @@ class TableRow:
             return self.curve[-1]
         return self.curve[max(1, epochs) - 1]
 
-    def to_cells(self, max_epochs: int) -> list[str]:
+    def to_cells(self, max_epochs: int, *, train: bool = True) -> list[str]:
+        """The row's cells in :func:`header` order (``train=False``: a table without it)."""
         curve = [f"{value:.6g}" for value in self.curve]
         curve += [""] * (max_epochs - len(curve))
         test = "" if math.isnan(self.test) else f"{self.test:.6g}"
+        trained = ["" if math.isnan(self.train) else f"{self.train:.6g}"] if train else []
         return [
             self.arch_hash,
             self.nsc,
@@ -133,17 +140,25 @@ class TableRow:
             str(self.epochs),
             *curve,
             test,
+            *trained,
             self.message,
         ]
 
 
-def header(max_epochs: int) -> list[str]:
-    """The CSV header of a table whose curves have ``max_epochs`` points."""
-    return [*_HEAD, *(f"val_{e}" for e in range(1, max_epochs + 1)), "test", "message"]
+def header(max_epochs: int, *, train: bool = True) -> list[str]:
+    """The CSV header of a table whose curves have ``max_epochs`` points.
+
+    ``train=False``: the layout of tables built before the training accuracy was
+    recorded (no ``train`` column), which are still read and resumed.
+    """
+    values = [*(f"val_{e}" for e in range(1, max_epochs + 1)), "test"]
+    return [*_HEAD, *values, *(["train"] if train else []), "message"]
 
 
 def _row_from(cells: dict[str, str], where: str) -> TableRow:
     try:
+        if None in cells:  # csv.DictReader's key for cells beyond the header
+            raise ValueError(f"{len(cells) - 1 + len(cells[None])} cells, more than the columns")  # type: ignore[index]
         epochs = sorted(int(name[4:]) for name in cells if name.startswith("val_"))
         curve = tuple(float(cells[f"val_{e}"]) for e in epochs if cells[f"val_{e}"] != "")
         return TableRow(
@@ -160,6 +175,7 @@ def _row_from(cells: dict[str, str], where: str) -> TableRow:
             curve=curve,
             test=float(cells["test"]) if cells.get("test") else math.nan,
             message=cells.get("message") or "",
+            train=float(cells["train"]) if cells.get("train") else math.nan,
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"{where}: not a row of an NSC-Bench table ({exc})") from None
@@ -358,6 +374,14 @@ class BenchTable:
             for h, rows in self.by_hash.items()
         }
 
+    def mean_trains(self) -> dict[str, float]:
+        """Seed-mean training accuracy of every network that has one (NaN: none recorded)."""
+        out = {}
+        for h, rows in self.by_hash.items():
+            values = [r.train for r in rows if r.ok and not math.isnan(r.train)]
+            out[h] = sum(values) / len(values) if values else math.nan
+        return out
+
     def mean_tests(self) -> dict[str, float]:
         """Seed-mean test accuracy of every network (failed or untested count 0)."""
         out = {}
@@ -379,12 +403,14 @@ class RowWriter:
     What ``bench build`` and ``finalize`` store as they go: a ``kill -9`` loses at most the
     row being written, which :func:`resume_rows` then cuts off. The header waits for the
     first row of a new file (its curve may be longer than ``max_epochs``); an existing
-    file's own width wins, so the rows of a resumed run line up.
+    file's own layout wins (its width, and whether it has the ``train`` column), so the
+    rows of a resumed run line up.
     """
 
     def __init__(self, path: Path, max_epochs: int) -> None:
         self.path = path
         self.max_epochs = max_epochs
+        self._train = True
 
     def __enter__(self) -> RowWriter:
         self._new = not self.path.exists() or self.path.stat().st_size == 0
@@ -392,6 +418,7 @@ class RowWriter:
             with self.path.open(encoding="utf-8") as handle:
                 columns = handle.readline().strip().split(",")
             self.max_epochs = sum(name.startswith("val_") for name in columns)
+            self._train = "train" in columns
         self._file = self.path.open("a", encoding="utf-8", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
         return self
@@ -407,7 +434,7 @@ class RowWriter:
                 f"{self.path}: a curve of {len(row.curve)} epochs does not fit the table's "
                 f"{self.max_epochs} columns"
             )
-        self._csv.writerow(row.to_cells(self.max_epochs))
+        self._csv.writerow(row.to_cells(self.max_epochs, train=self._train))
         self._sync()
 
     def _sync(self) -> None:

@@ -75,6 +75,7 @@ def build(
     """
     from nasframe.bench.build import BuildPlan, build_table
     from nasframe.plugins import get_plugin_manager
+    from nasframe.runlock import RunFolderLock, check_folder_path
 
     manager = get_plugin_manager()
     config = load_from_options(
@@ -103,15 +104,21 @@ def build(
         estimator=component("estimator", env["estimator"]),
         dataset=component("dataset", env["dataset"]),
         output=Path(config.get("bench", "output")),
+        ray=config.section("ray"),
     )
-    result = build_table(
-        plan,
-        workers=config.get("run", "workers"),
-        ray_address=config.get("run", "ray_address") or None,
-        plugin_manager=manager,
-        report=lambda line: click.echo(line, err=True),
-        limit=limit,
-    )
+    check_folder_path(plan.output, "[bench] output")
+    # one build per table folder: a second would train the same networks twice
+    with RunFolderLock(
+        plan.output, hint="wait for it (a stopped build resumes with the same command)"
+    ):
+        result = build_table(
+            plan,
+            workers=config.get("run", "workers"),
+            ray_address=config.get("run", "ray_address") or None,
+            plugin_manager=manager,
+            report=lambda line: click.echo(line, err=True),
+            limit=limit,
+        )
     state = "complete" if result.complete else "incomplete (run the same command to resume)"
     click.echo(
         f"{result.rows} rows stored for {result.networks} networks, {result.trained} trained "
@@ -154,6 +161,12 @@ def build(
     help="Which training answers: a seed of the table, mean or random (per network).",
 )
 @click.option(
+    "--depth",
+    type=int,
+    default=0,
+    help="The deepest network (0: the table's depth); --depth 3 on v3 is the depth-3 benchmark.",
+)
+@click.option(
     "--output",
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("runs/bench-run"),
@@ -182,6 +195,7 @@ def run(
     seconds: float | None,
     epochs: int,
     table_seed: str,
+    depth: int,
     output: Path,
     step_factor: int,
     jobs: int,
@@ -205,7 +219,9 @@ def run(
         write_results,
     )
     from nasframe.plugins import get_plugin_manager
+    from nasframe.runlock import RunFolderLock, check_folder_path
 
+    check_folder_path(output, "--output")
     manager = get_plugin_manager()
     config = load_from_options(config_path, overrides, plugin_manager=manager)
     names = [name.strip() for name in (agents or "").split(",") if name.strip()]
@@ -218,19 +234,22 @@ def run(
         seconds=seconds,
         epochs=epochs,
         table_seed=table_seed,
+        depth=depth,
         step_factor=step_factor,
         jobs=jobs,
         evaluate=config.get("env", "evaluate"),
     )
-    comparison = compare_agents(
-        settings,
-        plugin_manager=manager,
-        config=config,
-        report=None if quiet else (lambda line: click.echo(line, err=True)),
-    )
-    for name, hint in comparison.skipped.items():
-        click.echo(f"skipped {name}: not installed; {hint}", err=True)
-    written = write_results(comparison, output)
+    # one comparison per folder, from its first run to its last file
+    with RunFolderLock(output, hint="wait for it or choose another --output"):
+        comparison = compare_agents(
+            settings,
+            plugin_manager=manager,
+            config=config,
+            report=None if quiet else (lambda line: click.echo(line, err=True)),
+        )
+        for name, hint in comparison.skipped.items():
+            click.echo(f"skipped {name}: not installed; {hint}", err=True)
+        written = write_results(comparison, output)
     _print_summary(comparison, summary_header(comparison), summary_rows(comparison))
     click.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
 
@@ -285,7 +304,13 @@ def stats(table: Path, plot: Path | None, json_path: Path | None) -> None:
     from nasframe.bench.stats import plot_histogram, table_statistics
     from nasframe.bench.table import BenchTable
     from nasframe.cli.options import write_text
+    from nasframe.runlock import check_file_path
 
+    # before the table is read and its statistics computed
+    if plot is not None:
+        check_file_path(plot, "--plot")
+    if json_path is not None:
+        check_file_path(json_path, "--json")
     loaded = BenchTable.load(table)
     figures = table_statistics(loaded)
     click.echo(_format_stats(figures))
@@ -324,6 +349,14 @@ def _format_stats(figures: dict[str, object]) -> str:
         lines.append(f"seed-to-seed std of the top 10 %: {figures['top10_seed_std']:.4f}")
     if "seed_spearman" in figures:
         lines.append(f"seed 0 vs seed 1 Spearman: {figures['seed_spearman']:.3f}")
+    if "validation_test_spearman" in figures:
+        lines.append(f"validation vs test Spearman: {figures['validation_test_spearman']:.3f}")
+    train = figures.get("train_accuracy")
+    if isinstance(train, dict):
+        lines.append(
+            f"training accuracy: median {train['median']:.4f}; {train['below_0.2']} of "
+            f"{train['networks']} networks below 0.2 (a collapse, not a bad network)"
+        )
     fidelity = figures.get("epoch_rank_correlation_with_last")
     if isinstance(fidelity, dict) and fidelity:
         cells = ", ".join(

@@ -30,6 +30,7 @@ _COLUMNS = [
     "arch_hash",
     "reward",
     "accuracy",
+    "train_accuracy",
     "params",
     "status",
     "cache_hit",
@@ -37,6 +38,10 @@ _COLUMNS = [
     "terminated",
     "truncated",
 ]
+
+#: The columns of logs written before ``train_accuracy`` was recorded; still read, and
+#: rewritten with the new header when a resumed search appends to them.
+_COLUMNS_BEFORE_TRAIN = [name for name in _COLUMNS if name != "train_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class StepRow:
         seconds: the estimator's seconds for the step's network (0 on a cache hit).
         terminated: the episode ended (terminal action, invalid network, ...).
         truncated: the episode hit its step limit.
+        train_accuracy: its accuracy on the estimator's training subset
+            (:attr:`nasframe.Evaluation.train_accuracy`); ``None`` when not measured
+            (written as an empty cell).
     """
 
     step: int
@@ -80,6 +88,7 @@ class StepRow:
     seconds: float
     terminated: bool
     truncated: bool
+    train_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         network = network_text(self.nsc)
@@ -100,6 +109,10 @@ class StepRow:
         """
         values: dict[str, Any] = {}
         for spec in fields(cls):
+            if spec.name == "train_accuracy":
+                text = row.get(spec.name) or ""
+                values[spec.name] = float(text) if text else None
+                continue
             text = row[spec.name]
             if spec.type == "int":
                 values[spec.name] = int(text)
@@ -116,7 +129,10 @@ class StepRow:
         out: dict[str, str] = {}
         for name in _COLUMNS:
             value = getattr(self, name)
-            out[name] = str(int(value)) if isinstance(value, bool) else str(value)
+            if value is None:
+                out[name] = ""
+            else:
+                out[name] = str(int(value)) if isinstance(value, bool) else str(value)
         return out
 
 
@@ -143,7 +159,7 @@ class StepLog:
         rows: list[StepRow] = []
         with self.path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            if reader.fieldnames != _COLUMNS:
+            if reader.fieldnames not in (_COLUMNS, _COLUMNS_BEFORE_TRAIN):
                 raise NasframeError(
                     f"{self.path}: not a nasframe step log (columns {reader.fieldnames})"
                 )
@@ -165,12 +181,18 @@ class StepLog:
         """
         if self._handle is None:
             new = not self.path.is_file() or self.path.stat().st_size == 0
+            if not new and self._header() == _COLUMNS_BEFORE_TRAIN:
+                self.truncate(self.read())  # the same rows under the new header
             self._handle = self.path.open("a", newline="", encoding="utf-8")
             self._writer = csv.DictWriter(self._handle, fieldnames=_COLUMNS)
             if new:
                 self._writer.writeheader()
         self._writer.writerow(row.to_strings())
         self._handle.flush()
+
+    def _header(self) -> list[str]:
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
 
     def close(self) -> None:
         """Close the file :meth:`append` keeps open."""

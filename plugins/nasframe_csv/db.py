@@ -2,9 +2,9 @@
 
 File format (UTF-8)::
 
-    # nasframe experiments schema_version=1
-    dataset,task,arch_hash,nsc,...,message        <- the column names
-    digits,digits,3f2a...,"1,1,3,0,0",...,         <- one line per record
+    # nasframe experiments schema_version=2
+    dataset,task,arch_hash,nsc,...,message,train_accuracy   <- the column names
+    digits,digits,3f2a...,"1,1,3,0,0",...,,0.93              <- one line per record
 
 Why it is built this way:
 
@@ -23,10 +23,16 @@ Why it is built this way:
   can be active) before appending. A corrupt line in the middle (edited by hand, a disk
   error) is skipped with a warning naming its line number; all other rows are kept.
 * **The schema version** is in the first line; a file from a newer schema is refused
-  with a :class:`~nasframe.DatabaseError` rather than misread.
+  with a :class:`~nasframe.DatabaseError` rather than misread. A file from an older
+  schema is upgraded when it is opened, under the lock: rewritten into a temporary file
+  beside it (the new header, the added columns empty in every line; a torn last line
+  kept as it was), fsynced, and moved over the old one with ``os.replace``, so a crash
+  leaves either the old file or the new one, never a mix. This is the one rewrite of a
+  file; a process that has the old file open notices it (the path's inode is no longer
+  that of its descriptor) and reopens the file before it reads or appends again.
 * **An in-memory index** of every record answers cache look-ups; a miss first re-reads
-  the tail of the file (one ``fstat`` when nothing was appended), so a process sees
-  records other processes stored after it opened the file.
+  the tail of the file (one ``stat`` and one ``fstat`` when nothing was appended), so a
+  process sees records other processes stored after it opened the file.
 
 ``put`` of a key that is already stored keeps the first record and ignores the new one:
 a cache entry is never replaced, so every process sees the same value for a key. The one
@@ -42,10 +48,12 @@ import csv
 import io
 import os
 import re
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import filelock
@@ -74,7 +82,8 @@ _STATUS = COLUMNS.index("status")
 _AT = {name: number for number, name in enumerate(COLUMNS)}
 _DATASET, _ARCH_HASH, _FINGERPRINT = _AT["dataset"], _AT["arch_hash"], _AT["fingerprint"]
 _INTS = tuple(_AT[name] for name in ("params", "flops", "epochs", "seed"))
-_FLOATS = tuple(_AT[name] for name in ("accuracy", "density", "seconds"))
+# Checked as floats; empty is allowed (it reads as 0.0, or as None for train_accuracy).
+_FLOATS = tuple(_AT[name] for name in ("accuracy", "density", "seconds", "train_accuracy"))
 _STATUSES = frozenset(status.value for status in Status)
 _TRANSIENT = frozenset(status.value for status in Status if status.transient)
 
@@ -88,6 +97,9 @@ def _key(record: Record) -> _Key:
 
 
 _HEADER = re.compile(r"^# nasframe experiments schema_version=(?P<version>\d+)\s*$")
+
+#: The columns each schema version added (appended, in this order, to the column line).
+_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("train_accuracy",)}
 
 
 class CorruptLineWarning(UserWarning):
@@ -113,6 +125,9 @@ class CsvExperimentDB(ExperimentDB):
     """
 
     name = "csv-v1"
+
+    _write_fd: int  # appends (O_APPEND): a bare descriptor, so one write is one record
+    _read: io.BufferedReader
 
     def __init__(
         self,
@@ -144,11 +159,7 @@ class CsvExperimentDB(ExperimentDB):
             f"{self.path}.lock", timeout=self.lock_timeout, poll_interval=0.002
         )
         with self._locked():
-            try:
-                self._write_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._read = self.path.open("rb")
-            except OSError as exc:
-                raise DatabaseError(f"{self.path}: cannot open: {exc.strerror}") from None
+            self._open()
             try:
                 self._load()
             except BaseException:
@@ -205,7 +216,7 @@ class CsvExperimentDB(ExperimentDB):
                 # crashed writer left: cut it off so the new line starts on its own.
                 self._warn_torn(len(tail))
                 os.truncate(self.path, self._offset)
-            data = b"".join(self._encode(record) for record in fresh.values())
+            data = b"".join(self._line(record) for record in fresh.values())
             self._append(data)
             self._offset += len(data)
             self._lines += len(fresh)
@@ -229,10 +240,14 @@ class CsvExperimentDB(ExperimentDB):
         if self._closed:
             return
         self._closed = True
-        read = getattr(self, "_read", None)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        # Each is closed once and forgotten: a failed reopen leaves none to close twice.
+        read = self.__dict__.pop("_read", None)
         if read is not None:
             read.close()
-        write_fd = getattr(self, "_write_fd", None)
+        write_fd = self.__dict__.pop("_write_fd", None)
         if write_fd is not None:
             os.close(write_fd)
 
@@ -300,9 +315,14 @@ class CsvExperimentDB(ExperimentDB):
         if not newline:
             raise DatabaseError(f"{self.path}: line 2 (the column names) is missing or torn")
         names = _parse_line(second.decode("utf-8", "replace"))
-        missing = [name for name in COLUMNS if name not in names]
+        added = [name for number in _ADDED_IN if number > version for name in _ADDED_IN[number]]
+        missing = [name for name in COLUMNS if name not in names and name not in added]
         if missing:
             raise DatabaseError(f"{self.path}: line 2 lacks the columns {', '.join(missing)}")
+        if version < RECORD_SCHEMA_VERSION:
+            self._upgrade(data, [name for name in added if name not in names])
+            self._load()
+            return
         self._positions = [names.index(name) for name in COLUMNS]
         self._width = len(names)
         self._in_order = tuple(names) == COLUMNS
@@ -311,6 +331,71 @@ class CsvExperimentDB(ExperimentDB):
         tail = self._scan()
         if tail:
             self._warn_torn(len(tail))
+
+    def _open(self) -> None:
+        """Open the file at the path (creating it): its append and read descriptors."""
+        try:
+            write_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DatabaseError(f"{self.path}: cannot open: {exc.strerror}") from None
+        try:
+            read = self.path.open("rb")
+        except OSError as exc:
+            os.close(write_fd)
+            raise DatabaseError(f"{self.path}: cannot open: {exc.strerror}") from None
+        self._write_fd, self._read = write_fd, read
+
+    def _upgrade(self, data: bytes, added: list[str]) -> None:
+        """Rewrite the file (all of it, ``data``) in the current schema; reopen it.
+
+        Called under the lock. Every line is kept: the header names the current version,
+        the column line and every complete line after it get one empty cell per column
+        in ``added``; an unterminated last line (a torn write) is kept as it was, to be
+        warned about and cut off as always. The new file is written beside the old one,
+        fsynced and moved over it atomically, so a crash leaves one of the two whole.
+        """
+        lines = data.split(b"\n")
+        body, torn = lines[2:-1], lines[-1]
+        names = b"," + _csv_line(added).rstrip("\n").encode() if added else b""
+        empty = b"," * len(added)
+        out = io.BytesIO()
+        out.write(f"{CSV_MAGIC} schema_version={RECORD_SCHEMA_VERSION}\n".encode())
+        out.write(_appended(lines[1], names) + b"\n")
+        for line in body:
+            # A blank line is not a record (it is warned about either way): kept blank.
+            out.write((_appended(line, empty) if line.strip() else line) + b"\n")
+        out.write(torn)
+        folder = self.path.parent
+        try:
+            mode = os.fstat(self._read.fileno()).st_mode & 0o7777
+            handle, temporary = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".upgrade", dir=folder
+            )
+        except OSError as exc:
+            raise DatabaseError(
+                f"{self.path}: cannot upgrade it to schema version {RECORD_SCHEMA_VERSION} "
+                f"(a temporary file in {folder}: {exc.strerror})"
+            ) from None
+        try:
+            try:
+                view = memoryview(out.getvalue())
+                while view:
+                    view = view[os.write(handle, view) :]
+                os.fchmod(handle, mode)
+                os.fsync(handle)  # always: the old file is gone once this one replaces it
+            finally:
+                os.close(handle)
+            Path(temporary).replace(self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                Path(temporary).unlink()
+            raise DatabaseError(
+                f"{self.path}: cannot upgrade it to schema version {RECORD_SCHEMA_VERSION}: "
+                f"{exc.strerror}"
+            ) from None
+        self._sync_folder(always=True)
+        self._close_files()
+        self._open()
 
     def _scan(self) -> bytes:
         """Consume the complete lines after ``_offset``; return the unterminated rest."""
@@ -363,18 +448,58 @@ class CsvExperimentDB(ExperimentDB):
             raise DatabaseError(f"{self.path}: the database is closed")
 
     def _check_same_file(self) -> None:
-        # Appending to a file that was deleted or replaced under us would lose records.
+        """Follow a replaced file (called under the lock, before appending).
+
+        Appending to a file that was deleted or replaced under us would lose records: a
+        deleted file is an error; a replaced one (another process upgraded its schema) is
+        reopened and read again.
+        """
         try:
             current = self.path.stat().st_ino
         except OSError:
             current = None
-        if current != os.fstat(self._write_fd).st_ino:
+        if current is None:
             raise DatabaseError(
                 f"{self.path}: the file was deleted or replaced while open; reopen the database"
+            )
+        if current != os.fstat(self._write_fd).st_ino:
+            self._reload()
+
+    def _reload(self) -> None:
+        """Reopen the file at the path and read it from the start (under the lock).
+
+        Raises:
+            DatabaseError: the new file lacks a record this process had read (it is not
+                an upgrade of the old one); the database is closed.
+        """
+        known = set(self._index)
+        self._close_files()
+        self._records, self._index, self._transient = [], {}, set()
+        self._offset = self._lines = 0
+        self._warned_torn = None
+        try:
+            self._open()
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+        lost = len(known - self._index.keys())
+        if lost:
+            self.close()
+            raise DatabaseError(
+                f"{self.path}: the file was deleted or replaced while open (the new file lacks "
+                f"{lost} of the records read before); reopen the database"
             )
 
     def _refresh(self) -> None:
         self._check_open()
+        try:
+            replaced = self.path.stat().st_ino != os.fstat(self._read.fileno()).st_ino
+        except OSError:  # deleted: keep reading what is left; a put reports it
+            replaced = False
+        if replaced:
+            with self._locked():
+                self._check_same_file()
         size = os.fstat(self._read.fileno()).st_size
         if size < self._offset:
             raise DatabaseError(
@@ -440,6 +565,7 @@ class CsvExperimentDB(ExperimentDB):
             seconds=_float(cells[_AT["seconds"]]),
             epochs=_int(cells[_AT["epochs"]]),
             message=cells[_AT["message"]],
+            train_accuracy=_optional_float(cells[_AT["train_accuracy"]]),
         )
         seed = cells[_AT["seed"]]
         return Record(
@@ -504,9 +630,9 @@ class CsvExperimentDB(ExperimentDB):
             os.truncate(self.path, start)
             raise DatabaseError(f"{self.path}: cannot append: {exc.strerror}") from None
 
-    def _sync_folder(self) -> None:
+    def _sync_folder(self, always: bool = False) -> None:
         # A new file is durable only once its directory entry is.
-        if not self.fsync:
+        if not (self.fsync or always):
             return
         try:
             folder = os.open(self.path.parent, os.O_RDONLY)
@@ -521,7 +647,17 @@ class CsvExperimentDB(ExperimentDB):
 
     @staticmethod
     def _encode(record: Record) -> bytes:
+        """The line of ``record`` in a file whose columns are :data:`COLUMNS`, in order."""
         return _csv_line(_cell(value) for value in _values(record)).encode()
+
+    def _line(self, record: Record) -> bytes:
+        """The line of ``record`` in this file: in the order of its column line."""
+        if self._in_order:
+            return self._encode(record)
+        cells = [""] * self._width  # a column the file has and COLUMNS lacks stays empty
+        for position, value in zip(self._positions, _values(record), strict=True):
+            cells[position] = _cell(value)
+        return _csv_line(cells).encode()
 
 
 def _values(record: Record) -> list[Any]:
@@ -543,6 +679,17 @@ def _int(text: str) -> int:
 
 def _float(text: str) -> float:
     return float(text) if text else 0.0
+
+
+def _optional_float(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def _appended(line: bytes, cells: bytes) -> bytes:
+    """``line`` with ``cells`` (``,a,b``) appended, before a carriage return ending it."""
+    if line.endswith(b"\r"):
+        return line[:-1] + cells + b"\r"
+    return line + cells
 
 
 def _cell(value: Any) -> str:

@@ -264,6 +264,7 @@ class KerasEstimator(PerformanceEstimator):
                 seconds=time.perf_counter() - start,
                 epochs=result.epochs,
                 message=" ".join(result.message.split()),
+                train_accuracy=result.train_accuracy,
             )
             return Measurement(
                 evaluation,

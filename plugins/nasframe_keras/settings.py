@@ -13,6 +13,7 @@ from nasframe import NSC, ConfigError, ConfigSchema, Section, closest, why_inval
 
 __all__ = [
     "AUGMENTATIONS",
+    "BATCH_NORM_MODES",
     "BUILDERS",
     "RESULT_SETTINGS",
     "TRAINER_VERSION",
@@ -32,8 +33,22 @@ BUILDERS = ("nasgym-v1", "blockqnn-v1")
 #: (natural images such as CIFAR-10; not digits or characters).
 AUGMENTATIONS = ("none", "shift", "flip-shift")
 
-#: The version of the training loop; part of the fingerprint.
-TRAINER_VERSION = "1"
+#: How the trainer makes the batch-normalisation statistics that inference uses
+#: (``[keras] batch_norm``; docs/estimator.md#batch-normalisation):
+#: ``recompute`` (the default), the statistics are recomputed from a fixed subset of
+#: training batches before every accuracy measurement; ``momentum``, every
+#: BatchNormalization layer's moving averages use ``batch_norm_momentum`` (0.9) instead
+#: of Keras' 0.99, so they settle within a few dozen steps; ``as-built``, the layers are
+#: left as the builder made them (keras-v1's first trainer, whose results it reproduces
+#: bit for bit).
+BATCH_NORM_MODES = ("recompute", "momentum", "as-built")
+
+#: The version of the training loop; part of the fingerprint. 2: batch-normalisation
+#: statistics that have settled (``batch_norm``); the ``as-built`` mode is version 1.
+TRAINER_VERSION = "2"
+
+#: The trainer version whose results ``batch_norm = as-built`` reproduces.
+_AS_BUILT_TRAINER = "1"
 
 #: Settings that never change a result (device placement and memory handling only).
 _NOT_RESULT = ("memory_growth",)
@@ -87,6 +102,11 @@ class KerasSettings:
         memory_growth: let TensorFlow grow GPU memory on demand instead of taking it all.
         augmentation: augmentation of the training batches, one of :data:`AUGMENTATIONS`
             (NASGym: none; a final training may use ``shift``).
+        batch_norm: how the batch-normalisation statistics of inference are made, one
+            of :data:`BATCH_NORM_MODES`; ``as-built`` reproduces keras-v1's first
+            trainer (whose short trainings left them unsettled).
+        batch_norm_momentum: the moving-average momentum of every BatchNormalization
+            layer under ``batch_norm = momentum``.
     """
 
     epochs: int = _key(12, "training epochs (NASGym: 12)", min=1)
@@ -118,6 +138,15 @@ class KerasSettings:
         "none",
         "training augmentation: none, shift (random translation), flip-shift (and mirror)",
         choices=AUGMENTATIONS,
+    )
+    batch_norm: str = _key(
+        "recompute",
+        "batch-norm statistics: recompute (from training batches before each measurement), "
+        "momentum (settle fast), as-built (keras-v1's first trainer)",
+        choices=BATCH_NORM_MODES,
+    )
+    batch_norm_momentum: float = _key(
+        0.9, "moving-average momentum of batch-norm layers (batch_norm = momentum)", min=0, below=1
     )
 
     def __post_init__(self) -> None:
@@ -177,6 +206,15 @@ class KerasSettings:
             # added after the first caches were written: absent unless used, so the
             # fingerprint of every earlier setting is unchanged
             values.pop("augmentation")
+        if self.batch_norm == "as-built":
+            # the first trainer exactly: its fingerprint too, so its cached results and
+            # tables stay valid for it (and only for it)
+            values.pop("batch_norm")
+            values.pop("batch_norm_momentum")
+            values["trainer"] = _AS_BUILT_TRAINER
+            return values
+        if self.batch_norm != "momentum":
+            values.pop("batch_norm_momentum")
         values["trainer"] = TRAINER_VERSION
         return values
 

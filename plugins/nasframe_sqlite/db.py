@@ -15,6 +15,8 @@ Why it is built this way:
 * **The schema version** lives in SQLite's ``user_version``, and ``application_id``
   marks the file as a nasframe database, so a foreign SQLite file or one from a newer
   schema is refused with a :class:`~nasframe.DatabaseError` instead of being altered.
+  A database of an older schema is upgraded when it is opened, in one write
+  transaction (``ALTER TABLE ... ADD COLUMN``: every row kept, the new column NULL).
 * Look-ups go to the database every time (an indexed query of a few microseconds), so a
   process always sees what other processes stored.
 """
@@ -48,6 +50,10 @@ APPLICATION_ID = 0x4E415346
 
 _INTEGER = {"seed", "params", "flops", "epochs"}
 _REAL = {"accuracy", "density", "seconds"}
+_NULLABLE_REAL = {"train_accuracy"}  # NULL: not measured
+
+#: The columns each schema version added to the table (``user_version`` below it lacks them).
+_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("train_accuracy",)}
 
 #: The columns, in table order: the record's fields with the evaluation's inlined.
 COLUMNS: tuple[str, ...] = tuple(
@@ -61,6 +67,8 @@ def _column_sql(name: str) -> str:
         return f"{name} INTEGER" + ("" if name == "seed" else " NOT NULL")
     if name in _REAL:
         return f"{name} REAL NOT NULL"
+    if name in _NULLABLE_REAL:
+        return f"{name} REAL"
     return f"{name} TEXT NOT NULL"
 
 
@@ -140,7 +148,8 @@ class SqliteExperimentDB(ExperimentDB):
             finally:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            # a damaged schema table can hold bytes that are not UTF-8 text
             raise DatabaseError(f"{self.path}: not an SQLite database ({exc})") from None
         if application_id != APPLICATION_ID and (application_id != 0 or tables):
             raise DatabaseError(
@@ -164,11 +173,30 @@ class SqliteExperimentDB(ExperimentDB):
                     self._db.execute(_CREATE)
                     self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                     self._db.execute(f"PRAGMA user_version={RECORD_SCHEMA_VERSION}")
+            elif version < RECORD_SCHEMA_VERSION:
+                self._upgrade()
         with self._errors("read"):
             present = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
         missing = [name for name in COLUMNS if name not in present]
         if missing:
             raise DatabaseError(f"{self.path}: table 'records' lacks columns {', '.join(missing)}")
+
+    def _upgrade(self) -> None:
+        """Add the columns of the newer schema versions; set ``user_version``.
+
+        Everything is read again inside the write transaction: processes that open the
+        old database together upgrade it once (the first one; the others find it done).
+        """
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version >= RECORD_SCHEMA_VERSION:
+                return
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+            for number in sorted(_ADDED_IN):
+                for name in _ADDED_IN[number]:
+                    if number > version and name not in present:
+                        self._db.execute(f"ALTER TABLE records ADD COLUMN {_column_sql(name)}")
+            self._db.execute(f"PRAGMA user_version={RECORD_SCHEMA_VERSION}")
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, retried while another process holds the file.
@@ -191,7 +219,7 @@ class SqliteExperimentDB(ExperimentDB):
         """The first record stored for ``key`` by any process, or ``None``."""
         with self._errors("read"):
             row = self._db.execute(_GET, (key.dataset, key.arch_hash, key.fingerprint)).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else self._records([row])[0]
 
     def put(self, record: Record) -> None:
         """Store ``record`` durably unless its key is stored with a non-transient status."""
@@ -214,7 +242,7 @@ class SqliteExperimentDB(ExperimentDB):
         """Every record, in the order stored."""
         with self._errors("read"):
             rows = self._db.execute(_SELECT + " ORDER BY rowid").fetchall()
-        return (_record(row) for row in rows)
+        return iter(self._records(rows))
 
     def __len__(self) -> int:
         with self._errors("read"):
@@ -244,6 +272,13 @@ class SqliteExperimentDB(ExperimentDB):
 
     def _errors(self, what: str) -> _Errors:
         return _Errors(self.path, what, self.lock_timeout, self._mutex)
+
+    def _records(self, rows: list[tuple[Any, ...]]) -> list[Record]:
+        try:
+            return [_record(row) for row in rows]
+        except (ValueError, TypeError, OverflowError) as exc:
+            # SQLite checks no value of a damaged file: a stored status may be garbage.
+            raise DatabaseError(f"{self.path}: a stored record is damaged ({exc})") from None
 
 
 class _Transaction:

@@ -20,6 +20,9 @@ Settings (section ``[table]``):
   the seed-to-seed noise of real training; reproducible from the env's seed); a network
   the table trained with fewer seeds answers with its first seed where the asked one is
   missing, and ``mean``/``random`` use the seeds it has;
+* ``depth`` -- the deepest network the table answers (``0``: all of them): a table to
+  depth 4 read with ``depth = 3`` holds exactly its rows of networks of at most 3
+  layers, the depth-3 benchmark (``bench run`` then ends episodes at 3 layers too);
 * ``simulated_cost`` -- report the recorded cost of the training as the evaluation's
   ``seconds`` (so a search can be budgeted in simulated time); the cost of a fidelity of
   ``e`` of ``E`` epochs is the fixed part (build, trace, evaluation) plus ``e/E`` of the
@@ -60,6 +63,7 @@ class TableEstimator(PerformanceEstimator):
         epochs: the fidelity (validation accuracy after that many epochs); 0: the last.
         seed: a seed of the table, ``"mean"`` or ``"random"``.
         simulated_cost: report the recorded training cost as the evaluation's seconds.
+        depth: answer only networks of at most this many layers (0: every network).
 
     Raises:
         ConfigError: the table cannot be read, holds no row, or a setting does not fit it
@@ -76,10 +80,22 @@ class TableEstimator(PerformanceEstimator):
         epochs: int = 0,
         seed: str | int = "mean",
         simulated_cost: bool = True,
+        depth: int = 0,
     ) -> None:
         self.bench, self.source = _load(table)
         if not self.bench.rows:
             raise nasframe.ConfigError(f"[table] table: {self.source} holds no row")
+        deepest = max(row.depth for row in self.bench.rows)
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= deepest:
+            raise nasframe.ConfigError(
+                f"[table] depth = {depth!r}: {self.source} holds networks of 0 to {deepest} "
+                "layers (0 = all)"
+            )
+        self.depth = int(depth)
+        if self.depth and self.depth < deepest:
+            rows = [row for row in self.bench.rows if row.depth <= self.depth]
+            build = {**self.bench.build, "depth": self.depth}
+            self.bench = nasframe.BenchTable(rows, build, self.bench.source)
         most = self.bench.max_epochs
         if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= most:
             raise nasframe.ConfigError(
@@ -111,6 +127,8 @@ class TableEstimator(PerformanceEstimator):
             "seed": self.seed_mode,
             "simulated_cost": self.simulated_cost,
         }
+        if self.depth:  # absent when unset: earlier fingerprints stay as they were
+            settings["depth"] = self.depth
         return nasframe.fingerprint_of("table", self.version, settings)
 
     def check_setup(self, search_space: SearchSpace, dataset: DatasetHandler) -> None:
@@ -220,6 +238,10 @@ class TableEstimator(PerformanceEstimator):
             density=density,
             seconds=cost,
             epochs=min(self.epochs, len(row.curve)),
+            # recorded after the last epoch only: unknown at an earlier fidelity
+            train_accuracy=(
+                None if math.isnan(row.train) or self.epochs < len(row.curve) else row.train
+            ),
         )
 
     def _cost(self, row: nasframe.TableRow) -> float:
@@ -234,10 +256,12 @@ class TableEstimator(PerformanceEstimator):
             return answers[0]
         n = len(answers)
         # Failed trainings count 0, as in BenchTable.mean_accuracies.
+        trains = [a.train_accuracy for a in ok if a.train_accuracy is not None]
         return replace(
             ok[0],
             accuracy=sum(a.accuracy for a in ok) / n,
             seconds=sum(a.seconds for a in answers) / n,
+            train_accuracy=sum(trains) / len(trains) if trains else None,
         )
 
     def _content_id(self) -> str:
@@ -323,6 +347,7 @@ def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
         "epochs", int, 0, "fidelity: validation accuracy after this many epochs (0: last)", min=0
     )
     section.add("seed", str, "mean", "a seed of the table, mean (over seeds) or random (per query)")
+    section.add("depth", int, 0, "answer only networks of at most this many layers (0: all)", min=0)
     section.add(
         "simulated_cost",
         bool,
