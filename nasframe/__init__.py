@@ -20,6 +20,7 @@ from typing import Any
 from nasframe._version import __version__
 from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
 from nasframe.bench.table import BenchTable, TableRow
+from nasframe.compose import Composition
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
@@ -70,6 +71,7 @@ __all__ = [
     "BenchTable",
     "CacheKey",
     "ComponentInfo",
+    "Composition",
     "Config",
     "ConfigError",
     "ConfigSchema",

@@ -16,11 +16,19 @@ calls these functions, so a rule of composition is written once:
 
 Whoever builds a component closes it: :func:`build` says whether it built the component
 (given by name) or was handed an instance (which stays its owner's).
+
+A factory that builds other components itself (a cascade its fidelities, a zero-cost
+proxy its network estimator, a table estimator a database) declares a keyword parameter
+``composition``: :func:`create` then passes it a :class:`Composition` -- the
+configuration and the plugin manager that are building it -- so its parts come from the
+same configuration (``--set keras.epochs=1`` reaches a cascade's keras fidelity) and the
+same plugins, never from a fresh plugin manager and the defaults.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_COMPONENTS",
     "SCRIPT_DATABASE",
+    "Composition",
     "build",
     "component_name",
     "configuration",
@@ -46,6 +55,34 @@ ENV_COMPONENTS = ("search_space", "state_encoder", "estimator", "dataset", "data
 
 #: The database of a composition without a configuration: nothing is written to disk.
 SCRIPT_DATABASE = "memory"
+
+
+@dataclass(frozen=True)
+class Composition:
+    """What a factory that builds its own parts is built with (its ``composition`` keyword).
+
+    Attributes:
+        config: the configuration building the component.
+        plugin_manager: the plugin manager building it.
+    """
+
+    config: Config
+    plugin_manager: PluginManager
+
+    @classmethod
+    def default(cls, plugin_manager: PluginManager | None = None) -> Composition:
+        """The built-in defaults and ``plugin_manager`` (a fresh one if ``None``).
+
+        What a factory falls back to when it is called directly, not by :func:`create`.
+        """
+        manager_ = manager(plugin_manager)
+        return cls(load_config(plugin_manager=manager_), manager_)
+
+    def create(
+        self, kind: str, name: str, *args: Any, overrides: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Build the component ``kind`` called ``name`` from this configuration (:func:`create`)."""
+        return create(kind, name, self.config, self.plugin_manager, *args, overrides=overrides)
 
 
 def manager(plugin_manager: PluginManager | None = None) -> PluginManager:
@@ -93,25 +130,28 @@ def settings_for(
     plugin_manager: PluginManager,
     *,
     undeclared_ok: bool = False,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The keyword settings of component ``info``: its section, components built.
 
-    The unset (``None``) values are left out so the factory's defaults apply; a key
-    declared with ``component=<kind>`` whose value is a name is replaced by that
-    component, built by :func:`create` from the same configuration.
+    The unset (``None``) values are left out so the factory's defaults apply;
+    ``overrides`` win over the section's values; then a key declared with
+    ``component=<kind>`` whose value is a name is replaced by that component, built by
+    :func:`create` from the same configuration.
 
     Args:
         info: the registry entry.
         config: the configuration holding its section.
         plugin_manager: builds the named components.
         undeclared_ok: a section no plugin declared gives no settings (else an error).
+        overrides: settings that win over the section's (names of components included).
 
     Raises:
         ConfigError: the section is not declared (unless ``undeclared_ok``).
     """
     if not info.section or (undeclared_ok and info.section not in config.schema.sections):
-        return {}
-    settings = config.component_settings(info)
+        return dict(overrides or {})
+    settings = {**config.component_settings(info), **(overrides or {})}
     for key in config.schema.sections[info.section].keys.values():
         value = settings.get(key.name)
         if key.component is not None and isinstance(value, str):
@@ -147,8 +187,9 @@ def create(
     """
     registry = plugin_manager.registry(kind)
     info = registry.get(name)
-    settings = settings_for(info, config, plugin_manager, undeclared_ok=undeclared_ok)
-    settings.update(overrides or {})
+    settings = settings_for(
+        info, config, plugin_manager, undeclared_ok=undeclared_ok, overrides=overrides
+    )
     if kind == "database" and info.section == "database" and not settings.get("path"):
         # The command puts the file in its output folder; a Python caller has none.
         from nasframe.errors import DatabaseError
@@ -159,6 +200,8 @@ def create(
             "no file; pass database='memory' to keep results in memory, or a file: "
             "load_config(..., {'database': {'path': 'experiments.csv'}})"
         )
+    if info.wants_composition:
+        settings["composition"] = Composition(config, plugin_manager)
     component = registry.create(info.name, *args, **settings)
     if kind == "builder" and not getattr(component, "name", ""):
         component.name = info.name  # the fingerprint of a builder is its name by default

@@ -64,6 +64,9 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("csv", "nasframe_csv"),
     ("sqlite", "nasframe_sqlite"),
     ("agents", "nasframe_agents"),
+    ("table", "nasframe_table"),
+    ("zerocost", "nasframe_zerocost"),
+    ("cascade", "nasframe_cascade"),
 )
 
 #: Modules whose absence an extra of nasframe fixes.

@@ -21,6 +21,7 @@ in these messages with the distribution it comes from (``plugin 'spaces' (nasfra
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ class ComponentInfo:
         requires: top-level modules the factory imports (checked by :attr:`available`).
         suffixes: file suffixes (``".csv"``) the component reads and writes, lower-case;
             ``nasframe db`` picks a database backend by the suffix of a path from these.
+        wants_composition: the factory takes a ``composition`` keyword
+            (:class:`nasframe.compose.Composition`): :func:`nasframe.compose.create`
+            passes the configuration and plugin manager building it, for the parts it
+            builds itself.
     """
 
     kind: str
@@ -73,6 +78,7 @@ class ComponentInfo:
     replace: bool = False
     requires: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
+    wants_composition: bool = False
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -198,6 +204,7 @@ class Registry:
             replace=replace,
             requires=tuple(requires),
             suffixes=tuple(suffix.lower() for suffix in suffixes),
+            wants_composition=_takes_keyword(factory, "composition"),
         )
         existing = self._entries.get(name)
         if existing is not None:
@@ -295,3 +302,16 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _takes_keyword(factory: Callable[..., Any], name: str) -> bool:
+    """Whether ``factory`` declares a parameter ``name`` (a class: its ``__init__``)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    parameter = parameters.get(name)
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )

@@ -40,6 +40,7 @@ from nasframe.bench.table import (
     write_rows,
 )
 from nasframe.contracts import PerformanceEstimator
+from nasframe.distributed.components import ComponentSpec
 from nasframe.distributed.rows import PoolSettings, RowPool, measure_row, measure_rows
 from nasframe.errors import ConfigError
 from nasframe.nsc import NSC
@@ -145,8 +146,9 @@ def build_table(
         raise ConfigError(f"[bench] repeat_top = {plan.repeat_top}: must be in [0, 1]")
     space = plugin_manager.registry("search_space").create(plan.space)
     networks = enumerate_networks(space, plan.depth)
-    estimator = plugin_manager.registry("estimator").create(plan.estimator[0], **plan.estimator[1])
-    dataset = plugin_manager.registry("dataset").create(plan.dataset[0], **plan.dataset[1])
+    # built as the workers build them: the composition path, with the plan's settings
+    estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)
+    dataset = ComponentSpec("dataset", *plan.dataset).build(plugin_manager)
     if type(estimator).measure is PerformanceEstimator.measure:
         raise ConfigError(
             f"estimator {estimator.name!r} cannot build a table: it does not record learning "
@@ -232,8 +234,6 @@ def build_table(
     pool_settings = PoolSettings.from_section(plan.ray)
 
     def make_pool() -> RowPool:
-        from nasframe.distributed.components import ComponentSpec
-
         return RowPool(
             ComponentSpec("estimator", plan.estimator[0], plan.estimator[1]),
             ComponentSpec("dataset", plan.dataset[0], plan.dataset[1]),

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from nasframe.cli.options import config_options, load_from_options
-from nasframe.config import Config
 
 __all__ = ["evaluate"]
 
@@ -35,6 +34,7 @@ def evaluate(
     The dataset and estimator are built through the plugins' registries with the
     settings of their configuration sections (``--config``, ``--set keras.epochs=1``).
     """
+    from nasframe import compose
     from nasframe.nsc import NSC
     from nasframe.plugins import get_plugin_manager
 
@@ -45,14 +45,11 @@ def evaluate(
         "run": {"seed": seed},
     }
     config = load_from_options(config_path, overrides, extra, plugin_manager=manager)
-    dataset_info = manager.registry("dataset").get(config.get("env", "dataset"))
     estimator_info = manager.registry("estimator").get(config.get("env", "estimator"))
-    dataset = manager.registry("dataset").create(
-        dataset_info.name, **_settings(config, dataset_info.section)
-    )
-    estimator = manager.registry("estimator").create(
-        estimator_info.name, **_settings(config, estimator_info.section)
-    )
+    # the one composition path: a cascade's fidelities and a builder named in [keras]
+    # come from this configuration too
+    dataset = compose.create("dataset", config.get("env", "dataset"), config, manager)
+    estimator = compose.create("estimator", estimator_info.name, config, manager)
     run_seed = config.get("run", "seed")
     try:
         result = estimator.evaluate(architecture, dataset, seed=run_seed)
@@ -65,7 +62,3 @@ def evaluate(
     for key, value in asdict(result).items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
         click.echo(f"{key}: {shown}")
-
-
-def _settings(config: Config, section: str | None) -> dict[str, object]:
-    return config.section(section) if section else {}

@@ -43,15 +43,9 @@ class ComponentSpec:
 
         manager = compose.manager(plugin_manager)
         config, _ = compose.configuration(None, manager)
-        info = manager.registry(self.kind).get(self.name)
-        settings = dict(self.settings)
-        if info.section in config.schema.sections:
-            section = config.schema.sections[info.section]
-            for key, value in list(settings.items()):
-                spec = section.keys.get(key)
-                if spec is not None and spec.component is not None and isinstance(value, str):
-                    settings[key] = compose.create(spec.component, value, config, manager)
-        return manager.registry(self.kind).create(info.name, **settings)
+        return compose.create(
+            self.kind, self.name, config, manager, overrides=self.settings, undeclared_ok=True
+        )
 
 
 def build_component(component: Any, plugin_manager: PluginManager | None = None) -> Any:

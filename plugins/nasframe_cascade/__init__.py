@@ -14,8 +14,10 @@ is never scored by it again (in memory, and in ``database`` if one is given), so
 network promoted later reuses its cheaper scores. See ``docs/fidelities.md``.
 
 Configuration ``[cascade]``: ``chain`` (estimator names, comma-separated, cheapest
-first; each built with its own defaults -- pass instances from Python to configure
-them), ``fraction`` and ``warmup``.
+first; each built from the same configuration as the cascade, so ``--set
+keras.epochs=1`` reaches its keras fidelity), ``fraction`` and ``warmup``. A chain that
+cannot answer on the dataset or search space (a ``table-v1`` of another dataset) is
+refused when the environment is built, as that estimator alone is.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class CascadeEstimator(PerformanceEstimator):
         estimators: the fidelities as instances (instead of ``chain``).
         database: an experiment database that also stores every fidelity's evaluations,
             each under that fidelity's fingerprint (and answers from them).
+        composition: the configuration and plugin manager the fidelities of ``chain``
+            are built from (``nasframe.compose.create`` passes the ones building the
+            cascade; default: the built-in defaults).
 
     Raises:
         ConfigError: fewer than two fidelities, or ``fraction``/``warmup`` out of range.
@@ -89,6 +94,7 @@ class CascadeEstimator(PerformanceEstimator):
         *,
         estimators: Sequence[PerformanceEstimator] | None = None,
         database: ExperimentDB | None = None,
+        composition: nasframe.Composition | None = None,
     ) -> None:
         if not (isinstance(fraction, int | float) and 0 < fraction <= 1):
             raise nasframe.ConfigError(f"[cascade] fraction must be in (0, 1], got {fraction!r}")
@@ -101,8 +107,8 @@ class CascadeEstimator(PerformanceEstimator):
                 raise nasframe.ConfigError(
                     f"[cascade] chain must name at least two estimators, got {chain!r}"
                 )
-            registry = nasframe.get_plugin_manager().registry("estimator")
-            estimators = [registry.create(n) for n in names]
+            composition = composition or nasframe.Composition.default()
+            estimators = [composition.create("estimator", n) for n in names]
         if len(estimators) < 2:
             raise nasframe.ConfigError("[cascade] needs at least two fidelities")
         self.fidelities = [Fidelity(e, []) for e in estimators]
@@ -124,6 +130,24 @@ class CascadeEstimator(PerformanceEstimator):
     def deterministic(self) -> bool:
         """False: whether a network is promoted depends on what was scored before it."""
         return False
+
+    def check_setup(self, search_space: nasframe.SearchSpace, dataset: DatasetHandler) -> None:
+        """Refuse a search space or dataset any fidelity cannot answer on.
+
+        Each fidelity's own ``check_setup`` decides (``table-v1`` refuses a table of
+        another dataset or space); the message names the fidelity.
+
+        Raises:
+            ConfigError: a fidelity refused the setup.
+        """
+        for number, fidelity in enumerate(self.fidelities, start=1):
+            try:
+                fidelity.estimator.check_setup(search_space, dataset)
+            except nasframe.ConfigError as exc:
+                raise nasframe.ConfigError(
+                    f"[cascade] chain: fidelity {number} ({fidelity.estimator.name}) cannot "
+                    f"answer here: {exc}"
+                ) from None
 
     def why_invalid(self, architecture: NSC, dataset: DatasetHandler) -> str | None:
         """The first fidelity that can tell (the one validity rule where they build networks)."""
@@ -209,8 +233,8 @@ class CascadeEstimator(PerformanceEstimator):
             fidelity.estimator.close()
 
 
-def _create(**settings: Any) -> CascadeEstimator:
-    return CascadeEstimator(**settings)
+def _create(composition: nasframe.Composition | None = None, **settings: Any) -> CascadeEstimator:
+    return CascadeEstimator(**settings, composition=composition)
 
 
 @nasframe.hookimpl(trylast=True)

@@ -37,10 +37,13 @@ class KerasBuilder(NetworkBuilder):
             BuildError: the architecture cannot be built for this input (a ValueError).
         """
         from nasframe_keras.builder import build_model
-        from nasframe_keras.settings import KerasSettings
+        from nasframe_keras.settings import KerasSettings, SettingsView
 
-        values = {**settings, "builder": self.name}
-        return build_model(architecture, input_shape, num_classes, KerasSettings(**values))
+        if isinstance(settings, SettingsView) and settings.settings.builder == self.name:
+            typed = settings.settings  # the estimator's, validated once
+        else:
+            typed = KerasSettings(**{**settings, "builder": self.name})
+        return build_model(architecture, input_shape, num_classes, typed)
 
 
 class NASGymBuilder(KerasBuilder):

@@ -9,10 +9,11 @@ import gc
 import logging
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import nasframe
 from nasframe import (
     NSC,
     ConfigError,
@@ -26,7 +27,7 @@ from nasframe import (
     get_plugin_manager,
 )
 from nasframe_keras.builders import builtin_builder
-from nasframe_keras.settings import KerasSettings
+from nasframe_keras.settings import KerasSettings, SettingsView
 from nasframe_keras.trainer import TrainingCallbacks
 
 __all__ = ["KerasEstimator", "classify_error", "create_estimator"]
@@ -34,17 +35,23 @@ __all__ = ["KerasEstimator", "classify_error", "create_estimator"]
 log = logging.getLogger(__name__)
 
 
-def create_estimator(**settings: Any) -> KerasEstimator:
+def create_estimator(
+    composition: nasframe.Composition | None = None, **settings: Any
+) -> KerasEstimator:
     """The registry factory: an estimator from the ``[keras]`` section's values.
 
     ``builder`` is a name or, from the composition (``[keras] builder`` is a component
-    key), the registered :class:`~nasframe.NetworkBuilder` itself.
+    key), the registered :class:`~nasframe.NetworkBuilder` itself; a name is built with
+    ``composition``'s plugin manager when one is given.
 
     Raises:
         ConfigError: a setting is unknown or out of range, or the builder does not build
             Keras networks.
     """
     builder = settings.get("builder")
+    if isinstance(builder, str) and composition is not None:
+        known = builtin_builder(builder)
+        builder = known or composition.create("builder", builder)
     if isinstance(builder, NetworkBuilder):
         settings = {**settings, "builder": builder.name}
         return KerasEstimator(KerasSettings.from_mapping(settings), builder=builder)
@@ -91,6 +98,7 @@ class KerasEstimator(PerformanceEstimator):
         if builder.name != settings.builder:
             settings = replace(settings, builder=builder.name)
         self.settings = settings
+        self._view: SettingsView | None = None
         #: the :class:`~nasframe.NetworkBuilder` that turns an NSC into a Keras model
         self.builder = builder
         #: the pluggable parts of the training loop (``None``: the built-in ones)
@@ -102,6 +110,13 @@ class KerasEstimator(PerformanceEstimator):
         # Private, for benchmarks/estimator_throughput.py only: train with Keras' own
         # optimizer, the path before the trainer's traced Adam, to time both in one run.
         self._keras_optimizer = False
+
+    @property
+    def _settings_view(self) -> SettingsView:
+        # what builders get: one mapping per settings object, not one per evaluation
+        if self._view is None or self._view.settings is not self.settings:
+            self._view = SettingsView(self.settings)
+        return self._view
 
     def fingerprint(self) -> str:
         """Name, builder and trainer versions and every result-changing setting.
@@ -149,7 +164,7 @@ class KerasEstimator(PerformanceEstimator):
             architecture.without_terminal(),
             dataset.input_shape,
             dataset.num_classes,
-            asdict(self.settings),
+            self._settings_view,
         )
 
     def network_flops(self, model: Any) -> int:
@@ -216,7 +231,7 @@ class KerasEstimator(PerformanceEstimator):
             gradients_before = _custom_gradients()
             try:
                 model = self.builder.build(
-                    network, dataset.input_shape, dataset.num_classes, asdict(self.settings)
+                    network, dataset.input_shape, dataset.num_classes, self._settings_view
                 )
             except BuildError as exc:
                 return Measurement(

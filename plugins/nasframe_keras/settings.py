@@ -6,6 +6,7 @@ declare and validate them without importing TensorFlow.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "RESULT_SETTINGS",
     "TRAINER_VERSION",
     "KerasSettings",
+    "SettingsView",
     "declare",
     "is_builder_name",
 ]
@@ -217,6 +219,29 @@ class KerasSettings:
             values.pop("batch_norm_momentum")
         values["trainer"] = TRAINER_VERSION
         return values
+
+
+class SettingsView(Mapping[str, Any]):
+    """A read-only mapping of a :class:`KerasSettings`: what the estimator hands builders.
+
+    A builder receives the estimator's settings as a mapping (the
+    :class:`~nasframe.NetworkBuilder` contract); this plugin's builders take the
+    validated dataclass back from it (:attr:`settings`) instead of building and checking
+    a new one from the mapping on every evaluation.
+    """
+
+    def __init__(self, settings: KerasSettings) -> None:
+        self.settings = settings
+        self._values = asdict(settings)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 def is_builder_name(name: str) -> bool:

@@ -82,7 +82,7 @@ class ProxyEstimator(PerformanceEstimator):
         self.dense_units = int(dense_units)
 
     def fingerprint(self) -> str:
-        """``proxy-1-<hash of filters and dense_units>``."""
+        """``proxy-2-<hash of filters and dense_units>``: fingerprint version 2 of ``proxy-v1``."""
         settings = {"filters": self.filters, "dense_units": self.dense_units}
         return nasframe.fingerprint_of("proxy", self.version, settings)
 

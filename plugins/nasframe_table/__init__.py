@@ -64,6 +64,8 @@ class TableEstimator(PerformanceEstimator):
         seed: a seed of the table, ``"mean"`` or ``"random"``.
         simulated_cost: report the recorded training cost as the evaluation's seconds.
         depth: answer only networks of at most this many layers (0: every network).
+        composition: the plugin manager whose databases ``DB:PATH`` names (passed by
+            ``nasframe.compose.create``; default: a fresh one).
 
     Raises:
         ConfigError: the table cannot be read, holds no row, or a setting does not fit it
@@ -81,8 +83,10 @@ class TableEstimator(PerformanceEstimator):
         seed: str | int = "mean",
         simulated_cost: bool = True,
         depth: int = 0,
+        composition: nasframe.Composition | None = None,
     ) -> None:
-        self.bench, self.source = _load(table)
+        manager = composition.plugin_manager if composition is not None else None
+        self.bench, self.source = _load(table, manager)
         if not self.bench.rows:
             raise nasframe.ConfigError(f"[table] table: {self.source} holds no row")
         deepest = max(row.depth for row in self.bench.rows)
@@ -275,7 +279,9 @@ class TableEstimator(PerformanceEstimator):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _load(table: str | Path | None) -> tuple[nasframe.BenchTable, str]:
+def _load(
+    table: str | Path | None, manager: nasframe.PluginManager | None = None
+) -> tuple[nasframe.BenchTable, str]:
     text = str(table or "").strip()
     if not text:
         folder = nasframe.BenchTable.shipped()
@@ -295,7 +301,7 @@ def _load(table: str | Path | None) -> tuple[nasframe.BenchTable, str]:
         return nasframe.BenchTable.load(folder), text
     kind, sep, rest = text.partition(":")
     if sep and len(kind) > 1 and not Path(text).exists():
-        return _load_database(kind, rest), text
+        return _load_database(kind, rest, manager), text
     path = Path(text).expanduser()
     if not path.exists():
         raise nasframe.ConfigError(
@@ -307,10 +313,12 @@ def _load(table: str | Path | None) -> tuple[nasframe.BenchTable, str]:
     return bench, bench.source or str(path)
 
 
-def _load_database(kind: str, path: str) -> nasframe.BenchTable:
+def _load_database(
+    kind: str, path: str, manager: nasframe.PluginManager | None
+) -> nasframe.BenchTable:
     if not Path(path).expanduser().exists():
         raise nasframe.ConfigError(f"[table] table = '{kind}:{path}': no such database file")
-    registry = nasframe.get_plugin_manager().registry("database")
+    registry = (manager or nasframe.get_plugin_manager()).registry("database")
     info = registry.get(kind)
     database = registry.create(info.name, path=str(Path(path).expanduser()))
     try:

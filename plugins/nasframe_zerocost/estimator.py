@@ -100,9 +100,15 @@ class ProxyScore:
     message: str = ""
 
 
-def create_estimator(**settings: Any) -> ZeroCostEstimator:
-    """The registry factory: an estimator from the ``[zerocost]`` section's values."""
-    return ZeroCostEstimator(**settings)
+def create_estimator(
+    composition: nasframe.Composition | None = None, **settings: Any
+) -> ZeroCostEstimator:
+    """The registry factory: an estimator from the ``[zerocost]`` section's values.
+
+    The network estimator is built from ``composition`` (the configuration building this
+    one), so it scores the network the configured estimator would train.
+    """
+    return ZeroCostEstimator(**settings, composition=composition)
 
 
 class ZeroCostEstimator(PerformanceEstimator):
@@ -122,7 +128,10 @@ class ZeroCostEstimator(PerformanceEstimator):
             the train split with the evaluation's seed).
         center: the squashing center (default: the proxy's in :data:`SQUASH`).
         scale: the squashing scale (default: the proxy's).
-        network_settings: settings of the network estimator when ``network`` is a name.
+        network_settings: settings of the network estimator when ``network`` is a name;
+            they win over its configuration section.
+        composition: the configuration and plugin manager a named network estimator is
+            built from (default: the built-in defaults).
 
     Raises:
         ConfigError: a setting is unknown or out of range, or the network estimator
@@ -140,6 +149,7 @@ class ZeroCostEstimator(PerformanceEstimator):
         center: float | None = None,
         scale: float | None = None,
         network_settings: Mapping[str, Any] | None = None,
+        composition: nasframe.Composition | None = None,
     ) -> None:
         if proxy not in PROXIES:
             raise nasframe.ConfigError(
@@ -152,8 +162,8 @@ class ZeroCostEstimator(PerformanceEstimator):
             )
         squash(proxy, 1.0, center=center, scale=scale)  # checks scale
         if isinstance(network, str):
-            registry = nasframe.get_plugin_manager().registry("estimator")
-            network = registry.create(network, **dict(network_settings or {}))
+            composition = composition or nasframe.Composition.default()
+            network = composition.create("estimator", network, overrides=network_settings)
         if not callable(getattr(network, "build_network", None)):
             raise nasframe.ConfigError(
                 f"[zerocost] network estimator {getattr(network, 'name', network)!r} cannot "
