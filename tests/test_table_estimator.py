@@ -262,3 +262,13 @@ def test_a_table_without_the_train_column_still_reads_and_resumes(tmp_path: Path
     assert first.curve == (0.5, 0.6) and first.test == 0.55 and math.isnan(first.train)
     assert second.curve == (0.7, 0.8) and second.nsc == "1,3,2,0,0"
     assert "train" not in path.read_text().splitlines()[0].split(",")  # its own layout wins
+
+
+def test_a_table_of_other_dataset_settings_names_the_exact_options() -> None:
+    estimator = _estimator(nasframe.BenchTable.shipped("nsc-bench-v1"))
+    with pytest.raises(nasframe.ConfigError) as info:
+        nasframe.make_env(search_space="chained", estimator=estimator, dataset="shifted-digits")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "--set env.dataset=shifted-digits-v1" in message
+    assert "--set shifted_digits.placements=4" in message

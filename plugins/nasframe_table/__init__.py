@@ -86,6 +86,7 @@ class TableEstimator(PerformanceEstimator):
         composition: nasframe.Composition | None = None,
     ) -> None:
         manager = composition.plugin_manager if composition is not None else None
+        self._manager = manager
         self.bench, self.source = _load(table, manager)
         if not self.bench.rows:
             raise nasframe.ConfigError(f"[table] table: {self.source} holds no row")
@@ -146,7 +147,7 @@ class TableEstimator(PerformanceEstimator):
         if self.dataset_identity is not None and dataset.identity != self.dataset_identity:
             raise nasframe.ConfigError(
                 f"[table] table: {self.source} was built on dataset {self.dataset_identity!r}, "
-                f"not {dataset.identity!r}; choose its dataset or another table"
+                f"not {dataset.identity!r}; {self._dataset_hint()}"
             )
         shape = build.get("input_shape")
         if shape is not None and tuple(shape) != tuple(dataset.input_shape):
@@ -160,6 +161,24 @@ class TableEstimator(PerformanceEstimator):
                 f"[table] table: {self.source} was built for search space "
                 f"{self.space_name!r}, not {space!r}; choose its space or another table"
             )
+
+    def _dataset_hint(self) -> str:
+        """What to pass to get the table's dataset: the exact ``--set`` options."""
+        component = self.bench.build.get("dataset_component")
+        if not isinstance(component, dict) or not component.get("name"):
+            return "choose its dataset or another table"
+        name = str(component["name"])
+        manager = self._manager or nasframe.get_plugin_manager()
+        try:
+            section = manager.registry("dataset").get(name).section
+        except nasframe.RegistryError:
+            return f"its dataset is {name!r}, which is not installed"
+        options = [f"--set env.dataset={name}"]
+        for key, value in sorted((component.get("settings") or {}).items()):
+            if section and value is not None:
+                shown = str(value).lower() if isinstance(value, bool) else value
+                options.append(f"--set {section}.{key}={shown}")
+        return "pass " + " ".join(options)
 
     def evaluate(
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
