@@ -58,6 +58,7 @@ from nasframe.nsc import NSC, LayerType, NSCRow
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
 from nasframe.runlock import RunFolderLock
+from nasframe.settings import Settings, setting
 from nasframe.storage import FileDBSettings, check_file_db_settings
 from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
@@ -105,6 +106,7 @@ __all__ = [
     "SearchSpaceError",
     "SearchState",
     "Section",
+    "Settings",
     "Split",
     "StateEncoder",
     "Status",
@@ -123,6 +125,7 @@ __all__ = [
     "load_config",
     "make_agent",
     "make_env",
+    "setting",
     "split_indices",
     "why_invalid",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -81,12 +83,16 @@ def test_deterministic_bounded_and_input_dependent() -> None:
 
 
 def test_fingerprint_covers_settings() -> None:
-    assert ProxyEstimator().fingerprint() == ProxyEstimator(32, 1024).fingerprint()
+    same = ProxyEstimator(filters=32, dense_units=1024)
+    assert ProxyEstimator().fingerprint() == same.fingerprint()
     assert ProxyEstimator().fingerprint().startswith("proxy-2-")
     assert ProxyEstimator(filters=16).fingerprint() != ProxyEstimator().fingerprint()
     assert ProxyEstimator(dense_units=16).fingerprint() != ProxyEstimator().fingerprint()
-    with pytest.raises(ConfigError, match=r"proxy: filters \(0\) and dense_units \(1024\)"):
+    # the settings are the [proxy] section's keys: the same one-line errors as --set
+    with pytest.raises(ConfigError, match=r"^\[proxy\] filters: 0 is below the minimum 1$"):
         ProxyEstimator(filters=0)
+    with pytest.raises(ConfigError, match=r"^unknown key 'filter' in section \[proxy\]"):
+        ProxyEstimator(filter=8)
 
 
 def test_registered_with_its_section(plugin_manager: nasframe.PluginManager) -> None:
@@ -140,3 +146,28 @@ def test_memory_db_replaces_only_transient_failures() -> None:
 def test_memory_db_is_registered(plugin_manager: nasframe.PluginManager) -> None:
     db = plugin_manager.registry("database").create("memory")
     assert isinstance(db, MemoryDB) and len(db) == 0
+
+
+def test_settings_declared_once_make_the_section_and_check_values() -> None:
+    @dataclass(frozen=True)
+    class Shapes(nasframe.Settings):
+        SECTION: ClassVar[str] = "shapes"
+        DESCRIPTION: ClassVar[str] = "shapes"
+
+        size: int = nasframe.setting(16, "image side", min=4)
+        noise: float = nasframe.setting(0.0, "noise", min=0, below=1)
+        mode: str = nasframe.setting("a", "mode", choices=("a", "b"))
+        label: str | None = nasframe.setting(None, "an optional label")
+
+    schema = nasframe.ConfigSchema()
+    Shapes.declare(schema)
+    keys = schema.sections["shapes"].keys
+    assert (keys["size"].type, keys["size"].default, keys["size"].min) == (int, 16, 4)
+    assert keys["label"].optional and keys["noise"].below == 1
+    assert Shapes.from_mapping({"size": "8"}).size == 8  # converted as a file's value
+    with pytest.raises(ConfigError, match=r"^\[shapes\] noise: 1.0 must be in \[0, 1\)$"):
+        Shapes(noise=1.0)
+    with pytest.raises(ConfigError, match=r"^\[shapes\] mode: 'c' is not one of a, b"):
+        Shapes(mode="c")
+    with pytest.raises(ValueError, match="declared twice"):
+        Shapes.declare(schema)

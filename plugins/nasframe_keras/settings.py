@@ -7,10 +7,10 @@ declare and validate them without importing TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
 
-from nasframe import NSC, ConfigError, ConfigSchema, Section, closest, why_invalid
+from nasframe import NSC, ConfigError, ConfigSchema, Settings, closest, setting, why_invalid
 
 __all__ = [
     "AUGMENTATIONS",
@@ -62,19 +62,14 @@ _SECTION = "keras"
 _DESCRIPTION = "The Keras estimator: network builder and early-stop training."
 
 
-def _key(default: Any, description: str, **spec: Any) -> Any:
-    """A setting: its default, and the configuration key it is (one line, bounds)."""
-    return field(default=default, metadata={"description": description, **spec})
-
-
 @dataclass(frozen=True)
-class KerasSettings:
+class KerasSettings(Settings):
     """Every setting of the Keras estimator (see ``docs/estimator.md``).
 
-    Each field is declared once, here: its default, its one-line description and its
-    bounds make both the dataclass and the ``[keras]`` configuration section
-    (:func:`declare`), and the dataclass validates a value with the same configuration
-    key, so the two cannot disagree.
+    Each field is declared once, here (:class:`nasframe.Settings`): its default, its
+    one-line description and its bounds make both the dataclass and the ``[keras]``
+    configuration section (:func:`declare`), and the dataclass validates a value with
+    the same configuration key, so the two cannot disagree.
 
     Attributes:
         epochs: training epochs (NASGym: 12).
@@ -111,73 +106,57 @@ class KerasSettings:
             layer under ``batch_norm = momentum``.
     """
 
-    epochs: int = _key(12, "training epochs (NASGym: 12)", min=1)
-    batch_size: int = _key(128, "examples per training step", min=1)
-    learning_rate: float = _key(1e-3, "Adam's initial learning rate", min=1e-12)
-    beta1: float = _key(0.9, "Adam's beta_1", min=0, max=1)
-    beta2: float = _key(0.999, "Adam's beta_2", min=0, max=1)
-    epsilon: float = _key(1e-8, "Adam's epsilon (NASGym meant 1e-8)", min=0)
-    lr_decay: float = _key(0.2, "learning-rate factor every lr_decay_epochs", min=1e-12)
-    lr_decay_epochs: int = _key(5, "epochs between decays (0: none)", min=0)
-    filters: int = _key(32, "convolution filters (first stage)", min=1)
-    fc_units: int = _key(1024, "units of the hidden dense layer of the head", min=1)
-    dropout: float = _key(0.4, "dropout rate of the head", min=0, below=1)
-    padding: str = _key("valid", "convolution/pooling padding", choices=("valid", "same"))
-    builder: str = _key(
+    epochs: int = setting(12, "training epochs (NASGym: 12)", min=1)
+    batch_size: int = setting(128, "examples per training step", min=1)
+    learning_rate: float = setting(1e-3, "Adam's initial learning rate", min=1e-12)
+    beta1: float = setting(0.9, "Adam's beta_1", min=0, max=1)
+    beta2: float = setting(0.999, "Adam's beta_2", min=0, max=1)
+    epsilon: float = setting(1e-8, "Adam's epsilon (NASGym meant 1e-8)", min=0)
+    lr_decay: float = setting(0.2, "learning-rate factor every lr_decay_epochs", min=1e-12)
+    lr_decay_epochs: int = setting(5, "epochs between decays (0: none)", min=0)
+    filters: int = setting(32, "convolution filters (first stage)", min=1)
+    fc_units: int = setting(1024, "units of the hidden dense layer of the head", min=1)
+    dropout: float = setting(0.4, "dropout rate of the head", min=0, below=1)
+    padding: str = setting("valid", "convolution/pooling padding", choices=("valid", "same"))
+    builder: str = setting(
         "nasgym-v1",
         "network builder: nasgym-v1, blockqnn-v1 or a registered one (nasframe plugins)",
         component="builder",
     )
-    blocks_per_stage: int = _key(2, "blockqnn builder: blocks per stage", min=1)
-    stages: int = _key(3, "blockqnn builder: stages (reductions between)", min=1)
-    patience: int = _key(0, "early-stopping patience in epochs (0: off)", min=0)
-    time_budget: float = _key(0.0, "wall seconds per evaluation (0: none)", min=0)
-    deterministic: bool = _key(True, "deterministic ops when seeded")
-    mixed_precision: bool = _key(False, "float16 compute (GPU)")
-    jit_compile: bool = _key(False, "XLA-compile the train step")
-    memory_growth: bool = _key(False, "grow GPU memory on demand")
-    augmentation: str = _key(
+    blocks_per_stage: int = setting(2, "blockqnn builder: blocks per stage", min=1)
+    stages: int = setting(3, "blockqnn builder: stages (reductions between)", min=1)
+    patience: int = setting(0, "early-stopping patience in epochs (0: off)", min=0)
+    time_budget: float = setting(0.0, "wall seconds per evaluation (0: none)", min=0)
+    deterministic: bool = setting(True, "deterministic ops when seeded")
+    mixed_precision: bool = setting(False, "float16 compute (GPU)")
+    jit_compile: bool = setting(False, "XLA-compile the train step")
+    memory_growth: bool = setting(False, "grow GPU memory on demand")
+    augmentation: str = setting(
         "none",
         "training augmentation: none, shift (random translation), flip-shift (and mirror)",
         choices=AUGMENTATIONS,
     )
-    batch_norm: str = _key(
+    batch_norm: str = setting(
         "recompute",
         "batch-norm statistics: recompute (from training batches before each measurement), "
         "momentum (settle fast), as-built (keras-v1's first trainer)",
         choices=BATCH_NORM_MODES,
     )
-    batch_norm_momentum: float = _key(
+    batch_norm_momentum: float = setting(
         0.9, "moving-average momentum of batch-norm layers (batch_norm = momentum)", min=0, below=1
     )
 
+    SECTION: ClassVar[str] = _SECTION
+    DESCRIPTION: ClassVar[str] = _DESCRIPTION
+
     def __post_init__(self) -> None:
-        section = _section()
-        for name, key in section.keys.items():
-            value = key.convert(getattr(self, name), f"[{_SECTION}] {name}")
-            object.__setattr__(self, name, value)
+        super().__post_init__()
         if not is_builder_name(self.builder):
             raise ConfigError(
                 f"[{_SECTION}] builder: {self.builder!r} is not one of {', '.join(BUILDERS)}"
                 f"{closest(self.builder, BUILDERS)} nor a registered builder's versioned "
                 "name (like 'wide-v1')"
             )
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> KerasSettings:
-        """Settings from keyword values (a configuration section); unknown keys are errors.
-
-        Raises:
-            ConfigError: a key is unknown or a value is out of range.
-        """
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ConfigError(
-                    f"unknown key {key!r} in section [keras]{closest(key, known)} "
-                    f"(known: {', '.join(sorted(known))})"
-                )
-        return cls(**values)
 
     def why_invalid(self, nsc: NSC, input_shape: tuple[int, int, int]) -> str | None:
         """Why the builder cannot build ``nsc`` for ``input_shape``; ``None`` if it can.
@@ -253,26 +232,7 @@ def is_builder_name(name: str) -> bool:
 #: The keys of :class:`KerasSettings` that go into the fingerprint (all but device ones).
 RESULT_SETTINGS = tuple(f.name for f in fields(KerasSettings) if f.name not in _NOT_RESULT)
 
-_SECTIONS: list[Section] = []
-
-
-def _section() -> Section:
-    """The ``[keras]`` section, made from the fields of :class:`KerasSettings` (once)."""
-    if not _SECTIONS:
-        section = Section(_SECTION, _DESCRIPTION)
-        for f in fields(KerasSettings):
-            spec = dict(f.metadata)
-            description = spec.pop("description")
-            kind = {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]
-            section.add(f.name, kind, f.default, description, **spec)
-        _SECTIONS.append(section)
-    return _SECTIONS[0]
-
 
 def declare(schema: ConfigSchema) -> None:
     """Declare the ``[keras]`` section and its keys on ``schema`` (from the dataclass)."""
-    target = schema.section(_SECTION, _DESCRIPTION)
-    for key in _section().keys.values():
-        if key.name in target.keys:
-            raise ValueError(f"config key [{_SECTION}] {key.name} is declared twice")
-        target.keys[key.name] = key
+    KerasSettings.declare(schema)

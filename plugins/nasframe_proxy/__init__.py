@@ -45,6 +45,8 @@ architecture and the input shape: two evaluations always agree (``seed`` is igno
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import nasframe
 from nasframe import NSC, DatasetHandler, Evaluation, LayerType, PerformanceEstimator, Status
@@ -56,6 +58,17 @@ class _InvalidError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class ProxySettings(nasframe.Settings):
+    """The settings of ``proxy-v1``, declared once: the dataclass and the ``[proxy]`` section."""
+
+    SECTION: ClassVar[str] = "proxy"
+    DESCRIPTION: ClassVar[str] = "The proxy estimator (no training; for smoke runs)."
+
+    filters: int = nasframe.setting(32, "convolution filters (sizes params and FLOPs)", min=1)
+    dense_units: int = nasframe.setting(1024, "units of the dense head layer", min=1)
+
+
 class ProxyEstimator(PerformanceEstimator):
     """A deterministic, analytic score of an architecture for smoke runs and tests.
 
@@ -64,7 +77,7 @@ class ProxyEstimator(PerformanceEstimator):
         dense_units: units of the dense layer of the head (NASGym: 1024).
 
     Raises:
-        ConfigError: a setting is below 1.
+        ConfigError: a setting is unknown or below 1 (the message names [proxy] and the key).
     """
 
     name = "proxy-v1"
@@ -73,13 +86,11 @@ class ProxyEstimator(PerformanceEstimator):
     #: cached version-1 score is reused.
     version = "2"
 
-    def __init__(self, filters: int = 32, dense_units: int = 1024) -> None:
-        if filters < 1 or dense_units < 1:
-            raise nasframe.ConfigError(
-                f"proxy: filters ({filters}) and dense_units ({dense_units}) must be >= 1"
-            )
-        self.filters = int(filters)
-        self.dense_units = int(dense_units)
+    def __init__(self, **settings: Any) -> None:
+        #: the validated settings (:class:`ProxySettings`, also the ``[proxy]`` section)
+        self.settings = ProxySettings.from_mapping(settings)
+        self.filters = self.settings.filters
+        self.dense_units = self.settings.dense_units
 
     def fingerprint(self) -> str:
         """``proxy-2-<hash of filters and dense_units>``: fingerprint version 2 of ``proxy-v1``."""
@@ -171,7 +182,5 @@ def nasframe_register_estimators(registry: nasframe.Registry) -> None:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
-    """Declare the ``[proxy]`` section."""
-    section = schema.section("proxy", "The proxy estimator (no training; for smoke runs).")
-    section.add("filters", int, 32, "convolution filters (sizes params and FLOPs)", min=1)
-    section.add("dense_units", int, 1024, "units of the dense head layer", min=1)
+    """Declare the ``[proxy]`` section (from :class:`ProxySettings`)."""
+    ProxySettings.declare(schema)
