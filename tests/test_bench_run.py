@@ -293,3 +293,334 @@ def test_a_maximum_depth_runs_the_shallower_benchmark(tmp_path: Path) -> None:
     shallow = [r for r in nasframe.BenchTable.load(deep).rows if r.depth <= 2]
     assert comparison.best_test == pytest.approx(max(r.test for r in shallow))
     assert comparison.best_test < max(r.test for r in nasframe.BenchTable.load(deep).rows)
+
+
+# -- a comparison keeps what it has done (issue 32, items 2 and 3) ----------------------
+
+# `nasframe bench run` whose runs of the seeds named in argv[1] ("1,2") sleep argv[2]
+# seconds after they finish, each writing its process id into the folder argv[3]: a
+# comparison that is under way when the test stops it.
+SLOW_BENCH_RUN = """\
+import os, sys, time
+from pathlib import Path
+from nasframe.bench import compare
+from nasframe.cli import main
+
+slow_seeds = {int(s) for s in sys.argv[1].split(",") if s}
+pause, pids = float(sys.argv[2]), Path(sys.argv[3])
+original = compare._run_one
+
+def slow(context, name, seed):
+    (pids / f"{os.getpid()}").touch()
+    trace = original(context, name, seed)
+    if seed in slow_seeds:
+        time.sleep(pause)
+    return trace
+
+compare._run_one = slow
+sys.argv = ["nasframe", *sys.argv[4:]]
+main()
+"""
+
+
+def _stored_lines(folder: Path) -> list[str]:
+    path = folder / compare.RUNS_FILE
+    if not path.exists():
+        return []
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def _slow_bench_run(
+    tmp_path: Path, slow_seeds: str, pause: float, args: list[str]
+) -> tuple[subprocess.Popen[str], Path]:
+    pids = tmp_path / "pids"
+    pids.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BENCH_RUN, slow_seeds, str(pause), str(pids), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, pids
+
+
+def _wait_for_runs(process: subprocess.Popen[str], folder: Path, count: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 120
+    while len(_stored_lines(folder)) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the runs were not stored in time"
+        time.sleep(0.05)
+
+
+def _run_args(table: Path, out: Path, *extra: str) -> list[str]:
+    args = ["bench", "run", "--table", str(table), "--agents", "random,rea", "--seeds", "2"]
+    return [*args, "--budget", "12", "--table-seed", "random", "--output", str(out), *extra]
+
+
+def test_a_comparison_killed_with_sigkill_resumes_to_the_uninterrupted_summary(
+    table: Path, tmp_path: Path
+) -> None:
+    import signal
+
+    whole = tmp_path / "whole"
+    result = CliRunner().invoke(cli, _run_args(table, whole, "--quiet"), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    killed = tmp_path / "killed"
+    # seed 1's runs hang after they finish: killed while random seed 1 waits, one run stored
+    process, _ = _slow_bench_run(tmp_path, "1", 600, _run_args(table, killed))
+    try:
+        _wait_for_runs(process, killed, 1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert len(_stored_lines(killed)) == 1
+    assert not (killed / "summary.csv").exists()
+    # a kill while a run was being written leaves a torn last line: it is dropped
+    with (killed / compare.RUNS_FILE).open("a", encoding="utf-8") as handle:
+        handle.write('{"agent": "random", "seed": 1, "hashes": ["ab')
+    resumed = CliRunner().invoke(cli, _run_args(table, killed), catch_exceptions=False)
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming: 1 of 4 runs stored in" in resumed.stderr
+    # only the three missing runs ran, numbered after the stored one
+    ran = [line for line in resumed.stderr.splitlines() if line.startswith("run ")]
+    assert [line.split(":")[0] for line in ran] == ["run 2 of 4", "run 3 of 4", "run 4 of 4"]
+    assert (killed / "summary.csv").read_text() == (whole / "summary.csv").read_text()
+    assert (killed / "runs.csv").read_text().count("\n") == 5
+    assert len(_stored_lines(killed)) == 4
+    for name in ("regret_trainings.csv", "regret_seconds.csv"):
+        assert (killed / name).read_text() == (whole / name).read_text()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_stops_the_workers_at_once_and_keeps_the_finished_runs(
+    table: Path, tmp_path: Path, jobs: int
+) -> None:
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    args = _run_args(table, out, "--jobs", str(jobs))
+    # seed 1's runs take ten minutes longer: the comparison is under way for a long time
+    process, pids = _slow_bench_run(tmp_path, "1", 600, args)
+    try:
+        _wait_for_runs(process, out, 1)
+        stored = len(_stored_lines(out))
+        time.sleep(0.5)  # the runs of seed 1 are under way
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert took < 10, took
+    lines = [line for line in stderr.splitlines() if line.startswith("stopped:")]
+    kept = len(_stored_lines(out))
+    assert kept >= stored
+    assert lines == [
+        f"stopped: {kept} of 4 runs stored in {out}; run the same command to resume: "
+        f"nasframe {' '.join(args)}"
+    ], stderr
+    assert "Traceback" not in stderr, stderr
+    # every worker process has ended
+    workers = [int(path.name) for path in pids.iterdir() if int(path.name) != process.pid]
+    assert len(workers) == (2 if jobs == 2 else 0)
+    for pid in workers:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"worker {pid} still runs"
+            time.sleep(0.05)
+    # the stored runs are those the same command does not run again
+    resumed = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming: {kept} of 4 runs stored in {out}" in resumed.stderr
+    assert len(_stored_lines(out)) == 4
+
+
+def test_stored_runs_read_back_as_the_runs_they_were(table: Path, tmp_path: Path) -> None:
+    settings = CompareSettings(table=table, agents=["random", "tpe"], seeds=2, budget=10)
+    first = compare_agents(settings, output=tmp_path)
+    assert first.resumed == 0 and len(_stored_lines(tmp_path)) == 4
+    assert compare.read_runs(tmp_path / compare.RUNS_FILE) == first.traces
+    lines: list[str] = []
+    again = compare_agents(settings, output=tmp_path, report=lines.append)
+    assert again.resumed == 4 and again.traces == first.traces
+    assert lines == [f"all 4 runs are stored in {tmp_path}: nothing to run"]
+    for mine, theirs in zip(again.summaries, first.summaries, strict=True):
+        assert np.array_equal(mine.regret, theirs.regret) and mine.top1 == theirs.top1
+    # force starts over even in the same comparison: the stored runs are moved aside
+    warnings: list[str] = []
+    fresh = compare_agents(settings, output=tmp_path, force=True, warn=warnings.append)
+    (moved,) = tmp_path.glob("replaced-*")
+    assert warnings == [f"bench run: moved the earlier comparison's files to {moved} (--force)"]
+    assert fresh.resumed == 0  # run again: the same runs, in their own wall seconds
+    assert [(t.hashes, t.rewards) for t in fresh.traces] == [
+        (t.hashes, t.rewards) for t in first.traces
+    ]
+    assert len(_stored_lines(moved)) == 4 and len(_stored_lines(tmp_path)) == 4
+    # a damaged line that is not the last is named, with its line number
+    path = tmp_path / compare.RUNS_FILE
+    text = path.read_text(encoding="utf-8").split("\n")
+    path.write_text("\n".join([text[0], "{not json", *text[1:]]), encoding="utf-8")
+    with pytest.raises(nasframe.NasframeError, match=rf"{compare.RUNS_FILE} line 2: not a stored"):
+        compare_agents(settings, output=tmp_path)
+
+
+def test_another_comparison_in_the_folder_is_refused_unless_force(
+    table: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    big = _run_args(table, out, "--quiet")
+    big[big.index("--seeds") + 1] = "3"
+    result = CliRunner().invoke(cli, big, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = (out / "summary.csv").read_text()
+    small = _run_args(table, out, "--quiet")  # 2 seeds: the 6-run summary must stay
+    result = CliRunner().invoke(cli, small)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line == (
+        f"error: bench run: {out} holds the results of another comparison (settings.seeds: "
+        "3 there, 2 now); pass --force to start over (its files are moved into "
+        "replaced-<time>/ there) or choose another --output"
+    )
+    assert (out / "summary.csv").read_text() == summary
+    # an agent's setting is part of the comparison too
+    result = CliRunner().invoke(cli, [*big, "--set", "rea.population=7"])
+    assert result.exit_code == 1
+    assert "agent_settings.rea.settings.population: 20 there, 7 now" in result.output
+    # --jobs changes no result: the same comparison, resumed
+    result = CliRunner().invoke(cli, [*big, "--jobs", "2"])
+    assert result.exit_code == 0 and (out / "summary.csv").read_text() == summary
+    result = CliRunner().invoke(cli, [*small, "--force"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (moved,) = out.glob("replaced-*")
+    assert f"moved the earlier comparison's files to {moved} (--force)" in result.stderr
+    assert (moved / "summary.csv").read_text() == summary
+    assert len(_stored_lines(moved)) == 6 and len(_stored_lines(out)) == 4
+    with (out / "summary.csv").open() as handle:
+        assert [row["runs"] for row in csv.DictReader(handle)] == ["2", "2"]
+
+
+def test_a_bad_agent_setting_is_one_line_before_any_run(table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = _run_args(table, out, "--set", "rea.sample=30")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()  # no run of random before it
+    assert line == "error: [rea] sample = 30: must be between 1 and population (20)"
+    assert not out.exists()
+
+
+def test_settings_json_records_every_agent_setting(table: Path, tmp_path: Path) -> None:
+    import json
+
+    texts = []
+    for population in (20, 6):
+        out = tmp_path / f"population-{population}"
+        args = _run_args(table, out, "--quiet", "--set", f"rea.population={population}")
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        texts.append((out / "settings.json").read_text(encoding="utf-8"))
+        saved = json.loads(texts[-1])
+        assert saved["agent_settings"] == {
+            "random": {"component": "random-v1", "settings": {}},
+            "rea": {
+                "component": "rea-v1",
+                "settings": {"population": population, "sample": 5, "length": 0},
+            },
+        }
+    # the two comparisons give different results: their settings say how they differ
+    summaries = [(tmp_path / f"population-{p}" / "summary.csv").read_text() for p in (20, 6)]
+    assert summaries[0] != summaries[1] and texts[0] != texts[1]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "env.dataset=cifar10",
+            "[env] dataset = 'cifar10' (--set): bench run does not use this setting (it uses "
+            "the table's dataset, digits-v1); remove the --set",
+        ),
+        (
+            "env.max_steps=5",
+            "[env] max_steps = 5 (--set): bench run does not use this setting (episodes end "
+            "at the table's depth, 2 (--depth)); remove the --set",
+        ),
+        ("env.search_space=blockqnn", "[env] search_space = 'blockqnn' (--set): bench run"),
+        ("env.estimator=proxy", "[env] estimator = 'proxy' (--set): bench run does not use"),
+        ("env.reward=blockqnn", "[env] reward = 'blockqnn' (--set): bench run does not use"),
+        ("table.seed=0", "(it uses --table-seed, 'random'); remove the --set"),
+    ],
+)
+def test_env_settings_bench_run_does_not_use_are_refused(
+    table: Path, tmp_path: Path, setting: str, message: str
+) -> None:
+    args = _run_args(table, tmp_path / "out", "--set", setting)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and message in line, line
+
+
+def test_env_settings_from_a_file_are_named_by_the_file_and_equal_ones_pass(
+    table: Path, tmp_path: Path
+) -> None:
+    ini = tmp_path / "bench.ini"
+    ini.write_text("[env]\ndataset = digits\nmax_steps = 2\nsearch_space = cifar\n")
+    args = _run_args(table, tmp_path / "out", "--quiet", "--config", str(ini))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {ini}: [env] search_space = 'cifar': bench run does not")
+    assert line.endswith("; remove it from the file")
+    # what the table uses anyway (its dataset, its depth, the protocol) is accepted
+    ini.write_text("[env]\ndataset = digits\nmax_steps = 2\nevaluate = episode_end\n")
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_budget_beyond_the_table_and_an_incomplete_table_are_warned(tmp_path: Path) -> None:
+    import json
+
+    small = write_table(tmp_path / "small", depth=1, seeds=(0,))  # 8 networks
+    args = ["bench", "run", "--table", str(small), "--agents", "random", "--seeds", "2"]
+    result = CliRunner().invoke(cli, [*args, "--budget", "10", "--output", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: budget 10 is larger than the table's 8 networks: no run can spend it (each "
+        "stops at the step cap of 100 steps)"
+    ) in result.stderr.splitlines()
+    assert "incomplete" not in result.stderr
+    card = small / "build.json"
+    build = json.loads(card.read_text(encoding="utf-8"))
+    card.write_text(json.dumps({**build, "complete": False}), encoding="utf-8")
+    args += ["--budget", "5", "--quiet"]
+    result = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("warning")]
+    assert line == (
+        f"warning: the table {small / 'table.csv.gz'} is incomplete (its build.json says "
+        "complete = false): regret is measured against the best of its 8 networks, not of "
+        "the whole space"
+    )
+    # a build still running: rows.csv and no table.csv.gz
+    from nasframe.bench.table import read_rows, write_rows
+
+    rows = read_rows(small / "table.csv.gz")
+    (small / "table.csv.gz").unlink()
+    write_rows(small / "rows.csv", rows, 3)
+    result = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert "rows.csv: its build has not written table.csv.gz yet" in result.stderr

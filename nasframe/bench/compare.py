@@ -4,8 +4,10 @@ Every (agent, seed) pair searches a fresh environment whose estimator is ``table
 (the table answers instead of training) and whose cache is an in-memory database, until
 it has spent the budget of *trainings* (distinct networks evaluated: cache misses) or of
 simulated training seconds. Then, per agent, the regret curves are averaged with a 95%
-confidence interval. Nothing is written but the results. ``docs/bench-run.md`` defines
-every figure; in short:
+confidence interval. With an output folder every finished run is stored there as it
+finishes (``runs.jsonl``), so a stopped comparison resumes with only its missing runs;
+nothing else is written but the results. ``docs/bench-run.md`` defines every figure; in
+short:
 
 * the **incumbent** after ``t`` trainings is the network with the highest validation
   accuracy the agent has *seen* (the reward: the table's validation accuracy at the
@@ -29,11 +31,13 @@ every figure; in short:
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +49,18 @@ from nasframe.env import EVALUATE, NOT_EVALUATED
 from nasframe.errors import ConfigError, NasframeError
 
 __all__ = [
+    "RESULT_FILES",
+    "RUNS_FILE",
+    "SETTINGS_FILE",
     "AgentSummary",
     "CompareSettings",
     "Comparison",
+    "ComparisonInterrupted",
     "RunTrace",
+    "append_run",
     "compare_agents",
     "holm",
+    "read_runs",
     "regret_curve",
 ]
 
@@ -59,6 +69,26 @@ PREFERRED = ("random", "rea", "tpe", "reinforce", "qlearning", "ppo", "a2c", "dq
 
 #: The trainings at which mean regret is reported (those within the budget).
 CHECKPOINTS = (50, 100, 300)
+
+#: The finished runs of a comparison in its output folder: one JSON line per run.
+RUNS_FILE = "runs.jsonl"
+
+#: What a comparison is (every setting that changes a result), written before its runs.
+SETTINGS_FILE = "settings.json"
+
+#: The files of a comparison in its output folder (``force`` moves them aside).
+RESULT_FILES = (
+    SETTINGS_FILE,
+    RUNS_FILE,
+    "summary.csv",
+    "runs.csv",
+    "regret_trainings.csv",
+    "regret_seconds.csv",
+    "regret.png",
+)
+
+#: The settings that never change a result: a comparison resumes whatever they are.
+_NOT_IDENTITY = ("jobs", "table")
 
 
 @dataclass
@@ -194,7 +224,12 @@ class Comparison:
         seconds_grid: the simulated seconds at which :attr:`seconds_regret` is given.
         seconds_regret: per agent, per-run regret at each grid point ``(runs, points)``.
         table_source: the table file the runs looked up.
-        table_sha256: the table's checksum, as its build card records it.
+        table_sha256: the table's checksum: the build card's sha256 of ``table.csv.gz``,
+            else (``rows.csv`` of a build still running) the sha256 of the rows read.
+        agents: the agents run, in order.
+        agent_settings: per agent, its registered name and every value of its
+            configuration section (``settings.json`` records them).
+        resumed: runs read back from the output folder instead of run.
     """
 
     settings: CompareSettings
@@ -207,6 +242,22 @@ class Comparison:
     seconds_regret: dict[str, np.ndarray] = field(default_factory=dict)
     table_source: str = ""
     table_sha256: str = ""
+    agents: list[str] = field(default_factory=list)
+    agent_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resumed: int = 0
+
+
+class ComparisonInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a comparison: ``stored`` of its ``total`` runs are in ``output``.
+
+    Running the same comparison into ``output`` again runs only the missing ones.
+    """
+
+    def __init__(self, stored: int, total: int, output: Path) -> None:
+        super().__init__(f"{stored} of {total} runs stored in {output}")
+        self.stored = stored
+        self.total = total
+        self.output = output
 
 
 class _Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
@@ -256,19 +307,150 @@ def compare_agents(
     plugin_manager: Any = None,
     config: Any = None,
     report: Callable[[str], None] | None = None,
+    output: Path | None = None,
+    force: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Run every agent of ``settings`` for every seed on ``table-v1``; see the module docs.
+
+    With ``output``, every finished run is stored there as it finishes (``runs.jsonl``,
+    one fsync'ed JSON line per run) and ``settings.json`` is written before the first
+    run; called again with the same settings, only the runs not stored yet are run, and
+    the comparison equals that of one uninterrupted call. A folder holding another
+    comparison is refused unless ``force``; ``force`` starts over, moving the folder's
+    results (of any comparison) into ``replaced-<time>/`` in it.
 
     Args:
         settings: what to compare.
         plugin_manager: the plugin manager (default: a fresh one).
         config: a :class:`~nasframe.Config` whose agent sections set the agents' settings.
+            Its ``[env]`` and ``[table]`` values set by a file or an override are checked:
+            ``bench run`` uses none of them (the table and ``settings`` decide), so one
+            that differs from what is used is refused.
         report: called with a one-line progress message after every run.
+        output: the comparison's folder (``None``: nothing is stored).
+        force: start over in ``output``, moving its results aside.
+        warn: called with a one-line warning (a budget larger than the table, a table
+            whose build is incomplete, old results moved aside); default:
+            :func:`warnings.warn`.
 
     Raises:
         ConfigError: a setting is out of range, an agent name is unknown or unavailable,
-            or the table is unusable (no build card naming its space and dataset).
+            an agent rejects its settings (before any run starts), the table is unusable
+            (no build card naming its space and dataset), ``config`` sets a value
+            ``bench run`` does not use, or ``output`` holds another comparison.
+        ComparisonInterrupted: Ctrl-C (a :class:`KeyboardInterrupt`) stopped a
+            comparison with an ``output``; every finished run is stored there.
     """
+    _check_settings(settings)
+    say = report or (lambda message: None)
+    tell = warn or _warn
+    if plugin_manager is None:
+        from nasframe.plugins import get_plugin_manager
+
+        plugin_manager = get_plugin_manager()
+    estimator = plugin_manager.registry("estimator").create(
+        "table",
+        table=str(settings.table) if settings.table else None,
+        epochs=settings.epochs,
+        seed=settings.table_seed,
+        simulated_cost=True,
+        depth=settings.depth,
+    )
+    table: BenchTable = estimator.bench
+    space, encoder, dataset, depth = _components(table, estimator.source, plugin_manager)
+    if config is not None:
+        _refuse_unused(config, settings, table, depth, plugin_manager)
+    else:
+        from nasframe.config import load_config
+
+        config = load_config(plugin_manager=plugin_manager)
+    agents, skipped = _agents(settings.agents, plugin_manager)
+    tests = table.mean_tests()
+    vals = table.mean_accuracies(epochs=estimator.epochs)
+    best_test = max(tests.values())
+    best_val = max(vals.values())
+    ranked = sorted(tests.values(), reverse=True)
+    threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
+    for line in _table_warnings(table, settings, len(tests)):
+        tell(line)
+    comparison = Comparison(
+        settings,
+        [],
+        [],
+        best_test,
+        threshold,
+        skipped,
+        table_source=str(table.source),
+        table_sha256=_table_checksum(table),
+        agents=list(agents),
+        agent_settings=_agent_settings(agents, config, plugin_manager),
+    )
+    seeds = range(settings.first_seed, settings.first_seed + settings.seeds)
+    pairs = [(name, seed) for name in agents for seed in seeds]
+    record = _provenance(comparison)
+    replace = False
+    done: dict[tuple[str, int], RunTrace] = {}
+    if output is not None:
+        replace = _check_folder(output, record, force)
+        if not replace:
+            wanted = set(pairs)
+            for trace in read_runs(output / RUNS_FILE):
+                if (trace.agent, trace.seed) in wanted:
+                    done.setdefault((trace.agent, trace.seed), trace)
+    pending = [pair for pair in pairs if pair not in done]
+    _memoize(space, encoder)
+    context = _Context(settings, estimator, space, encoder, dataset, depth, config, plugin_manager)
+    # every agent's settings, before the first run: a bad one is one line, not a failure
+    # after the earlier agents ran
+    _check_agents(context, [name for name in agents if any(p[0] == name for p in pending)])
+    if output is not None:
+        if replace:
+            moved = _move_aside(output)
+            tell(f"bench run: moved the earlier comparison's files to {moved} (--force)")
+        _write_json(output / SETTINGS_FILE, record)
+        _tidy_runs(output / RUNS_FILE, list(done.values()))
+        if done and pending:
+            say(
+                f"resuming: {len(done)} of {len(pairs)} runs stored in {output}; "
+                f"running the other {len(pending)}"
+            )
+        elif done:
+            say(f"all {len(pairs)} runs are stored in {output}: nothing to run")
+    comparison.resumed = len(done)
+
+    def finished(trace: RunTrace) -> None:
+        if output is not None:
+            append_run(output / RUNS_FILE, trace)
+        done[trace.agent, trace.seed] = trace
+        say(
+            f"run {len(done)} of {len(pairs)}: {trace.agent} seed {trace.seed}: "
+            f"{len(trace.hashes)} trainings in {trace.steps} steps, {trace.wall:.1f} s "
+            f"({trace.cpu:.1f} s CPU)"
+        )
+
+    try:
+        _run_all(context, pending, settings.jobs, finished)
+    except KeyboardInterrupt:
+        if output is None:
+            raise
+        raise ComparisonInterrupted(len(done), len(pairs), output) from None
+    traces = [done[pair] for pair in pairs]
+    summaries: list[AgentSummary] = []
+    for agent_name in agents:
+        runs = [trace for trace in traces if trace.agent == agent_name]
+        summaries.append(_summarize(agent_name, runs, settings, tests, vals, best_test, best_val))
+        summaries[-1].top1 = [_first_reach(t, tests, threshold) for t in runs]
+    _test_against_random(summaries)
+    grid, by_seconds = _seconds_curves(traces, agents, tests, best_test, settings)
+    comparison.summaries = summaries
+    comparison.traces = traces
+    comparison.seconds_grid = grid
+    comparison.seconds_regret = by_seconds
+    return comparison
+
+
+def _check_settings(settings: CompareSettings) -> None:
     if settings.seeds < 1 or settings.budget < 1:
         raise ConfigError(
             f"bench run: seeds ({settings.seeds}) and budget ({settings.budget}) must be >= 1"
@@ -285,52 +467,12 @@ def compare_agents(
         )
     if settings.seconds is not None and not settings.seconds > 0:
         raise ConfigError(f"bench run: seconds = {settings.seconds}: must be > 0")
-    say = report or (lambda message: None)
-    if plugin_manager is None:
-        from nasframe.plugins import get_plugin_manager
 
-        plugin_manager = get_plugin_manager()
-    estimator = plugin_manager.registry("estimator").create(
-        "table",
-        table=str(settings.table) if settings.table else None,
-        epochs=settings.epochs,
-        seed=settings.table_seed,
-        simulated_cost=True,
-        depth=settings.depth,
-    )
-    table: BenchTable = estimator.bench
-    space, encoder, dataset, depth = _components(table, estimator.source, plugin_manager)
-    agents, skipped = _agents(settings.agents, plugin_manager)
-    tests = table.mean_tests()
-    vals = table.mean_accuracies(epochs=estimator.epochs)
-    best_test = max(tests.values())
-    best_val = max(vals.values())
-    ranked = sorted(tests.values(), reverse=True)
-    threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
-    _memoize(space, encoder)
-    context = _Context(settings, estimator, space, encoder, dataset, depth, config, plugin_manager)
-    seeds = range(settings.first_seed, settings.first_seed + settings.seeds)
-    pairs = [(name, seed) for name in agents for seed in seeds]
-    traces = list(_run_all(context, pairs, settings.jobs, say))
-    summaries: list[AgentSummary] = []
-    for agent_name in agents:
-        runs = [trace for trace in traces if trace.agent == agent_name]
-        summaries.append(_summarize(agent_name, runs, settings, tests, vals, best_test, best_val))
-        summaries[-1].top1 = [_first_reach(t, tests, threshold) for t in runs]
-    _test_against_random(summaries)
-    grid, by_seconds = _seconds_curves(traces, agents, tests, best_test, settings)
-    return Comparison(
-        settings,
-        summaries,
-        traces,
-        best_test,
-        threshold,
-        skipped,
-        grid,
-        by_seconds,
-        table_source=str(table.source),
-        table_sha256=str(table.build.get("sha256", "")),
-    )
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, stacklevel=3)
 
 
 @dataclass
@@ -351,44 +493,64 @@ _WORKER: dict[str, _Context] = {}
 
 
 def _run_all(
-    context: _Context, pairs: list[tuple[str, int]], jobs: int, say: Callable[[str], None]
-) -> Any:
-    def done(trace: RunTrace) -> RunTrace:
-        say(
-            f"{trace.agent} seed {trace.seed}: {len(trace.hashes)} trainings in {trace.steps} "
-            f"steps, {trace.wall:.1f} s ({trace.cpu:.1f} s CPU)"
-        )
-        return trace
+    context: _Context,
+    pairs: list[tuple[str, int]],
+    jobs: int,
+    finished: Callable[[RunTrace], None],
+) -> None:
+    """Run ``pairs``, calling ``finished`` with each run as it finishes.
 
+    With ``jobs > 1`` the runs go to forked worker processes, which ignore SIGINT: on
+    Ctrl-C (a :class:`KeyboardInterrupt` here) or any error the workers are terminated
+    at once, and the runs finished so far have been passed to ``finished``.
+    """
     if jobs <= 1 or len(pairs) <= 1:
         for name, seed in pairs:
-            yield done(_run_one(context, name, seed))
+            finished(_run_one(context, name, seed))
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     _WORKER["context"] = context
     try:
         fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(jobs, len(pairs)), mp_context=fork) as pool:
-            futures = [pool.submit(_run_in_worker, name, seed) for name, seed in pairs]
-            for future in futures:
-                yield done(future.result())
+        pool = fork.Pool(min(jobs, len(pairs)), initializer=_worker_start)
+        try:
+            results = pool.imap_unordered(_run_in_worker, pairs)
+            for _ in pairs:
+                while True:
+                    try:  # a timeout keeps the wait interruptible by Ctrl-C
+                        trace = results.next(timeout=0.5)
+                        break
+                    except multiprocessing.TimeoutError:
+                        continue
+                finished(trace)
+            pool.close()
+        except BaseException:
+            pool.terminate()  # SIGTERM to every worker: a run under way is dropped
+            raise
+        finally:
+            pool.join()
     finally:
         _WORKER.pop("context", None)
 
 
-def _run_in_worker(agent_name: str, seed: int) -> RunTrace:
-    return _run_one(_WORKER["context"], agent_name, seed)
+def _worker_start() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the parent alone decides,
+    # and terminates the workers (SIGTERM, whatever handler the parent had installed).
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
+def _run_in_worker(pair: tuple[str, int]) -> RunTrace:
+    return _run_one(_WORKER["context"], *pair)
+
+
+def _make_agent(context: _Context, agent_name: str, seed: int) -> tuple[Any, _Recorder]:
     from nasframe.agents import make_agent
     from nasframe.env import NASEnv
 
-    settings = context.settings
-    _one_thread_torch(agent_name, context.plugin_manager)
-    trace = RunTrace(agent_name, seed)
     env = _table_env(NASEnv, context.masks)(
         context.space,
         context.encoder,
@@ -396,11 +558,10 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
         context.dataset,
         context.plugin_manager.registry("database").create("memory"),
         max_steps=context.depth,
-        evaluate=settings.evaluate,
+        evaluate=context.settings.evaluate,
         seed=seed,
     )
-    recorder = _Recorder(env, trace)
-    started, cpu = time.perf_counter(), time.process_time()
+    recorder = _Recorder(env, RunTrace(agent_name, seed))
     agent = make_agent(
         agent_name,
         recorder,
@@ -408,6 +569,23 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
         config=context.config,
         plugin_manager=context.plugin_manager,
     )
+    return agent, recorder
+
+
+def _check_agents(context: _Context, names: Sequence[str]) -> None:
+    """Build each agent once (and close it): a setting it rejects raises before any run."""
+    for name in names:
+        _one_thread_torch(name, context.plugin_manager)
+        agent, _ = _make_agent(context, name, context.settings.first_seed)
+        agent.close()
+
+
+def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
+    settings = context.settings
+    _one_thread_torch(agent_name, context.plugin_manager)
+    started, cpu = time.perf_counter(), time.process_time()
+    agent, recorder = _make_agent(context, agent_name, seed)
+    trace = recorder.trace
 
     def more() -> bool:
         if len(trace.hashes) >= settings.budget:
@@ -530,6 +708,324 @@ def _agents(names: Sequence[str], plugin_manager: Any) -> tuple[list[str], dict[
         else:
             skipped[info.name] = info.install_hint()
     return chosen_names, skipped
+
+
+def _agent_settings(
+    agents: Sequence[str], config: Any, plugin_manager: Any
+) -> dict[str, dict[str, Any]]:
+    """Per agent: its registered name and every value of its configuration section."""
+    registry = plugin_manager.registry("agent")
+    out: dict[str, dict[str, Any]] = {}
+    for name in agents:
+        info = registry.get(name)
+        values: dict[str, Any] = {}
+        if info.section and info.section in config.schema.sections:
+            values = config.section(info.section)
+        out[name] = {"component": info.name, "settings": _plain(values)}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON gives it back (paths as text): what ``settings.json`` compares."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _table_checksum(table: BenchTable) -> str:
+    from nasframe.bench.table import TABLE_FILE
+
+    digest = table.build.get("sha256")
+    if digest and str(table.source).endswith(TABLE_FILE):
+        return str(digest)
+    # rows.csv of a build still running, or a table of another source: the rows read
+    text = "\n".join(repr(astuple(row)) for row in table.rows)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _table_warnings(table: BenchTable, settings: CompareSettings, networks: int) -> list[str]:
+    from nasframe.bench.table import ROWS_FILE
+
+    lines = []
+    source = str(table.source)
+    if Path(source).name == ROWS_FILE:
+        why = f"read from {ROWS_FILE}: its build has not written table.csv.gz yet"
+    elif table.build and table.build.get("complete") is not True:
+        state = "false" if "complete" in table.build else "missing"
+        why = f"its build.json says complete = {state}"
+    else:
+        why = ""
+    if why:
+        lines.append(
+            f"warning: the table {source} is incomplete ({why}): regret is measured against "
+            f"the best of its {networks} networks, not of the whole space"
+        )
+    if settings.budget > networks:
+        lines.append(
+            f"warning: budget {settings.budget} is larger than the table's {networks} "
+            f"networks: no run can spend it (each stops at the step cap of "
+            f"{settings.step_factor * settings.budget} steps)"
+        )
+    return lines
+
+
+def _refuse_unused(
+    config: Any, settings: CompareSettings, table: BenchTable, depth: int, plugin_manager: Any
+) -> None:
+    """Refuse an ``[env]`` or ``[table]`` value the user set that ``bench run`` does not use.
+
+    ``bench run`` takes the space, the dataset and the depth from the table, the
+    estimator's settings from its options and every other env setting from
+    :class:`~nasframe.env.NASEnv`'s defaults; only ``[env] evaluate`` is read (into
+    ``settings.evaluate``). A set value equal to what is used is accepted.
+    """
+    import inspect
+
+    from nasframe.env import NASEnv
+    from nasframe.errors import RegistryError
+
+    build = table.build
+    env_defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(NASEnv.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    components = {
+        "search_space": ("search_space", str(build["space"]), "the table's search space"),
+        "dataset": ("dataset", str(build["dataset_component"]["name"]), "the table's dataset"),
+        "estimator": ("estimator", "table", "table-v1 (set by --table, --epochs, ...)"),
+        "state_encoder": ("state_encoder", "onehot", "the one-hot encoder"),
+        "database": ("database", "memory", "an in-memory cache per run"),
+    }
+    table_options: dict[str, tuple[Any, str]] = {
+        "table": (settings.table, "--table"),
+        "epochs": (settings.epochs, "--epochs"),
+        "seed": (settings.table_seed, "--table-seed"),
+        "depth": (settings.depth, "--depth"),
+        "simulated_cost": (True, ""),
+    }
+    for (section, key), source in sorted(config.sources.items()):
+        if source == "default" or section not in ("env", "table"):
+            continue
+        value = config.values[section][key]
+        if section == "table":
+            if key not in table_options:
+                what = "it is unused"
+            else:
+                used, option = table_options[key]
+                if str(value) == str(used):
+                    continue
+                shown = "the shipped table" if used is None else repr(used)
+                what = f"it uses {option}, {shown}" if option else f"it uses {shown}"
+        elif key == "evaluate":
+            if value == settings.evaluate:
+                continue
+            what = f"it uses evaluate = {settings.evaluate!r} (CompareSettings.evaluate)"
+        elif key in components:
+            kind, name, label = components[key]
+            registry = plugin_manager.registry(kind)
+            try:
+                if registry.get(str(value)).name == registry.get(name).name:
+                    continue
+            except RegistryError:
+                pass
+            what = f"it uses {label}, {registry.get(name).name}"
+        elif key == "max_steps":
+            if value == depth:
+                continue
+            what = f"episodes end at the table's depth, {depth} (--depth)"
+        else:
+            if key in env_defaults and value == env_defaults[key]:
+                continue
+            what = f"it uses {env_defaults.get(key)!r}" if key in env_defaults else "it is unused"
+        from_file = source not in ("default", "override")
+        where = f"{source}: " if from_file else ""
+        origin = "" if from_file else " (--set)"
+        remedy = "remove it from the file" if from_file else "remove the --set"
+        raise ConfigError(
+            f"{where}[{section}] {key} = {value!r}{origin}: bench run does not use this "
+            f"setting ({what}); {remedy}"
+        )
+
+
+# -- the output folder: what is stored, resuming, refusing another comparison ----------
+
+
+def read_runs(path: Path) -> list[RunTrace]:
+    """The runs stored in ``path`` (a comparison's ``runs.jsonl``), in the order stored.
+
+    A torn last line (the process was killed while writing it) is dropped; a missing file
+    holds no run.
+
+    Raises:
+        NasframeError: a line before the last is not a stored run; the message names the
+            file and the line.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise NasframeError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines = data.split(b"\n")
+    traces = []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            traces.append(_trace_of(json.loads(raw)))
+        except (ValueError, KeyError, TypeError):
+            if number == len(lines):  # no newline after it: a line the kill cut short
+                break
+            raise NasframeError(
+                f"{path} line {number}: not a stored run; delete the line (that run is "
+                "run again) or pass --force to start the comparison over"
+            ) from None
+    return traces
+
+
+def _trace_of(row: dict[str, Any]) -> RunTrace:
+    trace = RunTrace(
+        agent=str(row["agent"]),
+        seed=int(row["seed"]),
+        hashes=[str(h) for h in row["hashes"]],
+        rewards=[float(r) for r in row["rewards"]],
+        seconds=[float(t) for t in row["seconds"]],
+        steps=int(row["steps"]),
+        wall=float(row["wall"]),
+        cpu=float(row["cpu"]),
+    )
+    if not len(trace.hashes) == len(trace.rewards) == len(trace.seconds):
+        raise ValueError("lists of different lengths")
+    return trace
+
+
+def _run_line(trace: RunTrace) -> bytes:
+    # floats as repr: read back, every figure of the summary is the same
+    return (json.dumps(asdict(trace), separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def append_run(path: Path, trace: RunTrace) -> None:
+    """Append ``trace`` to ``path`` as one JSON line, flushed and fsync'ed."""
+    with path.open("ab") as handle:
+        handle.write(_run_line(trace))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _tidy_runs(path: Path, traces: list[RunTrace]) -> None:
+    """Rewrite ``path`` with ``traces`` only if it holds anything else (a torn line).
+
+    The next run is then appended after a whole line, never after a torn one.
+    """
+    wanted = b"".join(_run_line(trace) for trace in traces)
+    try:
+        if path.read_bytes() == wanted:
+            return
+    except FileNotFoundError:
+        if not traces:
+            return
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(wanted)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: a kill leaves the old file or the new one
+
+
+def _identity(record: dict[str, Any]) -> dict[str, Any]:
+    """What makes two comparisons the same: ``settings.json`` less what changes no result."""
+    settings = record.get("settings")
+    table = record.get("table")
+    return {
+        "settings": {
+            key: value
+            for key, value in (settings if isinstance(settings, dict) else {}).items()
+            if key not in _NOT_IDENTITY
+        },
+        "agent_settings": record.get("agent_settings"),
+        "table checksum": table.get("sha256") if isinstance(table, dict) else None,
+    }
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The first three differences between two identities, for the refusal message."""
+    before, after = _flat(old), _flat(new)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            there = "not recorded" if key not in before else f"{before[key]!r}"
+            changes.append(f"{key}: {there} there, {after.get(key)!r} now")
+    shown = "; ".join(changes[:3])
+    return shown + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
+
+
+def _check_folder(output: Path, record: dict[str, Any], force: bool) -> bool:
+    """Whether ``output`` holds results that ``force`` moves aside (to start over).
+
+    Returns ``False`` for a folder without results, or with the same comparison and not
+    ``force`` (it is resumed).
+
+    Raises:
+        ConfigError: ``output`` holds another comparison and not ``force``.
+    """
+    present = [name for name in RESULT_FILES if (output / name).exists()]
+    if not present:
+        return False
+    if force:  # start over, whatever the folder holds
+        return True
+    settings_path = output / SETTINGS_FILE
+    try:
+        stored = json.loads(settings_path.read_text(encoding="utf-8"))
+        why = "" if isinstance(stored, dict) else f"{SETTINGS_FILE} is not a comparison's"
+    except FileNotFoundError:
+        stored, why = None, f"no {SETTINGS_FILE} beside {present[0]}"
+    except (OSError, ValueError):
+        stored, why = None, f"{SETTINGS_FILE} is not readable"
+    if not why:
+        old, new = _identity(stored), _identity(record)
+        if old == new:
+            return False
+        why = _difference(old, new)
+    raise ConfigError(
+        f"bench run: {output} holds the results of another comparison ({why}); pass "
+        "--force to start over (its files are moved into replaced-<time>/ there) or choose "
+        "another --output"
+    )
+
+
+def _move_aside(output: Path) -> Path:
+    """Move the comparison's files in ``output`` into a new ``replaced-<time>/`` there."""
+    import datetime
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    target = output / f"replaced-{stamp}"
+    number = 1
+    while True:
+        try:
+            target.mkdir()
+            break
+        except FileExistsError:
+            number += 1
+            target = output / f"replaced-{stamp}-{number}"
+    for name in RESULT_FILES:
+        path = output / name
+        if path.exists():
+            path.rename(target / name)
+    return target
 
 
 def _summarize(
@@ -735,8 +1231,8 @@ def write_results(comparison: Comparison, output: Path) -> list[Path]:
         for row in summary_rows(comparison):
             writer.writerow(row)
     written.append(path)
-    path = output / "settings.json"
-    path.write_text(json.dumps(_provenance(comparison), indent=2) + "\n", encoding="utf-8")
+    path = output / SETTINGS_FILE
+    _write_json(path, _provenance(comparison))
     written.append(path)
     plot = _plot(comparison, output / "regret.png")
     if plot is not None:
@@ -749,15 +1245,18 @@ def _provenance(comparison: Comparison) -> dict[str, Any]:
 
     settings = asdict(comparison.settings)
     settings["table"] = None if settings["table"] is None else str(settings["table"])
-    settings["agents"] = [s.agent for s in comparison.summaries]
-    return {
-        "nasframe": __version__,
-        "settings": settings,
-        "table": {"source": comparison.table_source, "sha256": comparison.table_sha256},
-        "best_test": comparison.best_test,
-        "top1_threshold": comparison.top1_threshold,
-        "skipped": dict(comparison.skipped),
-    }
+    settings["agents"] = list(comparison.agents) or [s.agent for s in comparison.summaries]
+    return _plain(
+        {
+            "nasframe": __version__,
+            "settings": settings,
+            "agent_settings": comparison.agent_settings,
+            "table": {"source": comparison.table_source, "sha256": comparison.table_sha256},
+            "best_test": comparison.best_test,
+            "top1_threshold": comparison.top1_threshold,
+            "skipped": dict(comparison.skipped),
+        }
+    )
 
 
 def summary_header(comparison: Comparison) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -171,7 +174,8 @@ def build(
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("runs/bench-run"),
     show_default=True,
-    help="Folder for the CSV files and the plot.",
+    help="Folder for the stored runs, the CSV files and the plot (resumed if it holds "
+    "this comparison).",
 )
 @click.option(
     "--step-factor",
@@ -182,6 +186,12 @@ def build(
 )
 @click.option(
     "--jobs", type=int, default=1, show_default=True, help="Runs in parallel (processes)."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start over: the results in --output (of this comparison or another) are moved "
+    "into replaced-<time>/ there.",
 )
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def run(
@@ -199,20 +209,24 @@ def run(
     output: Path,
     step_factor: int,
     jobs: int,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Compare search agents on table-v1: regret over many seeds, nothing trained.
 
     Every agent searches the table's space once per seed, until it has trained --budget
-    distinct networks (or spent --seconds of simulated training time). Writes
+    distinct networks (or spent --seconds of simulated training time). Each finished run
+    is stored in --output (runs.jsonl) at once: a stopped comparison (Ctrl-C, kill -9)
+    resumes with the same command and runs only the missing runs. Then writes
     regret_trainings.csv, regret_seconds.csv, runs.csv, summary.csv, settings.json and
-    regret.png to --output and prints the summary. Agent settings come from
-    --config/--set (e.g. --set ppo.learning_rate=0.001), and so does when a network is
-    evaluated: every step (default) or only at an episode's end (--set
-    env.evaluate=episode_end). See docs/bench-run.md.
+    regret.png there and prints the summary. Agent settings come from --config/--set
+    (e.g. --set ppo.learning_rate=0.001), and so does when a network is evaluated: every
+    step (default) or only at an episode's end (--set env.evaluate=episode_end); other
+    [env] settings are refused (the table decides them). See docs/bench-run.md.
     """
     from nasframe.bench.compare import (
         CompareSettings,
+        ComparisonInterrupted,
         compare_agents,
         summary_header,
         summary_rows,
@@ -239,19 +253,70 @@ def run(
         jobs=jobs,
         evaluate=config.get("env", "evaluate"),
     )
+    command = _resume_command(output)
     # one comparison per folder, from its first run to its last file
-    with RunFolderLock(output, hint="wait for it or choose another --output"):
-        comparison = compare_agents(
-            settings,
-            plugin_manager=manager,
-            config=config,
-            report=None if quiet else (lambda line: click.echo(line, err=True)),
-        )
+    with RunFolderLock(output, hint="wait for it or choose another --output"), _sigterm_stops():
+        try:
+            comparison = compare_agents(
+                settings,
+                plugin_manager=manager,
+                config=config,
+                report=None if quiet else (lambda line: click.echo(line, err=True)),
+                output=output,
+                force=force,
+                warn=lambda line: click.echo(line, err=True),
+            )
+        except ComparisonInterrupted as stopped:
+            click.echo(
+                f"stopped: {stopped.stored} of {stopped.total} runs stored in {output}; "
+                f"run the same command to resume: {command}",
+                err=True,
+            )
+            sys.exit(130)
         for name, hint in comparison.skipped.items():
             click.echo(f"skipped {name}: not installed; {hint}", err=True)
-        written = write_results(comparison, output)
+        try:
+            written = write_results(comparison, output)
+        except KeyboardInterrupt:
+            click.echo(
+                f"stopped while writing the results; all {len(comparison.traces)} runs are "
+                f"stored in {output}; run the same command to write them: {command}",
+                err=True,
+            )
+            sys.exit(130)
     _print_summary(comparison, summary_header(comparison), summary_rows(comparison))
     click.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
+
+
+def _resume_command(output: Path) -> str:
+    """The command line that resumes this comparison: the one typed, when it can be known."""
+    import shlex
+
+    argv = sys.argv[1:]
+    if "bench" in argv and "run" in argv:
+        return shlex.join(["nasframe", *argv])
+    # called from Python (tests, notebooks): the folder is what the user must keep
+    return f"nasframe bench run ... --output {shlex.quote(str(output))}"
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM stops the comparison as Ctrl-C does (finished runs kept, workers ended)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _seed_range(settings: CompareSettings) -> str:
