@@ -490,7 +490,7 @@ def finalize(
         except NasframeError as exc:
             log.warning("final.png skipped: %s", exc)
     if progress:
-        console.print(_rich_table(card["networks"], output))
+        _print_table(console, _rich_table(card["networks"], output, len(plan.seeds)))
     return FinalResult(
         rows=len(have),
         trained=trained,
@@ -628,9 +628,30 @@ def _summaries(plan: FinalPlan, rows: Sequence[TableRow], output: Path) -> list[
 
 
 def _fmt(stat: dict[str, Any]) -> str:
+    """``mean ± std`` over two or more seeds; the mean alone for one; ``-`` for none."""
     if stat["mean"] is None:
         return "-"
+    if int(stat.get("n") or 0) < 2:
+        return f"{stat['mean']:.4f}"  # one seed has no spread to show
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def _seeds_cell(net: dict[str, Any], planned: int) -> str:
+    """The seeds of a network that finished ok, of those planned, and why not the others.
+
+    ``3/3``; ``1/3 (1 failed, 1 to train)``; ``0/3 (not trained yet)``.
+    """
+    trained = int(net["trained"])
+    failed = int(net["failed"])
+    ok = trained - failed
+    missing = max(0, planned - trained)
+    planned = max(planned, trained)
+    if trained == 0:
+        return f"0/{planned} (not trained yet)"
+    notes = [f"{failed} failed"] if failed else []
+    if missing:
+        notes.append(f"{missing} to train")
+    return f"{ok}/{planned}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _write_table(path: Path, networks: Sequence[dict[str, Any]]) -> None:
@@ -673,47 +694,115 @@ def _write_table(path: Path, networks: Sequence[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _rich_table(networks: Sequence[dict[str, Any]], output: Path) -> Any:
+def _rich_table(networks: Sequence[dict[str, Any]], output: Path, planned: int = 0) -> Any:
+    """The table ``finalize`` prints; ``planned``: the seeds each network is to train.
+
+    Nothing in it is cut: a cell too wide for a narrow terminal folds onto more lines
+    (:func:`_print_table` prints it whole to a file or a pipe).
+    """
     from rich.table import Table
 
     table = Table(title=f"Final training ({output})")
-    for name in ("#", "nsc", "search", "validation", "test", "params", "flops", "seeds"):
-        table.add_column(name, justify="left" if name == "nsc" else "right")
+    for name in ("#", "nsc", "search", "validation", "test", "params", "flops", "seeds ok"):
+        table.add_column(name, justify="left" if name == "nsc" else "right", overflow="fold")
     for net in networks:
         table.add_row(
             str(net["rank"]),
-            net["nsc"],
+            net["nsc"] or "head only",
             f"{net['search_accuracy']:.4f}",
             _fmt(net["validation"]),
             _fmt(net["test"]),
             f"{net['params']:,}",
             f"{net['flops']:,}",
-            f"{net['test']['n']}/{net['trained']}",
+            _seeds_cell(net, planned or int(net["trained"])),
         )
     return table
+
+
+def _print_table(console: Any, table: Any) -> None:
+    """Print ``table``: folded to a terminal's width, at its full width anywhere else.
+
+    A console that is no terminal (a file, a pipe, a CI log) is 80 columns to rich,
+    too few for the table; there a line longer than 80 is better than a cut NSC.
+    """
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    kept = console.__dict__.get("_width")  # print(width=) is capped at the console's width
+    console.width = natural
+    try:
+        console.print(table)
+    finally:
+        console.__dict__["_width"] = kept
+
+
+def _tick_label(net: dict[str, Any]) -> str:
+    """``#1`` over the network's NSC, one layer (row) per line: the whole string."""
+    rows = str(net["nsc"]).split(";") if net["nsc"] else ["head only"]
+    return "\n".join([f"#{net['rank']}", *rows])
+
+
+def _figure(networks: Sequence[dict[str, Any]]) -> Any:
+    """The figure of ``final.png``: validation and test bars per network, named by NSC.
+
+    Error bars only where two or more seeds give a spread; a network with no finished
+    seed gets no bar but a note. The legend is outside the axes (to their right), so it
+    never covers a bar; the layout makes room for the NSC labels.
+    """
+    from nasframe.results.plots import _pyplot
+
+    plt = _pyplot()
+    width = 0.38
+    lines = max(len(_tick_label(net).splitlines()) for net in networks)
+    fig, ax = plt.subplots(
+        figsize=(max(5.0, 1.6 * len(networks) + 2.0), 3.0 + 0.16 * lines),
+        layout="constrained",
+    )
+    spread = any(
+        int(net[part]["n"] or 0) > 1 for net in networks for part in ("validation", "test")
+    )
+    for shift, part, colour in (
+        (-width / 2, "validation", "#8da0cb"),
+        (width / 2, "test", "#fc8d62"),
+    ):
+        xs = [i + shift for i in range(len(networks))]
+        means = [math.nan if net[part]["mean"] is None else net[part]["mean"] for net in networks]
+        ax.bar(xs, means, width, label=part, color=colour)
+        spread_at = [i for i, net in enumerate(networks) if int(net[part]["n"] or 0) > 1]
+        if spread_at:
+            ax.errorbar(
+                [xs[i] for i in spread_at],
+                [means[i] for i in spread_at],
+                yerr=[networks[i][part]["std"] for i in spread_at],
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                lw=1,
+            )
+    for i, net in enumerate(networks):
+        if net["validation"]["mean"] is None and net["test"]["mean"] is None:
+            ax.text(i, 0.02, "no seed\nfinished", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(networks)), [_tick_label(net) for net in networks], fontsize=8)
+    ax.set_xlim(-0.6, len(networks) - 0.4)
+    ax.set_xlabel("network: rank, then its NSC one layer per line", fontsize=8)
+    ax.set_ylabel("accuracy (mean ± std over seeds)" if spread else "accuracy")
+    ax.set_ylim(0, 1)
+    fig.legend(loc="outside right upper")
+    ax.set_title("final training: the run's best networks")
+    return fig
 
 
 def _plot(path: Path, networks: Sequence[dict[str, Any]]) -> None:
     from nasframe.results.plots import _pyplot
 
     plt = _pyplot()
-    ranks = [f"#{net['rank']}" for net in networks]
-    width = 0.38
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(networks)), 3.5))
-    for shift, part, colour in (
-        (-width / 2, "validation", "#8da0cb"),
-        (width / 2, "test", "#fc8d62"),
-    ):
-        means = [net[part]["mean"] or 0.0 for net in networks]
-        stds = [net[part]["std"] or 0.0 for net in networks]
-        xs = [i + shift for i in range(len(networks))]
-        ax.bar(xs, means, width, yerr=stds, capsize=3, label=part, color=colour)
-    ax.set_xticks(range(len(networks)), ranks)
-    ax.set_ylabel("accuracy (mean ± std over seeds)")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right")
-    ax.set_title("final training: the run's best networks")
-    fig.tight_layout()
+    fig = _figure(networks)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

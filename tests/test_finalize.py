@@ -312,3 +312,109 @@ def test_finalize_cli_errors_are_one_line(tmp_path: Path) -> None:
         "error: [finalize] seeds = '0,x': 'x' is not a seed (need integers >= 0, "
         "comma-separated, e.g. 0,1,2)"
     )
+
+
+# -- what finalize shows: final.png, the printed table, final.csv (no training) ---------
+
+LONG = "1,1,3,0,0;2,2,2,1,0;3,6,0,1,2;4,1,5,3,0;5,1,3,4,0"
+
+
+def final_summaries(tmp_path: Path) -> list[dict[str, Any]]:
+    """Three networks: three seeds ok; one ok, one failed, one to train; none trained."""
+    from nasframe.bench import TableRow
+    from nasframe.finalize import FinalPlan, _summaries
+
+    def record(nsc: str, accuracy: float) -> nasframe.Record:
+        network = nasframe.NSC.parse(nsc)
+        evaluation = nasframe.Evaluation(status="ok", accuracy=accuracy, params=1234)  # type: ignore[arg-type]
+        return nasframe.Record("d", "d", network.canonical_hash, nsc, "e", "1", "fp", evaluation)
+
+    nets = [record(LONG, 0.9), record("1,1,5,0,0", 0.8), record("1,2,2,0,0;2,1,3,1,0", 0.7)]
+    plan = FinalPlan(tmp_path, tmp_path / "final", nets, [0, 1, 2], ("keras", {}), ("digits", {}))
+    first, second = nets[0], nets[1]
+    rows = [
+        TableRow(first.arch_hash, LONG, 5, s, "ok", curve=(0.9 + s / 100,), test=0.88 + s / 100)
+        for s in (0, 1, 2)
+    ]
+    rows.append(TableRow(second.arch_hash, second.nsc, 1, 0, "ok", curve=(0.7,), test=0.69))
+    rows.append(TableRow(second.arch_hash, second.nsc, 1, 1, "error", message="boom"))
+    return _summaries(plan, rows, plan.output)
+
+
+def nsc_cells(text: str) -> list[str]:
+    """The NSC column of a printed table, each network's folded lines joined again."""
+    cells: list[str] = []
+    for line in text.splitlines():
+        parts = line.split("│")
+        if len(parts) < 4:
+            continue  # a border, the title or the header
+        if parts[1].strip():
+            cells.append("")  # a new network: its rank is on this line
+        cells[-1] += parts[2].strip()
+    return cells
+
+
+def test_finalize_table_shows_whole_nscs_and_seed_counts_that_read(tmp_path: Path) -> None:
+    from nasframe.finalize import _fmt, _print_table, _rich_table, _write_table
+
+    networks = final_summaries(tmp_path)
+    assert _fmt(networks[0]["validation"]) == "0.9100 ± 0.0100"
+    assert _fmt(networks[1]["validation"]) == "0.7000"  # one seed: no "± 0.0000"
+    assert _fmt(networks[2]["validation"]) == "-"
+    whole = [LONG, "1,1,5,0,0", "1,2,2,0,0;2,1,3,1,0"]
+    # 80 columns: what rich assumes for a file or a pipe, where the table is printed whole
+    for width in (40, 80):
+        console = Console(file=io.StringIO(), width=width)
+        _print_table(console, _rich_table(networks, tmp_path, 3))
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+        assert nsc_cells(text) == whole, text
+        assert "± 0.0000" not in text and "…" not in text
+        lines = text.splitlines()
+        seeds = [line.split("│")[8].strip() for line in lines if line.count("│") == 9]
+        assert LONG in text and seeds[0] == "3/3"
+    # a narrow terminal: every cell folds onto more lines, none is cut
+    console = Console(file=io.StringIO(), width=60, force_terminal=True, color_system=None)
+    _print_table(console, _rich_table(networks, tmp_path, 3))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert nsc_cells(text) == whole and "…" not in text, text
+    assert max(len(line) for line in text.splitlines()) <= 60
+    assert seeds == ["3/3", "1/3 (1 failed, 1 to train)", "0/3 (not trained yet)"]  # no 0/0
+    _write_table(tmp_path / "final.csv", networks)
+    import csv
+
+    with (tmp_path / "final.csv").open(encoding="utf-8") as handle:
+        assert [row["nsc"] for row in csv.DictReader(handle)] == [n["nsc"] for n in networks]
+
+
+def test_final_png_names_networks_by_nsc_and_its_legend_covers_no_bar(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from nasframe.finalize import _figure, _plot
+
+    networks = final_summaries(tmp_path)
+    figure = _figure(networks)
+    try:
+        axis = figure.axes[0]
+        labels = [tick.get_text() for tick in axis.get_xticklabels()]
+        assert labels == [
+            "#1\n" + LONG.replace(";", "\n"),
+            "#2\n1,1,5,0,0",
+            "#3\n1,2,2,0,0\n2,1,3,1,0",
+        ]
+        assert not any(net["arch_hash"][:8] in "".join(labels) for net in networks)
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        legend = figure.legends[0].get_window_extent(renderer)
+        assert not legend.overlaps(axis.get_window_extent(renderer))
+        for patch in axis.patches:  # no bar under the legend either
+            assert not legend.overlaps(patch.get_window_extent(renderer))
+        # an error bar only where seeds give a spread (network 1), never a 0-length one
+        bars = [c for c in axis.containers if type(c).__name__ == "ErrorbarContainer"]
+        spans = [seg for c in bars for seg in c.lines[2][0].get_segments()]
+        assert len(spans) == 2  # validation and test of network #1 (x = 0)
+        assert all(abs(seg[0][0]) < 0.5 and seg[1][1] - seg[0][1] > 0 for seg in spans)
+        assert axis.get_ylabel() == "accuracy (mean ± std over seeds)"
+    finally:
+        plt.close(figure)
+    _plot(tmp_path / "final.png", networks)
+    assert (tmp_path / "final.png").read_bytes().startswith(b"\x89PNG")

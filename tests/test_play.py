@@ -116,3 +116,36 @@ def test_play_cli_errors_are_one_line(tmp_path: Path) -> None:
         result.output.strip()
         == f"error: {empty}: not a search's output folder (it has no run.json)"
     )
+
+
+def test_plays_start_line_suggests_only_options_play_accepts(tmp_path: Path) -> None:
+    import re
+
+    import click
+
+    from nasframe.cli.play_cmd import play
+    from nasframe.cli.search_cmd import search as search_command
+
+    def accepted(command: click.Command) -> set[str]:
+        return {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+
+    source = search(tmp_path, "random", 4)
+    lines = {}
+    for budget in (["--episodes", "1"], ["--steps", "2"]):
+        result = CliRunner().invoke(main, ["play", str(source), *budget, "--force"])
+        assert result.exit_code == 0, result.output
+        lines[budget[0]] = first = result.output.splitlines()[0]
+        assert first.startswith("starting: "), result.output
+        suggested = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", first))
+        assert suggested and suggested <= accepted(play), first
+    assert "--episodes N shortens it" in lines["--episodes"]
+    assert "--steps N shortens it" in lines["--steps"]
+    assert "--estimator" not in lines["--episodes"] and "--estimator" not in accepted(play)
+    # a search's own line keeps its hint, every option of it one `search` accepts
+    result = CliRunner().invoke(
+        main, ["search", "--estimator", "proxy", "--steps", "2", "--output", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    suggested = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", first))
+    assert "--estimator" in suggested and suggested <= accepted(search_command), first

@@ -356,3 +356,56 @@ def test_unknown_task_in_the_schedule(tmp_path: Path) -> None:
     with pytest.raises(nasframe.ConfigError) as info:
         run_search(config, plugin_manager=manager, console=quiet())
     assert str(info.value) == "[run] tasks: unknown task 'omniglot' (the dataset's tasks: tiny)"
+
+
+def test_networks_trained_leaves_out_invalid_networks_that_trained_nothing(
+    tmp_path: Path,
+) -> None:
+    """An invalid network is a cache miss the estimator answers without training."""
+
+    def counts(rows: list[Any]) -> tuple[int, int]:
+        misses = [r for r in rows if not r.cache_hit and r.status != "not_evaluated"]
+        invalid = sum(1 for r in misses if r.status == "invalid")
+        return len(misses) - invalid, invalid
+
+    database = MemoryDB()
+    plugin = SearchPlugin(database, stop_after=12)
+    env = {"max_steps": 6}
+    config, manager, _ = setup(tmp_path, plugin, steps=60, checkpoint_every=0, env=env)
+    first = run_search(config, plugin_manager=manager, console=quiet(), resume_command="again")
+    assert first.outcome == "interrupted"
+    first_rows = StepLog(first.output / "steps.csv").read()
+    trained, invalid = counts(first_rows)
+    assert invalid >= 1  # the resumed session must count the first session's too
+    assert (first.session_trained, first.session_invalid_untrained) == (trained, invalid)
+    assert first.session_trainings == trained + invalid == len(database)
+
+    console = Console(record=True, width=300, file=io.StringIO())
+    config2, manager2, _ = setup(tmp_path, SearchPlugin(database), steps=60, verbosity=1, env=env)
+    second = run_search(config2, plugin_manager=manager2, console=console)
+    assert second.outcome == "completed"
+    rows = StepLog(second.output / "steps.csv").read()
+    session = counts(rows[len(first_rows) :])
+    assert session[1] > 0, "the proxy found no invalid network: pick another seed"
+    assert (second.session_trained, second.session_invalid_untrained) == session
+    total = counts(rows)
+    assert (second.trained, second.invalid_untrained) == total
+    assert second.trainings == sum(total) == len(database)  # every estimator call stored
+    text = console.export_text()
+    assert (
+        f"completed: 60 steps, {second.episodes} episodes, {session[0]} networks trained, "
+        f"{session[1]} invalid (not trained) and {second.session_hits} cache hits this session"
+    ) in text
+    summary = json.loads((second.output / "summary.json").read_text())
+    assert summary["trained"] == total[0] and summary["invalid_untrained"] == total[1]
+    assert summary["session_trained"] == session[0]
+    assert summary["session_invalid_untrained"] == session[1]
+    assert summary["trainings"] == sum(total)
+
+
+def test_trained_phrase_names_invalid_networks_only_when_there_are_some() -> None:
+    from nasframe.search.report import trained_phrase
+
+    assert trained_phrase(12, 3) == "12 networks trained, 3 invalid (not trained)"
+    assert trained_phrase(1, 0) == "1 network trained"
+    assert trained_phrase(0, 2) == "0 networks trained, 2 invalid (not trained)"

@@ -182,3 +182,31 @@ def test_tensorboard_scalars(tmp_path: Path) -> None:
     best = [e.value for e in events.Scalars("search/best_accuracy")]
     assert best == pytest.approx([0.5, 0.7, 0.7, 0.7, 0.9, 0.9])
     assert [e.step for e in events.Scalars("search/reward")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_rewards_plot_draws_best_so_far_as_steps_under_visible_rewards() -> None:
+    import matplotlib.pyplot as plt
+
+    from nasframe.results.plots import best_so_far, rewards_figure
+
+    # the best so far counts ok steps only and holds until beaten
+    assert best_so_far(ROWS) == [0.5, 0.7, 0.7, 0.7, 0.9, 0.9]
+    figure = rewards_figure(ROWS)
+    try:
+        axis = figure.axes[0]
+        lines = {line.get_label(): line for line in axis.get_lines()}
+        best, reward = lines["best accuracy so far"], lines["reward per step"]
+        assert best.get_drawstyle() == "steps-post"
+        assert list(best.get_ydata()) == best_so_far(ROWS)
+        assert list(reward.get_ydata()) == [r.reward for r in ROWS]
+        # a reward equal to the best so far (steps 1, 2 and 5) is a marker drawn on top
+        assert reward.get_linestyle() == "None" and reward.get_marker() == "o"
+        assert reward.get_zorder() > best.get_zorder()
+        assert best.get_linewidth() < 2
+        # the legend is outside the axes: it covers no point
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        legend = figure.legends[0].get_window_extent(renderer)
+        assert not legend.overlaps(axis.get_tightbbox(renderer))  # ticks, labels too
+    finally:
+        plt.close(figure)

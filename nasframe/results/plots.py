@@ -18,8 +18,10 @@ from nasframe.nsc import NSC
 from nasframe.results.steplog import StepRow
 
 __all__ = [
+    "best_so_far",
     "plot_architecture",
     "plot_rewards",
+    "rewards_figure",
     "tensorboard_without_tensorflow",
     "write_tensorboard",
 ]
@@ -38,33 +40,82 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_rewards(rows: Sequence[StepRow], path: Path) -> Path:
-    """Plot reward per step and the best accuracy so far into a PNG file.
-
-    Raises:
-        PluginError: matplotlib is not installed (the message gives the pip command).
-    """
-    plt = _pyplot()
-    steps = [row.step for row in rows]
+def best_so_far(rows: Sequence[StepRow]) -> list[float]:
+    """The best ``ok`` accuracy up to and including each step (0 before the first)."""
     best: list[float] = []
     so_far = 0.0
     for row in rows:
         if row.status == "ok":
             so_far = max(so_far, row.accuracy)
         best.append(so_far)
-    figure, axis = plt.subplots(figsize=(8, 4.5), dpi=100)
-    axis.plot(steps, [row.reward for row in rows], ".", ms=3, alpha=0.5, label="reward per step")
-    axis.plot(steps, best, "-", lw=2, color="tab:red", label="best accuracy so far")
-    for previous, row in itertools.pairwise(rows):
-        if row.task != previous.task:
-            axis.axvline(row.step, color="grey", ls="--", lw=1)
-            axis.text(row.step, 1.0, f" {row.task}", va="top", fontsize=8)
+    return best
+
+
+def rewards_figure(rows: Sequence[StepRow]) -> Any:
+    """The figure of ``rewards.png`` (close it with ``matplotlib.pyplot.close``).
+
+    The best accuracy so far is a step function (``drawstyle="steps-post"``: it holds
+    until the step that beats it), drawn thin and under the rewards; each step's reward
+    is a marker on top of it, so a reward equal to the best so far stays visible. The
+    legend is below the axes, where it covers no point.
+
+    Raises:
+        PluginError: matplotlib is not installed (the message gives the pip command).
+    """
+    plt = _pyplot()
+    steps = [row.step for row in rows]
+    figure, axis = plt.subplots(figsize=(8, 4.5), dpi=100, layout="constrained")
+    axis.plot(
+        steps,
+        best_so_far(rows),
+        drawstyle="steps-post",
+        lw=1.5,
+        color="tab:red",
+        zorder=2,
+        label="best accuracy so far",
+    )
+    axis.plot(
+        steps,
+        [row.reward for row in rows],
+        "o",
+        ms=4,
+        mfc="none",
+        mew=1.0,
+        color="tab:blue",
+        zorder=3,
+        label="reward per step",
+    )
+    switches = [row for previous, row in itertools.pairwise(rows) if row.task != previous.task]
+    if switches:  # room above the curves for the task names
+        low, high = axis.get_ylim()
+        axis.set_ylim(low, high + 0.1 * (high - low))
+    for row in switches:
+        axis.axvline(row.step, color="grey", ls="--", lw=1)
+        # at the top of the axes whatever the rewards' range
+        axis.text(
+            row.step,
+            0.98,
+            f" {row.task}",
+            va="top",
+            fontsize=8,
+            transform=axis.get_xaxis_transform(),
+        )
     axis.set_xlabel("environment step")
     axis.set_ylabel("reward / accuracy")
     axis.set_title("nasframe search")
-    axis.legend(loc="lower right")
+    figure.legend(loc="outside lower center", ncols=2)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
+    return figure
+
+
+def plot_rewards(rows: Sequence[StepRow], path: Path) -> Path:
+    """Plot reward per step and the best accuracy so far (steps) into a PNG file.
+
+    Raises:
+        PluginError: matplotlib is not installed (the message gives the pip command).
+    """
+    plt = _pyplot()
+    figure = rewards_figure(rows)
     path = Path(path)
     figure.savefig(path)
     plt.close(figure)

@@ -125,11 +125,17 @@ def _plan(config: Config, plugin_manager: Any, resuming: bool) -> str:
     estimator = plugin_manager.registry("estimator").get(str(config.get("env", "estimator")))
     settings = config.component_settings(estimator)
     epochs = f", {settings['epochs']} epochs" if "epochs" in settings else ""
+    # Only options of the command that runs: `nasframe play` has --steps and --episodes
+    # but no --estimator (it evaluates as the played run did).
+    shorten = "--episodes N" if episodes else "--steps N"
+    if config.get("run", "play"):
+        hint = f"the bar shows an ETA; {shorten} shortens it"
+    else:
+        hint = f"the bar shows an ETA; {shorten} shortens it, --estimator proxy trains nothing"
     return (
         f"{'resuming' if resuming else 'starting'}: {budget} of agent "
         f"{config.get('run', 'agent')} on {config.get('env', 'dataset')}, every new network "
-        f"evaluated by {estimator.name}{epochs}, into {config.get('run', 'output')} "
-        "(the bar shows an ETA; --steps N shortens it, --estimator proxy trains nothing)"
+        f"evaluated by {estimator.name}{epochs}, into {config.get('run', 'output')} ({hint})"
     )
 
 
@@ -184,6 +190,9 @@ def _restore(run: Run, resuming: bool) -> _Session:
     # up to its last step but state.json as of its last checkpoint.
     run.trainings = run._trainings_start = sum(
         1 for row in previous if not row.cache_hit and row.status not in NOT_EVALUATED
+    )
+    run.invalid_untrained = run._invalid_start = sum(
+        1 for row in previous if not row.cache_hit and row.status == "invalid"
     )
     run.best_accuracy = max((r.accuracy for r in previous if r.status == "ok"), default=0.0)
     budget = (

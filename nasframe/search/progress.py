@@ -52,9 +52,10 @@ class ProgressBar:
     def _detail(self) -> str:
         run = self.run
         other = f"ep {run.episodes}" if not run.budget_episodes else f"step {run.steps}"
+        invalid = run.session_invalid_untrained
         return (
             f"{other} best {run.best_accuracy:.3f} hits {run.session_hits} "
-            f"trained {run.session_trainings}"
+            f"trained {run.session_trained}" + (f" invalid {invalid}" if invalid else "")
         )
 
     def update(self) -> None:

@@ -124,6 +124,9 @@ class StepRecorder:
             row = self.ahead.pop(0)  # walked again through the cache: the logged row stands
         else:
             self.steplog.append(row)
+            if not row.cache_hit and row.status == "invalid":
+                # asked of the estimator (a training counted by the evaluator), trained nothing
+                self.run.session_invalid_untrained += 1
         self.kept.append(row)
         if row.done:
             self.run.episodes += 1

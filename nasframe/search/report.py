@@ -26,7 +26,7 @@ from nasframe.search.identity import digest, identity_of
 from nasframe.search.output import utc_now
 from nasframe.search.run import Run
 
-__all__ = ["report_end", "write_results"]
+__all__ = ["report_end", "trained_phrase", "write_results"]
 
 # The search's one logger name, whichever module of the package logs (search.log shows it).
 log = logging.getLogger("nasframe.search")
@@ -51,6 +51,10 @@ def write_results(run: Run, rows: list[StepRow], console: Any, verbosity: int) -
         resumed_from_step=run.resumed_from,
         trainings=run.trainings,
         session_trainings=run.session_trainings,
+        trained=run.trained,
+        session_trained=run.session_trained,
+        invalid_untrained=run.invalid_untrained,
+        session_invalid_untrained=run.session_invalid_untrained,
         session_cache_hits=run.session_hits,
         finished=utc_now(),
         identity=digest(identity_of(config)),
@@ -78,14 +82,24 @@ def write_results(run: Run, rows: list[StepRow], console: Any, verbosity: int) -
         console.print(best_table(summary["best"], title=f"Best architectures ({run.output})"))
 
 
+def trained_phrase(trained: int, invalid: int) -> str:
+    """``"12 networks trained, 3 invalid (not trained)"``; no invalid part when none.
+
+    An invalid network (it cannot be built, or a table does not hold it) is a cache miss
+    the estimator answered without training anything: it is counted apart.
+    """
+    phrase = f"{trained} network{'' if trained == 1 else 's'} trained"
+    return phrase + (f", {invalid} invalid (not trained)" if invalid else "")
+
+
 def report_end(run: Run, console: Any, verbosity: int, resume_command: str) -> None:
     """Log and print the outcome; for an interrupted run, how to resume it."""
     summary = run.summary
     best = summary.get("best") or []
     line = (
         f"{run.outcome}: {run.steps} steps, {run.episodes} episodes, "
-        f"{run.session_trainings} networks trained and {run.session_hits} cache hits this "
-        f"session; best accuracy {run.best_accuracy:.4f}"
+        f"{trained_phrase(run.session_trained, run.session_invalid_untrained)} and "
+        f"{run.session_hits} cache hits this session; best accuracy {run.best_accuracy:.4f}"
     )
     log.info(line)
     if verbosity >= 1 or run.outcome == "interrupted":

@@ -38,9 +38,14 @@ class Run:
         episodes: episodes ended, over all sessions.
         resumed_from: steps already taken when this session started.
         best_accuracy: the best validation accuracy seen so far.
-        trainings: networks trained (cache misses), over all sessions.
-        session_trainings: networks trained in this session.
+        trainings: networks evaluated by the estimator (cache misses), over all
+            sessions; invalid networks included (see :attr:`trained`).
+        session_trainings: the same, in this session.
         session_hits: cache hits in this session.
+        invalid_untrained: cache misses that came back ``invalid`` (the network cannot
+            be built, or a table does not hold it), over all sessions: the estimator
+            was asked but trained nothing.
+        session_invalid_untrained: the same, in this session.
         outcome: ``running``, then ``completed``, ``interrupted`` or ``failed``.
         stop_reason: why an interrupted run stopped (e.g. ``SIGINT``).
         summary: the content of ``summary.json`` once written.
@@ -61,12 +66,15 @@ class Run:
     trainings: int = 0
     session_trainings: int = 0
     session_hits: int = 0
+    invalid_untrained: int = 0
+    session_invalid_untrained: int = 0
     outcome: str = "running"
     stop_reason: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     stop_requested: bool = False
     _trainings_before: int = 0
     _trainings_start: int = 0
+    _invalid_start: int = 0
 
     @property
     def finished_budget(self) -> bool:
@@ -74,6 +82,16 @@ class Run:
         if self.budget_episodes:
             return self.episodes >= self.budget_episodes
         return self.steps >= self.budget_steps
+
+    @property
+    def trained(self) -> int:
+        """Networks actually trained, over all sessions (invalid ones left out)."""
+        return max(0, self.trainings - self.invalid_untrained)
+
+    @property
+    def session_trained(self) -> int:
+        """Networks actually trained in this session (invalid ones left out)."""
+        return max(0, self.session_trainings - self.session_invalid_untrained)
 
     @property
     def remaining_steps(self) -> int:
@@ -101,4 +119,5 @@ def with_trainings(run: Run) -> Run:
         run.session_trainings = int(evaluator.trainings) - run._trainings_before
         run.session_hits = int(getattr(evaluator, "hits", 0))
     run.trainings = run._trainings_start + run.session_trainings
+    run.invalid_untrained = run._invalid_start + run.session_invalid_untrained
     return run
