@@ -7,10 +7,18 @@
 * :class:`TaskSchedule` switches the dataset task on a schedule of steps (the paper's
   Experiment 1 runs omniglot, then vgg_flower, then dtd with one policy carried over),
   through the environment's ``reset(options={"task": ...})``.
+* :class:`TrialWrapper` joins K NAS episodes into one Gymnasium episode (RL²'s *trial*),
+  so that a recurrent learner, whose memory the learning library clears at every
+  episode start, keeps it across the K episodes of one task.
 
-Both are plain ``gymnasium.Wrapper`` subclasses and work on any environment with a
+All are plain ``gymnasium.Wrapper`` subclasses and work on any environment with a
 ``Discrete`` action space (the schedule needs an environment that understands the
-``task`` reset option).
+``task`` reset option). Stacked, the trial wrapper goes innermost::
+
+    MetaRLObservation(TaskSchedule(TrialWrapper(env, episodes=K), phases))
+
+so that the meta-RL observation carries the last action and reward across the NAS
+episodes of a trial, and the task changes only between trials.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import numpy as np
 
 from nasframe.errors import ConfigError
 
-__all__ = ["MetaRLObservation", "Phase", "TaskSchedule", "parse_schedule"]
+__all__ = ["MetaRLObservation", "Phase", "TaskSchedule", "TrialWrapper", "parse_schedule"]
 
 
 class MetaRLObservation(gymnasium.Wrapper[np.ndarray, Any, Any, Any]):
@@ -36,6 +44,13 @@ class MetaRLObservation(gymnasium.Wrapper[np.ndarray, Any, Any, Any]):
 
     At the start of an episode the previous action is all zeros, the previous reward 0
     and the step 0; after the k-th step of an episode the step entry is k.
+
+    Over a :class:`TrialWrapper` (``MetaRLObservation(TrialWrapper(env, episodes=K))``)
+    one episode is a trial of K NAS episodes: at the first observation of each NAS
+    episode after the first the step entry is 0 again -- the sign that a new NAS episode
+    started -- while the previous action and reward are those of the last step of the
+    episode before (RL²: the last episode's reward is an input). Only a ``reset`` (a new
+    trial) clears them.
 
     Args:
         env: an environment with a ``Discrete`` action space and an observation space
@@ -98,9 +113,15 @@ class MetaRLObservation(gymnasium.Wrapper[np.ndarray, Any, Any, Any]):
         return self._compose(obs, None, 0.0), info
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the inner environment and append this action, its reward and the step."""
+        """Step the inner environment and append this action, its reward and the step.
+
+        A step after which a :class:`TrialWrapper` inside started the trial's next NAS
+        episode (``info["inner_terminated"]`` or ``["inner_truncated"]`` with the outer
+        episode going on) returns that episode's first observation with step 0.
+        """
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._step += 1
+        ended_inner = bool(info.get("inner_terminated") or info.get("inner_truncated"))
+        self._step = 0 if ended_inner and not (terminated or truncated) else self._step + 1
         composed = self._compose(obs, int(action), float(reward))
         return composed, reward, terminated, truncated, info
 
@@ -212,3 +233,112 @@ class TaskSchedule(gymnasium.Wrapper[Any, Any, Any, Any]):
         info = dict(info)
         info.setdefault("task", self.task)
         return obs, reward, terminated, truncated, info
+
+
+class TrialWrapper(gymnasium.Wrapper[Any, Any, Any, Any]):
+    """Joins ``episodes`` NAS episodes into one Gymnasium episode: RL²'s *trial*.
+
+    Stable-Baselines3 (and sb3-contrib's ``RecurrentPPO``) clears a recurrent policy's
+    memory at every episode start; over this wrapper an episode start is a trial start,
+    so the memory spans the K NAS episodes of one task. When an inner episode ends
+    (terminated or truncated) and fewer than ``episodes`` of the trial have run, the
+    wrapper resets the inner environment itself and returns the new episode's first
+    observation with ``terminated=False, truncated=False``; after the K-th inner episode
+    the Gymnasium episode ends as that episode did (terminated, or truncated). Rewards
+    pass through unchanged.
+
+    ``info`` of every step is the inner step's ``info`` plus ``trial_episode`` (1..K, the
+    NAS episode the step belongs to), ``inner_terminated`` and ``inner_truncated`` (the
+    inner step's flags). On a step that started the next NAS episode it also holds
+    ``inner_final_observation`` (the ended episode's last observation) and
+    ``inner_reset_info`` (the new episode's reset ``info``), and ``action_mask`` (when
+    the inner env gives one) is the new episode's, the mask of the next action. The
+    ``reset`` ``info`` has ``trial_episode`` 1.
+
+    Seeds: ``reset(seed=s)`` resets the trial's first NAS episode with seed ``s`` and
+    the i-th (i = 1..K) with ``s + i - 1``, so a seeded trial is K seeded plain episodes;
+    without a seed the inner resets get none. ``options`` (such as ``{"task": name}``)
+    go to the first inner reset only: a trial is one task.
+
+    **Order.** Put this wrapper innermost, directly over the NAS environment::
+
+        env = MetaRLObservation(TaskSchedule(TrialWrapper(nas_env, episodes=K), phases))
+
+    The meta-RL wrapper outside then sees one long episode and keeps the previous
+    action and reward across the NAS episodes, resetting only its step counter at each
+    new NAS episode (see :class:`MetaRLObservation`); the task schedule outside switches
+    tasks only between trials. The other order is refused: a :class:`MetaRLObservation`
+    inside would clear the last action and reward at every NAS episode start, and a
+    :class:`TaskSchedule` inside could switch the task within a trial.
+
+    Args:
+        env: the environment whose episodes are joined (a :class:`~nasframe.NASEnv`, or
+            any Gymnasium environment).
+        episodes: K, the NAS episodes per trial; 1 changes nothing but ``info``.
+
+    Attributes:
+        episodes: K.
+        episode: the trial's NAS episode under way (1..K; 0 before the first reset).
+        inner_resets: how many times the inner environment was reset (by ``reset`` and
+            at the boundaries within trials).
+
+    Raises:
+        ConfigError: ``episodes`` is not an integer >= 1, or a meta-RL wrapper or task
+            schedule is inside.
+    """
+
+    def __init__(self, env: gymnasium.Env[Any, Any], episodes: int = 1) -> None:
+        super().__init__(env)
+        if (
+            isinstance(episodes, bool)
+            or not isinstance(episodes, int | np.integer)
+            or int(episodes) < 1
+        ):
+            raise ConfigError(
+                f"trial episodes must be an integer >= 1 (the NAS episodes joined into one "
+                f"Gymnasium episode), got {episodes!r}"
+            )
+        layer: Any = env
+        while isinstance(layer, gymnasium.Wrapper):
+            if isinstance(layer, MetaRLObservation | TaskSchedule):
+                raise ConfigError(
+                    f"the trial wrapper must be inside {type(layer).__name__}, not over it: "
+                    "write MetaRLObservation(TaskSchedule(TrialWrapper(env, episodes=K), "
+                    "phases)) (docs/meta-rl.md)"
+                )
+            layer = layer.env
+        self.episodes = int(episodes)
+        self.episode = 0
+        self.inner_resets = 0
+        self._seed: int | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start a trial: reset the inner environment for its first NAS episode."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._seed = None if seed is None else int(seed)
+        self.episode = 1
+        self.inner_resets += 1
+        info = dict(info)
+        info["trial_episode"] = 1
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the inner environment; start the trial's next NAS episode when one ends."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info)
+        info["trial_episode"] = self.episode
+        info["inner_terminated"] = bool(terminated)
+        info["inner_truncated"] = bool(truncated)
+        if not (terminated or truncated) or self.episode >= self.episodes:
+            return obs, reward, terminated, truncated, info
+        seed = None if self._seed is None else self._seed + self.episode
+        info["inner_final_observation"] = obs
+        obs, reset_info = self.env.reset(seed=seed)
+        self.episode += 1
+        self.inner_resets += 1
+        info["inner_reset_info"] = reset_info
+        if "action_mask" in reset_info:
+            info["action_mask"] = reset_info["action_mask"]
+        return obs, reward, False, False, info

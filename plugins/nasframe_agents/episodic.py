@@ -75,6 +75,8 @@ class EpisodicAgent(nasframe.Agent):
         self._plan: list[int] = []
         self._taken: list[int] = []
         self._open = False
+        # False after a NAS episode that a trial wrapper followed with the next one itself
+        self._reset_due = True
 
     # -- ask / tell: the optimizer -------------------------------------------------------------
     @abc.abstractmethod
@@ -122,11 +124,15 @@ class EpisodicAgent(nasframe.Agent):
 
         At the end of every episode the agent is told its last reward and asks for the
         next proposal. A call that stops inside an episode continues it on the next call.
+        Over a ``nasframe.wrappers.TrialWrapper`` every NAS episode of a trial is one
+        proposal (``info["inner_terminated"]``/``["inner_truncated"]`` end it), and the
+        env is reset only when the trial ends.
         """
         taken = 0
         while taken < total_steps:
             if not self._open:
-                self.env.reset(seed=None if self._seeded else self.seed)
+                if self._reset_due:
+                    self.env.reset(seed=None if self._seeded else self.seed)
                 self._seeded = self._open = True
                 self._plan = [int(a) for a in self.ask()]
                 self._taken = []
@@ -135,12 +141,14 @@ class EpisodicAgent(nasframe.Agent):
                 action = self._plan[position]
             else:
                 action = self.random_actions(1)[0]
-            _, reward, terminated, truncated, _ = self.env.step(action)
+            _, reward, terminated, truncated, info = self.env.step(action)
             self._taken.append(action)
             taken += 1
             self._steps += 1
-            if terminated or truncated:
+            ended_inner = bool(info.get("inner_terminated") or info.get("inner_truncated"))
+            if terminated or truncated or ended_inner:
                 self._open = False
+                self._reset_due = bool(terminated or truncated)
                 self.update(list(self._taken), float(reward))  # its steps are counted
             if callback is not None and not callback():
                 break
@@ -178,3 +186,4 @@ class EpisodicAgent(nasframe.Agent):
         self._steps = steps
         self._seeded = bool(state.get("seeded", True))
         self._open = False
+        self._reset_due = True

@@ -90,13 +90,17 @@ class RandomAgent(nasframe.Agent):
                 # A resumed run's reset replays the episode the checkpoint left open.
                 self._position = int(info.get("step", 0) or 0)
             action = self._draw()
-            _, _, terminated, truncated, _ = self.env.step(action)
+            _, _, terminated, truncated, info = self.env.step(action)
             taken += 1
             self._steps += 1
             self._position += 1
-            if terminated or truncated:
-                self._episode_open = False
+            # a trial wrapper (nasframe.wrappers.TrialWrapper) starts the trial's next NAS
+            # episode itself: that episode, too, uses its own max_steps draws
+            ended_inner = bool(info.get("inner_terminated") or info.get("inner_truncated"))
+            if terminated or truncated or ended_inner:
+                self._episode_open = not (terminated or truncated)
                 self._skip(draws - self._position)  # the draws an ask() would have used
+                self._position = 0
             if callback is not None and not callback():
                 break
         return taken
