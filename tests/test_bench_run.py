@@ -624,3 +624,18 @@ def test_a_budget_beyond_the_table_and_an_incomplete_table_are_warned(tmp_path: 
     result = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert "rows.csv: its build has not written table.csv.gz yet" in result.stderr
+
+
+def test_the_regret_plot_keeps_bands_at_zero_and_coinciding_curves_apart(table: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    settings = CompareSettings(table=table, agents=["random", "rea"], seeds=2, budget=15)
+    figure = compare.regret_figure(compare_agents(settings))
+    left = figure.axes[0]
+    for band in left.collections:
+        for path in band.get_paths():
+            assert path.vertices[:, 1].min() >= 0.0  # regret is never negative
+    lines = left.get_lines()
+    assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == len(lines)
+    plt.close(figure)

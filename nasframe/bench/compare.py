@@ -1308,6 +1308,11 @@ def summary_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
+#: line styles cycled over the agents, so curves that coincide stay told apart
+_STYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "v", "D", "x", "+", "*", "P", "h")
+
+
 def _plot(comparison: Comparison, path: Path) -> Path | None:
     try:
         import matplotlib
@@ -1316,18 +1321,41 @@ def _plot(comparison: Comparison, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    figure = regret_figure(comparison)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def regret_figure(comparison: Comparison) -> Any:
+    """The figure of ``regret.png``: mean test regret with its 95 % band, per agent.
+
+    Regret is never negative, so the bands are cut at 0 (a normal interval of a few
+    runs would reach below it on the symlog axis). Each agent has its own line style
+    and marker, drawn thinner the later it comes, so curves that coincide stay visible.
+    """
+    import matplotlib.pyplot as plt
+
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for s in comparison.summaries:
+    for number, s in enumerate(comparison.summaries):
         mean, low, high, _ = interval(s.regret)
         x = np.arange(1, len(mean) + 1)
-        (line,) = left.plot(x, mean, label=s.agent)
-        left.fill_between(x, low, high, alpha=0.2, color=line.get_color())
+        style = {
+            "linestyle": _STYLES[number % len(_STYLES)],
+            "marker": _MARKERS[number % len(_MARKERS)],
+            "markevery": max(1, len(mean) // 8),
+            "markersize": 4,
+            "linewidth": max(0.8, 2.2 - 0.15 * number),
+        }
+        (line,) = left.plot(x, mean, label=s.agent, **style)
+        left.fill_between(x, np.maximum(low, 0.0), high, alpha=0.15, color=line.get_color())
         values = comparison.seconds_regret.get(s.agent)
         if values is not None and len(comparison.seconds_grid):
             mean, low, high, _ = interval(values)
             grid = comparison.seconds_grid / 3600
-            right.plot(grid, mean, label=s.agent, color=line.get_color())
-            right.fill_between(grid, low, high, alpha=0.2, color=line.get_color())
+            style["markevery"] = max(1, len(mean) // 8)
+            right.plot(grid, mean, label=s.agent, color=line.get_color(), **style)
+            right.fill_between(grid, np.maximum(low, 0.0), high, alpha=0.15, color=line.get_color())
     runs = comparison.summaries[0].runs if comparison.summaries else 0
     left.set(
         xlabel="trainings (distinct networks)",
@@ -1340,6 +1368,4 @@ def _plot(comparison: Comparison, path: Path) -> Path | None:
         axis.grid(alpha=0.3)
     left.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
