@@ -27,6 +27,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -364,3 +365,29 @@ def check_file_path(path: Path | str, what: str = "") -> None:
     if found is not None:
         blocker, why = found
         raise NasframeError(f"{label}: cannot create its folder: {blocker} {why}")
+
+
+def move_aside(folder: Path, names: Iterable[str]) -> Path:
+    """Move the files ``names`` of ``folder`` into a new ``replaced-<time>/`` folder in it.
+
+    What ``search --force`` and ``bench run --force`` do with an earlier run's files.
+    Replacements within one second get ``replaced-<time>-2/``, ``-3/``, ...: a replaced
+    run is never overwritten, however fast replacements come. Returns the folder.
+    """
+    import datetime
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    target = folder / f"replaced-{stamp}"
+    number = 1
+    while True:
+        try:
+            target.mkdir()  # atomic: two processes never claim the same folder
+            break
+        except FileExistsError:
+            number += 1
+            target = folder / f"replaced-{stamp}-{number}"
+    for name in names:
+        path = folder / name
+        if path.exists():
+            path.rename(target / name)
+    return target

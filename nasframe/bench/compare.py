@@ -47,6 +47,7 @@ import numpy as np
 from nasframe.bench.table import BenchTable
 from nasframe.env import EVALUATE, NOT_EVALUATED
 from nasframe.errors import ConfigError, NasframeError
+from nasframe.runlock import move_aside
 
 __all__ = [
     "RESULT_FILES",
@@ -406,7 +407,7 @@ def compare_agents(
     _check_agents(context, [name for name in agents if any(p[0] == name for p in pending)])
     if output is not None:
         if replace:
-            moved = _move_aside(output)
+            moved = move_aside(output, RESULT_FILES)
             tell(f"bench run: moved the earlier comparison's files to {moved} (--force)")
         _write_json(output / SETTINGS_FILE, record)
         _tidy_runs(output / RUNS_FILE, list(done.values()))
@@ -1005,27 +1006,6 @@ def _check_folder(output: Path, record: dict[str, Any], force: bool) -> bool:
         "--force to start over (its files are moved into replaced-<time>/ there) or choose "
         "another --output"
     )
-
-
-def _move_aside(output: Path) -> Path:
-    """Move the comparison's files in ``output`` into a new ``replaced-<time>/`` there."""
-    import datetime
-
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
-    target = output / f"replaced-{stamp}"
-    number = 1
-    while True:
-        try:
-            target.mkdir()
-            break
-        except FileExistsError:
-            number += 1
-            target = output / f"replaced-{stamp}-{number}"
-    for name in RESULT_FILES:
-        path = output / name
-        if path.exists():
-            path.rename(target / name)
-    return target
 
 
 def _summarize(

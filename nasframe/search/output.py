@@ -17,6 +17,7 @@ from typing import Any
 
 from nasframe.errors import ConfigError, NasframeError
 from nasframe.results import StepLog
+from nasframe.runlock import move_aside
 from nasframe.search.identity import digest, identity_of
 from nasframe.search.run import Run
 
@@ -67,7 +68,7 @@ def prepare_output(run: Run, force: bool, resume: bool) -> bool:
                 "configuration, choose another --output, or pass --force to start over "
                 "(the old run is moved aside)"
             )
-        _move_aside(output)
+        move_aside(output, _RUN_FILES)
     run_file.write_text(
         json.dumps(
             {
@@ -107,29 +108,6 @@ def _difference(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) 
                 changes.append(f"[{section}] {key}: {before!r} there, {after!r} now")
     shown = "; ".join(changes[:3])
     return shown + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
-
-
-def _move_aside(output: Path) -> Path:
-    """Move the run files of ``output`` into a new ``replaced-<time>/`` folder in it.
-
-    Replacements within one second get ``replaced-<time>-2/``, ``-3/``, ...: a replaced
-    run is never overwritten, however fast replacements come. Returns the folder.
-    """
-    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
-    target = output / f"replaced-{stamp}"
-    number = 1
-    while True:
-        try:
-            target.mkdir()  # atomic: two processes never claim the same folder
-            break
-        except FileExistsError:
-            number += 1
-            target = output / f"replaced-{stamp}-{number}"
-    for name in _RUN_FILES:
-        path = output / name
-        if path.exists():
-            path.rename(target / name)
-    return target
 
 
 def utc_now() -> str:
