@@ -35,6 +35,7 @@ class Key:
         min: the smallest allowed number.
         max: the largest allowed number.
         below: a number the value must stay under (an open upper bound: dropout < 1).
+        above: a number the value must stay over (an open lower bound: a fraction > 0).
         optional: ``None`` (an empty value) is allowed.
         component: the component kind the value names (``"builder"``, ...), or ``None``.
             The composition (:mod:`nasframe.compose`) builds the named component and
@@ -52,6 +53,7 @@ class Key:
     optional: bool = False
     component: str | None = None
     below: float | None = None
+    above: float | None = None
 
     def convert(self, value: Any, where: str) -> Any:
         """Convert ``value`` (a string from a file, or a Python value) and check it.
@@ -77,6 +79,12 @@ class Key:
             raise ConfigError(f"{where}: {converted!r} is below the minimum {self.min:g}")
         if self.max is not None and converted > self.max:
             raise ConfigError(f"{where}: {converted!r} is above the maximum {self.max:g}")
+        if self.above is not None and not converted > self.above:
+            if self.max is not None:
+                raise ConfigError(
+                    f"{where}: {converted!r} must be in ({self.above:g}, {self.max:g}]"
+                )
+            raise ConfigError(f"{where}: {converted!r} must be above {self.above:g}")
         if self.below is not None and not converted < self.below:
             if self.min is not None:
                 raise ConfigError(
@@ -121,6 +129,8 @@ class Key:
             parts.append("one of " + ", ".join(map(str, self.choices)))
         if self.min is not None:
             parts.append(f">= {self.min:g}")
+        if self.above is not None:
+            parts.append(f"> {self.above:g}")
         if self.max is not None:
             parts.append(f"<= {self.max:g}")
         if self.below is not None:
@@ -149,6 +159,7 @@ class Section:
         optional: bool = False,
         component: str | None = None,
         below: float | None = None,
+        above: float | None = None,
     ) -> Section:
         """Declare a key; returns the section so declarations can chain.
 
@@ -172,6 +183,7 @@ class Section:
             optional,
             component,
             below,
+            above,
         )
         return self
 

@@ -25,7 +25,7 @@ one-line error)::
 
 A field's type (``int``, ``float``, ``str``, ``bool``, or ``X | None`` for an optional
 key) is the key's type; ``setting``'s keywords are :meth:`nasframe.Section.add`'s
-(``choices``, ``min``, ``max``, ``below``, ``component``).
+(``choices``, ``min``, ``max``, ``below``, ``above``, ``component``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def setting(default: Any, description: str, **spec: Any) -> Any:
     Args:
         default: the default value (``None``: the key is optional and unset by default).
         description: one line for ``resources/config.ini`` and ``config show``.
-        **spec: the key's ``choices``, ``min``, ``max``, ``below``, ``component``.
+        **spec: the key's ``choices``, ``min``, ``max``, ``below``, ``above``, ``component``.
     """
     return field(default=default, metadata={"description": description, **spec})
 

@@ -101,9 +101,9 @@ def test_validity_and_fingerprint_come_from_the_fidelities() -> None:
     ("settings", "message"),
     [
         ({"chain": "proxy-v1"}, r"\[cascade\] chain must name at least two estimators"),
-        ({"fraction": 0.0}, r"\[cascade\] fraction must be in \(0, 1\], got 0.0"),
-        ({"fraction": 1.5}, r"\[cascade\] fraction must be in \(0, 1\], got 1.5"),
-        ({"warmup": -1}, r"\[cascade\] warmup must be an integer >= 0, got -1"),
+        ({"fraction": 0.0}, r"\[cascade\] fraction: 0.0 must be in \(0, 1\]"),
+        ({"fraction": 1.5}, r"\[cascade\] fraction: 1.5 is above the maximum 1"),
+        ({"warmup": -1}, r"\[cascade\] warmup: -1 is below the minimum 0"),
     ],
 )
 def test_bad_settings_are_one_line_errors(settings: dict[str, object], message: str) -> None:

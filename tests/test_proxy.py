@@ -158,6 +158,8 @@ def test_settings_declared_once_make_the_section_and_check_values() -> None:
         noise: float = nasframe.setting(0.0, "noise", min=0, below=1)
         mode: str = nasframe.setting("a", "mode", choices=("a", "b"))
         label: str | None = nasframe.setting(None, "an optional label")
+        share: float = nasframe.setting(0.5, "a share", above=0, max=1)
+        rate: float = nasframe.setting(0.1, "a rate", above=0)
 
     schema = nasframe.ConfigSchema()
     Shapes.declare(schema)
@@ -169,5 +171,10 @@ def test_settings_declared_once_make_the_section_and_check_values() -> None:
         Shapes(noise=1.0)
     with pytest.raises(ConfigError, match=r"^\[shapes\] mode: 'c' is not one of a, b"):
         Shapes(mode="c")
+    assert Shapes(share=1.0).share == 1.0 and keys["share"].describe() == "float, > 0, <= 1"
+    with pytest.raises(ConfigError, match=r"^\[shapes\] share: 0.0 must be in \(0, 1\]$"):
+        Shapes(share=0.0)
+    with pytest.raises(ConfigError, match=r"^\[shapes\] rate: -1.0 must be above 0$"):
+        Shapes(rate=-1.0)
     with pytest.raises(ValueError, match="declared twice"):
         Shapes.declare(schema)

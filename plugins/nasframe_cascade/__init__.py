@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import nasframe
 from nasframe import (
@@ -41,7 +41,13 @@ from nasframe import (
     Status,
 )
 
-__all__ = ["CascadeEstimator", "Fidelity", "nasframe_add_config", "nasframe_register_estimators"]
+__all__ = [
+    "CascadeEstimator",
+    "CascadeSettings",
+    "Fidelity",
+    "nasframe_add_config",
+    "nasframe_register_estimators",
+]
 
 
 @dataclass
@@ -59,6 +65,20 @@ class Fidelity:
     scores: list[float]
     evaluations: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CascadeSettings(nasframe.Settings):
+    """The settings of ``cascade-v1``, declared once: the dataclass and ``[cascade]``."""
+
+    SECTION: ClassVar[str] = "cascade"
+    DESCRIPTION: ClassVar[str] = "The multi-fidelity cascade estimator."
+
+    chain: str = nasframe.setting(
+        "zerocost-v1,keras-v1", "estimator names, cheapest first (each with its defaults)"
+    )
+    fraction: float = nasframe.setting(0.25, "top share of a fidelity that goes on", above=0, max=1)
+    warmup: int = nasframe.setting(10, "networks each fidelity promotes before it cuts", min=0)
 
 
 class CascadeEstimator(PerformanceEstimator):
@@ -96,12 +116,14 @@ class CascadeEstimator(PerformanceEstimator):
         database: ExperimentDB | None = None,
         composition: nasframe.Composition | None = None,
     ) -> None:
-        if not (isinstance(fraction, int | float) and 0 < fraction <= 1):
-            raise nasframe.ConfigError(f"[cascade] fraction must be in (0, 1], got {fraction!r}")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise nasframe.ConfigError(f"[cascade] warmup must be an integer >= 0, got {warmup!r}")
+        #: the validated settings (:class:`CascadeSettings`, also the ``[cascade]`` section)
+        self.settings = CascadeSettings(
+            chain=chain if isinstance(chain, str) else ",".join(chain),
+            fraction=fraction,
+            warmup=warmup,
+        )
         if estimators is None:
-            names = [n.strip() for n in chain.split(",")] if isinstance(chain, str) else list(chain)
+            names = [n.strip() for n in self.settings.chain.split(",")]
             names = [n for n in names if n]
             if len(names) < 2:
                 raise nasframe.ConfigError(
@@ -112,8 +134,8 @@ class CascadeEstimator(PerformanceEstimator):
         if len(estimators) < 2:
             raise nasframe.ConfigError("[cascade] needs at least two fidelities")
         self.fidelities = [Fidelity(e, []) for e in estimators]
-        self.fraction = float(fraction)
-        self.warmup = warmup
+        self.fraction = self.settings.fraction
+        self.warmup = self.settings.warmup
         self.database = database
         self._cache: dict[CacheKey, Evaluation] = {}
 
@@ -250,13 +272,5 @@ def nasframe_register_estimators(registry: nasframe.Registry) -> None:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
-    """Declare the ``[cascade]`` section."""
-    section = schema.section("cascade", "The multi-fidelity cascade estimator.")
-    section.add(
-        "chain",
-        str,
-        "zerocost-v1,keras-v1",
-        "estimator names, cheapest first (each with its defaults)",
-    )
-    section.add("fraction", float, 0.25, "top share of a fidelity that goes on", min=1e-9, max=1)
-    section.add("warmup", int, 10, "networks each fidelity promotes before it cuts", min=0)
+    """Declare the ``[cascade]`` section (from :class:`CascadeSettings`)."""
+    CascadeSettings.declare(schema)

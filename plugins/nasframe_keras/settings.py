@@ -108,11 +108,11 @@ class KerasSettings(Settings):
 
     epochs: int = setting(12, "training epochs (NASGym: 12)", min=1)
     batch_size: int = setting(128, "examples per training step", min=1)
-    learning_rate: float = setting(1e-3, "Adam's initial learning rate", min=1e-12)
+    learning_rate: float = setting(1e-3, "Adam's initial learning rate", above=0)
     beta1: float = setting(0.9, "Adam's beta_1", min=0, max=1)
     beta2: float = setting(0.999, "Adam's beta_2", min=0, max=1)
     epsilon: float = setting(1e-8, "Adam's epsilon (NASGym meant 1e-8)", min=0)
-    lr_decay: float = setting(0.2, "learning-rate factor every lr_decay_epochs", min=1e-12)
+    lr_decay: float = setting(0.2, "learning-rate factor every lr_decay_epochs", above=0)
     lr_decay_epochs: int = setting(5, "epochs between decays (0: none)", min=0)
     filters: int = setting(32, "convolution filters (first stage)", min=1)
     fc_units: int = setting(1024, "units of the hidden dense layer of the head", min=1)

@@ -41,16 +41,49 @@ import math
 import random
 import time
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import nasframe
 from nasframe import NSC, DatasetHandler, Evaluation, PerformanceEstimator, SearchSpace, Status
 
-__all__ = ["TableEstimator"]
+__all__ = ["TableEstimator", "TableSettings"]
 
 #: The ``seed`` values that are not a seed number.
 SEED_MODES = ("mean", "random")
+
+
+@dataclass(frozen=True)
+class TableSettings(nasframe.Settings):
+    """The settings of ``table-v1``, declared once: the dataclass and the ``[table]`` section.
+
+    Each key's type and bounds are checked here; what depends on the table (an epoch
+    count beyond its curves, a seed it lacks, a depth beyond its deepest network) is
+    checked by :class:`TableEstimator` once the table is read.
+    """
+
+    SECTION: ClassVar[str] = "table"
+    DESCRIPTION: ClassVar[str] = "The table estimator: answers from a benchmark table."
+
+    table: str | None = nasframe.setting(
+        None,
+        "a table folder or file from nasframe bench build, DB:PATH for an experiment "
+        "database (e.g. csv:runs/x.csv), a shipped table (nsc-bench-v1, nsc-bench-v2), "
+        "or empty for the default shipped table (nsc-bench-v1)",
+    )
+    epochs: int = nasframe.setting(
+        0, "fidelity: validation accuracy after this many epochs (0: last)", min=0
+    )
+    seed: str = nasframe.setting(
+        "mean", "a seed of the table, mean (over seeds) or random (per query)"
+    )
+    depth: int = nasframe.setting(
+        0, "answer only networks of at most this many layers (0: all)", min=0
+    )
+    simulated_cost: bool = nasframe.setting(
+        True, "report the recorded training seconds as the evaluation's cost (simulated time)"
+    )
 
 
 class TableEstimator(PerformanceEstimator):
@@ -85,13 +118,22 @@ class TableEstimator(PerformanceEstimator):
         depth: int = 0,
         composition: nasframe.Composition | None = None,
     ) -> None:
+        #: the validated settings (:class:`TableSettings`, also the ``[table]`` section)
+        self.settings = TableSettings(
+            table=None if table is None else str(table),
+            epochs=epochs,
+            seed=str(seed),
+            simulated_cost=simulated_cost,
+            depth=depth,
+        )
         manager = composition.plugin_manager if composition is not None else None
         self._manager = manager
-        self.bench, self.source = _load(table, manager)
+        self.bench, self.source = _load(self.settings.table, manager)
         if not self.bench.rows:
             raise nasframe.ConfigError(f"[table] table: {self.source} holds no row")
+        depth = self.settings.depth
         deepest = max(row.depth for row in self.bench.rows)
-        if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= deepest:
+        if depth > deepest:
             raise nasframe.ConfigError(
                 f"[table] depth = {depth!r}: {self.source} holds networks of 0 to {deepest} "
                 "layers (0 = all)"
@@ -102,21 +144,23 @@ class TableEstimator(PerformanceEstimator):
             build = {**self.bench.build, "depth": self.depth}
             self.bench = nasframe.BenchTable(rows, build, self.bench.source)
         most = self.bench.max_epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= most:
+        epochs = self.settings.epochs
+        if epochs > most:
             raise nasframe.ConfigError(
                 f"[table] epochs = {epochs!r}: {self.source} records 1 to {most} epochs "
                 "(0 = the last)"
             )
-        self.epochs = int(epochs) or most
+        self.epochs = epochs or most
         self.seeds = self.bench.seeds()
-        mode = str(seed).strip().lower()
+        seed = self.settings.seed
+        mode = seed.strip().lower()
         if mode not in SEED_MODES and (not mode.isdigit() or int(mode) not in self.seeds):
             raise nasframe.ConfigError(
                 f"[table] seed = {seed!r}: {self.source} holds seeds "
                 f"{', '.join(map(str, self.seeds))}; give one of them, mean or random"
             )
         self.seed_mode = mode
-        self.simulated_cost = bool(simulated_cost)
+        self.simulated_cost = self.settings.simulated_cost
         self.dataset_identity: str | None = self.bench.build.get("dataset")
         self.space_name: str | None = self.bench.build.get("space")
         self._answers = self._precompute()
@@ -359,25 +403,5 @@ def nasframe_register_estimators(registry: nasframe.Registry) -> None:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
-    """Declare the ``[table]`` section."""
-    section = schema.section("table", "The table estimator: answers from a benchmark table.")
-    section.add(
-        "table",
-        str,
-        None,
-        "a table folder or file from nasframe bench build, DB:PATH for an experiment "
-        "database (e.g. csv:runs/x.csv), a shipped table (nsc-bench-v1, nsc-bench-v2), "
-        "or empty for the default shipped table (nsc-bench-v1)",
-        optional=True,
-    )
-    section.add(
-        "epochs", int, 0, "fidelity: validation accuracy after this many epochs (0: last)", min=0
-    )
-    section.add("seed", str, "mean", "a seed of the table, mean (over seeds) or random (per query)")
-    section.add("depth", int, 0, "answer only networks of at most this many layers (0: all)", min=0)
-    section.add(
-        "simulated_cost",
-        bool,
-        True,
-        "report the recorded training seconds as the evaluation's cost (simulated time)",
-    )
+    """Declare the ``[table]`` section (from :class:`TableSettings`)."""
+    TableSettings.declare(schema)

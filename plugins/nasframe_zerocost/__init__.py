@@ -67,5 +67,5 @@ def nasframe_add_config(schema: nasframe.ConfigSchema) -> None:
     section.add("batch_size", int, 64, "examples of the one minibatch", min=2)
     section.add("center", float, None, "squashing center (default: the proxy's)", optional=True)
     section.add(
-        "scale", float, None, "squashing scale > 0 (default: the proxy's)", optional=True, min=1e-12
+        "scale", float, None, "squashing scale > 0 (default: the proxy's)", optional=True, above=0
     )
