@@ -201,12 +201,12 @@ def make_agent(
     from nasframe import compose
 
     manager = compose.manager(plugin_manager)
-    info = manager.registry("agent").get(name)
+    info = manager.agents().get(name)
     if config is None:
         config, _ = compose.configuration(None, manager) if info.section else (None, False)
     try:
         if config is None:
-            agent = manager.registry("agent").create(info.name, env, seed=seed, **settings)
+            agent = manager.agents().create(info.name, env, seed=seed, **settings)
         else:
             agent = compose.create(
                 "agent",

@@ -254,7 +254,7 @@ def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, 
         ConfigError: the estimator has no such setting, or the value is invalid; the
             message names the ``[finalize]`` key.
     """
-    info = plugin_manager.registry("estimator").get(str(config.get("env", "estimator")))
+    info = plugin_manager.estimators().get(str(config.get("env", "estimator")))
     changes: dict[str, tuple[str, Any]] = {}
     epochs = int(config.get("finalize", "epochs"))
     if epochs > 0:
@@ -315,9 +315,9 @@ def plan_finalize(
     from nasframe.storage import open_database
 
     registries = plugin_manager
-    dataset_info = registries.registry("dataset").get(str(config.get("env", "dataset")))
+    dataset_info = registries.datasets().get(str(config.get("env", "dataset")))
     dataset_settings = config.component_settings(dataset_info)
-    dataset = registries.registry("dataset").create(dataset_info.name, **dataset_settings)
+    dataset = registries.datasets().create(dataset_info.name, **dataset_settings)
     if task:
         dataset.select_task(task)
     identity = dataset.task
@@ -413,7 +413,7 @@ def finalize(
             "PerformanceEstimator.measure (test accuracy, saved models); use keras"
         )
     if dataset.num_examples("test") == 0:
-        section = plugin_manager.registry("dataset").get(plan.dataset[0]).section
+        section = plugin_manager.datasets().get(plan.dataset[0]).section
         hint = f" (e.g. --set {section}.test=0.2)" if section else ""
         raise ConfigError(
             f"[env] dataset: {dataset.identity!r} has an empty test split; give its test "

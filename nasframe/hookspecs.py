@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from nasframe.contracts import Record
+    from nasframe.agents import Agent
+    from nasframe.contracts import (
+        DatasetHandler,
+        ExperimentDB,
+        NetworkBuilder,
+        PerformanceEstimator,
+        Record,
+        SearchSpace,
+        StateEncoder,
+    )
     from nasframe.env import Episode
     from nasframe.registry import Registry
     from nasframe.schema import ConfigSchema
@@ -47,7 +56,7 @@ hookspec = pluggy.HookspecMarker("nasframe")
 
 
 @hookspec
-def nasframe_register_search_spaces(registry: Registry) -> None:
+def nasframe_register_search_spaces(registry: Registry[SearchSpace]) -> None:
     """Add search-space factories to ``registry``.
 
     Fires once per plugin manager, the first time components are needed.
@@ -63,7 +72,7 @@ def nasframe_register_search_spaces(registry: Registry) -> None:
 
 
 @hookspec
-def nasframe_register_state_encoders(registry: Registry) -> None:
+def nasframe_register_state_encoders(registry: Registry[StateEncoder]) -> None:
     """Add state-encoder factories to ``registry``.
 
     Fires once per plugin manager, the first time components are needed.
@@ -80,7 +89,7 @@ def nasframe_register_state_encoders(registry: Registry) -> None:
 
 
 @hookspec
-def nasframe_register_estimators(registry: Registry) -> None:
+def nasframe_register_estimators(registry: Registry[PerformanceEstimator]) -> None:
     """Add performance-estimator factories to ``registry``.
 
     Fires once per plugin manager, the first time components are needed.
@@ -96,7 +105,7 @@ def nasframe_register_estimators(registry: Registry) -> None:
 
 
 @hookspec
-def nasframe_register_datasets(registry: Registry) -> None:
+def nasframe_register_datasets(registry: Registry[DatasetHandler]) -> None:
     """Add dataset-handler factories to ``registry``.
 
     Fires once per plugin manager, the first time components are needed.
@@ -112,7 +121,7 @@ def nasframe_register_datasets(registry: Registry) -> None:
 
 
 @hookspec
-def nasframe_register_experiment_dbs(registry: Registry) -> None:
+def nasframe_register_experiment_dbs(registry: Registry[ExperimentDB]) -> None:
     """Add experiment-database factories to ``registry``.
 
     Fires once per plugin manager, the first time components are needed.
@@ -128,7 +137,7 @@ def nasframe_register_experiment_dbs(registry: Registry) -> None:
 
 
 @hookspec
-def nasframe_register_agents(registry: Registry) -> None:
+def nasframe_register_agents(registry: Registry[Agent]) -> None:
     """Add search-agent factories (random search, RL algorithms) to ``registry``.
 
     Fires once per plugin manager, the first time components are needed.
@@ -144,7 +153,7 @@ def nasframe_register_agents(registry: Registry) -> None:
 
 
 @hookspec
-def nasframe_register_builders(registry: Registry) -> None:
+def nasframe_register_builders(registry: Registry[NetworkBuilder]) -> None:
     """Add network-builder factories (NSC -> an untrained network) to ``registry``.
 
     Fires once per plugin manager, the first time components are needed. An estimator

@@ -27,13 +27,24 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from nasframe import hookspecs
 from nasframe.errors import NasframeError, PluginError, closest
 from nasframe.registry import COMPONENT_KINDS, ComponentInfo, Registry
+
+if TYPE_CHECKING:
+    from nasframe.agents import Agent
+    from nasframe.contracts import (
+        DatasetHandler,
+        ExperimentDB,
+        NetworkBuilder,
+        PerformanceEstimator,
+        SearchSpace,
+        StateEncoder,
+    )
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -143,7 +154,7 @@ class PluginManager(pluggy.PluginManager):
         super().__init__("nasframe")
         self.add_hookspecs(hookspecs)
         self.statuses: dict[str, PluginStatus] = {}
-        self._registries: dict[str, Registry] | None = None
+        self._registries: dict[str, Registry[Any]] | None = None
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin`` (pluggy's ``register``); its event hooks report who failed.
@@ -263,18 +274,52 @@ class PluginManager(pluggy.PluginManager):
         self.check_pending()  # pluggy's own check, for anything the loop above missed
 
     # -- registries ------------------------------------------------------------------------
-    def registry(self, kind: str) -> Registry:
+    def registry(self, kind: str) -> Registry[Any]:
         """The registry of component ``kind`` (filled by the registration hooks on first use).
+
+        Untyped (``kind`` is a string); the typed accessors below give mypy what each
+        registry's :meth:`~nasframe.registry.Registry.create` builds.
 
         Raises:
             KeyError: ``kind`` is not a component kind.
         """
         return self.registries()[kind]
 
-    def registries(self) -> dict[str, Registry]:
+    # -- typed registries: one accessor per component kind --------------------------------
+    def search_spaces(self) -> Registry[SearchSpace]:
+        """The search-space registry (``search_spaces()``, typed)."""
+        return self.registries()["search_space"]
+
+    def state_encoders(self) -> Registry[StateEncoder]:
+        """The state-encoder registry (``state_encoders()``, typed)."""
+        return self.registries()["state_encoder"]
+
+    def estimators(self) -> Registry[PerformanceEstimator]:
+        """The performance-estimator registry (``estimators()``, typed)."""
+        return self.registries()["estimator"]
+
+    def datasets(self) -> Registry[DatasetHandler]:
+        """The dataset-handler registry (``datasets()``, typed)."""
+        return self.registries()["dataset"]
+
+    def databases(self) -> Registry[ExperimentDB]:
+        """The experiment-database registry (``databases()``, typed)."""
+        return self.registries()["database"]
+
+    def agents(self) -> Registry[Agent]:
+        """The search-agent registry (``agents()``, typed)."""
+        return self.registries()["agent"]
+
+    def builders(self) -> Registry[NetworkBuilder]:
+        """The network-builder registry (``builders()``, typed)."""
+        return self.registries()["builder"]
+
+    def registries(self) -> dict[str, Registry[Any]]:
         """Every registry, by kind; the registration hooks run on the first call."""
         if self._registries is None:
-            registries = {kind: Registry(kind, describe=self.describe) for kind in COMPONENT_KINDS}
+            registries: dict[str, Registry[Any]] = {
+                kind: Registry(kind, describe=self.describe) for kind in COMPONENT_KINDS
+            }
             for kind, hook_name in COMPONENT_KINDS.items():
                 self._fill(registries[kind], hook_name)
             self._registries = registries
@@ -291,7 +336,7 @@ class PluginManager(pluggy.PluginManager):
             return f"plugin {name!r}"
         return f"plugin {name!r} ({' '.join(filter(None, (status.distribution, status.version)))})"
 
-    def _fill(self, registry: Registry, hook_name: str) -> None:
+    def _fill(self, registry: Registry[Any], hook_name: str) -> None:
         # The hook is called through pluggy one plugin at a time, so the registry knows
         # which plugin adds what and pluggy runs each plugin's wrappers (new-style
         # ``wrapper=True`` and old-style ``hookwrapper=True``) around its own

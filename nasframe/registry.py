@@ -25,7 +25,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from nasframe.errors import PluginError, RegistryError, closest
 
@@ -41,6 +41,9 @@ COMPONENT_KINDS = {
     "agent": "nasframe_register_agents",
     "builder": "nasframe_register_builders",
 }
+
+#: What a registry's factories build (``Registry[PerformanceEstimator]``, ...).
+T = TypeVar("T")
 
 _VERSIONED = re.compile(r"^(?P<base>[a-z0-9][a-z0-9_.-]*?)-v(?P<version>[0-9]+)$")
 
@@ -128,8 +131,15 @@ def _split(name: str) -> tuple[str, int]:
     return match["base"], int(match["version"])
 
 
-class Registry:
+class Registry(Generic[T]):
     """The components of one kind, by name.
+
+    Generic in what its factories build: the registration hooks receive a
+    ``Registry[SearchSpace]``, ``Registry[PerformanceEstimator]``, ... (see
+    :mod:`nasframe.hookspecs`), so mypy checks that a plugin registers a factory of the
+    right kind, and the plugin manager's typed accessors
+    (:meth:`nasframe.PluginManager.estimators`, ...) give what :meth:`create` builds its
+    type.
 
     Args:
         kind: the component kind, for messages (``"search_space"``, ...).
@@ -158,7 +168,7 @@ class Registry:
     def add(
         self,
         name: str,
-        factory: Callable[..., Any],
+        factory: Callable[..., T],
         *,
         summary: str = "",
         section: str | None = None,
@@ -248,7 +258,7 @@ class Registry:
             f"unknown {self.label} {name!r}{closest(name, candidates)} (available: {available})"
         )
 
-    def create(self, name: str, *args: Any, **settings: Any) -> Any:
+    def create(self, name: str, *args: Any, **settings: Any) -> T:
         """Build the component called ``name`` with ``args`` and ``settings``.
 
         Raises:

@@ -165,7 +165,7 @@ def open_database(path: Path, *, create: bool = False) -> ExperimentDB:
     """
     from nasframe.plugins import get_plugin_manager
 
-    registry = get_plugin_manager().registry("database")
+    registry = get_plugin_manager().databases()
     backend = registry.by_suffix(path.suffix)
     if backend is None:
         known = ", ".join(registry.suffixes()) or "none registered"

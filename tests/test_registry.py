@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,3 +176,45 @@ def test_missing_requirement_without_extra_names_the_module() -> None:
     assert info.install_hint() == "pip install nasframe_no_such_module"
     available = Registry("dataset").add("y-v1", _factory, requires=("json",))
     assert available.available and available.install_hint() == ""
+
+
+_TYPED_REGISTRIES = """
+from typing import assert_type
+
+import nasframe
+from nasframe import DatasetHandler, ExperimentDB, PerformanceEstimator, Registry, SearchSpace
+
+
+def make_digits() -> DatasetHandler:
+    raise NotImplementedError
+
+
+@nasframe.hookimpl
+def nasframe_register_estimators(registry: Registry[PerformanceEstimator]) -> None:
+    registry.add("wrong-v1", make_digits)  # line 14: a dataset factory, estimator registry
+
+
+def built(manager: nasframe.PluginManager) -> None:
+    assert_type(manager.estimators().create("keras"), PerformanceEstimator)
+    assert_type(manager.datasets().create("digits"), DatasetHandler)
+    assert_type(manager.search_spaces().create("chained"), SearchSpace)
+    assert_type(manager.databases().create("memory"), ExperimentDB)
+"""
+
+
+def test_typed_registries_let_mypy_check_registrations_and_creations(tmp_path: Path) -> None:
+    """What a plugin registers and what the core builds are checked by mypy (issue 31)."""
+    snippet = tmp_path / "typed_registries.py"
+    snippet.write_text(_TYPED_REGISTRIES, encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(root / "pyproject.toml"), str(snippet)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, result.stdout + result.stderr  # every assert_type holds
+    assert f'{snippet.name}:14: error: Argument 2 to "add"' in errors[0]
+    assert 'expected "Callable[..., PerformanceEstimator]"' in errors[0]

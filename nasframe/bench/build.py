@@ -144,7 +144,7 @@ def build_table(
     repeat = sorted(set(plan.repeat_seeds) - set(seeds))
     if not 0.0 <= plan.repeat_top <= 1.0:
         raise ConfigError(f"[bench] repeat_top = {plan.repeat_top}: must be in [0, 1]")
-    space = plugin_manager.registry("search_space").create(plan.space)
+    space = plugin_manager.search_spaces().create(plan.space)
     networks = enumerate_networks(space, plan.depth)
     # built as the workers build them: the composition path, with the plan's settings
     estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)

@@ -350,7 +350,7 @@ def compare_agents(
         from nasframe.plugins import get_plugin_manager
 
         plugin_manager = get_plugin_manager()
-    estimator = plugin_manager.registry("estimator").create(
+    estimator = plugin_manager.estimators().create(
         "table",
         table=str(settings.table) if settings.table else None,
         epochs=settings.epochs,
@@ -557,7 +557,7 @@ def _make_agent(context: _Context, agent_name: str, seed: int) -> tuple[Any, _Re
         context.encoder,
         context.estimator,
         context.dataset,
-        context.plugin_manager.registry("database").create("memory"),
+        context.plugin_manager.databases().create("memory"),
         max_steps=context.depth,
         evaluate=context.settings.evaluate,
         seed=seed,
@@ -666,7 +666,7 @@ def _one_thread_torch(agent: str, plugin_manager: Any) -> None:
     # The policies are tiny: torch's thread pool only costs time here, and on a busy
     # machine its threads wait for each other (measured: 117 ms per PPO step at a load
     # of 15 on 2 cores, against about 1 ms with one thread).
-    if "torch" in plugin_manager.registry("agent").get(agent).requires:
+    if "torch" in plugin_manager.agents().get(agent).requires:
         import torch
 
         torch.set_num_threads(1)
@@ -689,7 +689,7 @@ def _components(table: BenchTable, source: str, plugin_manager: Any) -> tuple[An
 
 
 def _agents(names: Sequence[str], plugin_manager: Any) -> tuple[list[str], dict[str, str]]:
-    registry = plugin_manager.registry("agent")
+    registry = plugin_manager.agents()
     skipped: dict[str, str] = {}
     if names:
         chosen = [registry.get(name) for name in names]
@@ -715,7 +715,7 @@ def _agent_settings(
     agents: Sequence[str], config: Any, plugin_manager: Any
 ) -> dict[str, dict[str, Any]]:
     """Per agent: its registered name and every value of its configuration section."""
-    registry = plugin_manager.registry("agent")
+    registry = plugin_manager.agents()
     out: dict[str, dict[str, Any]] = {}
     for name in agents:
         info = registry.get(name)

@@ -42,8 +42,8 @@ def write_table(
     from nasframe.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
-    search_space = manager.registry("search_space").create(space)
-    handler = manager.registry("dataset").create(dataset)
+    search_space = manager.search_spaces().create(space)
+    handler = manager.datasets().create(dataset)
     networks = [n for n in enumerate_networks(search_space, depth) if str(n) not in drop]
     rows = []
     for nsc in networks:
@@ -78,10 +78,10 @@ def write_table(
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / TABLE_FILE
     write_rows(table, rows, epochs)
-    info = manager.registry("dataset").get(dataset)
+    info = manager.datasets().get(dataset)
     card = {
         "format": 1,
-        "space": manager.registry("search_space").get(space).name,
+        "space": manager.search_spaces().get(space).name,
         "depth": depth,
         "dataset": handler.identity,
         "dataset_component": {"name": info.name, "settings": {}},

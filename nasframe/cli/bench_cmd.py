@@ -97,7 +97,7 @@ def build(
         return info.name, config.component_settings(info)
 
     plan = BuildPlan(
-        space=manager.registry("search_space").get(env["search_space"]).name,
+        space=manager.search_spaces().get(env["search_space"]).name,
         depth=config.get("bench", "depth"),
         seeds=parse_seeds(config.get("bench", "seeds")),
         repeat_seeds=parse_seeds(

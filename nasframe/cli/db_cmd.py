@@ -39,7 +39,7 @@ def __getattr__(name: str) -> Any:
             DeprecationWarning,
             stacklevel=2,
         )
-        table = get_plugin_manager().registry("database").suffixes()
+        table = get_plugin_manager().databases().suffixes()
         return {suffix: name.rsplit("-v", 1)[0] for suffix, name in table.items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -45,7 +45,7 @@ def evaluate(
         "run": {"seed": seed},
     }
     config = load_from_options(config_path, overrides, extra, plugin_manager=manager)
-    estimator_info = manager.registry("estimator").get(config.get("env", "estimator"))
+    estimator_info = manager.estimators().get(config.get("env", "estimator"))
     # the one composition path: a cascade's fidelities and a builder named in [keras]
     # come from this configuration too
     dataset = compose.create("dataset", config.get("env", "dataset"), config, manager)

@@ -21,7 +21,7 @@ def list_spaces() -> None:
     """List the registered search spaces."""
     from nasframe.plugins import get_plugin_manager
 
-    for info in get_plugin_manager().registry("search_space"):
+    for info in get_plugin_manager().search_spaces():
         click.echo(f"{info.name:<16} {info.summary}  [{info.plugin}]")
 
 
@@ -55,7 +55,7 @@ def show(
     config = load_from_options(
         config_path, overrides, {"search_space": {"file": space_file}}, plugin_manager=manager
     )
-    registry = manager.registry("search_space")
+    registry = manager.search_spaces()
     info = registry.get(space_name or config.get("env", "search_space"))
     space = registry.create(info.name, **config.component_settings(info))
     spec = getattr(space, "spec", None)

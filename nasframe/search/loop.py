@@ -122,7 +122,7 @@ def _plan(config: Config, plugin_manager: Any, resuming: bool) -> str:
     """One line saying, before anything is built, what the search will do."""
     steps, episodes = check_budget(config)
     budget = f"{episodes} episodes" if episodes else f"{steps} steps"
-    estimator = plugin_manager.registry("estimator").get(str(config.get("env", "estimator")))
+    estimator = plugin_manager.estimators().get(str(config.get("env", "estimator")))
     settings = config.component_settings(estimator)
     epochs = f", {settings['epochs']} epochs" if "epochs" in settings else ""
     # Only options of the command that runs: `nasframe play` has --steps and --episodes
@@ -223,7 +223,7 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     # gets this line.
     log.info("%s", session.start_line)
     agent_name = str(config.get("run", "agent"))
-    info = run.plugin_manager.registry("agent").get(agent_name)
+    info = run.plugin_manager.agents().get(agent_name)
     session.play = str(config.get("run", "play"))
     # Playing a saved policy never learns, so never asks and tells: no async loop, and
     # no rollout whose rewards could wait: no pipeline.

@@ -53,7 +53,7 @@ _RL = ("stable_baselines3", "torch")
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_agents(registry: nasframe.Registry) -> None:
+def nasframe_register_agents(registry: nasframe.Registry[nasframe.Agent]) -> None:
     """Register ``random-v1`` and the Stable-Baselines3 agents."""
     registry.add(
         "random-v1",

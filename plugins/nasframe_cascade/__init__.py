@@ -260,7 +260,9 @@ def _create(composition: nasframe.Composition | None = None, **settings: Any) ->
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+def nasframe_register_estimators(
+    registry: nasframe.Registry[nasframe.PerformanceEstimator],
+) -> None:
     """Register ``cascade-v1``."""
     registry.add(
         "cascade-v1",

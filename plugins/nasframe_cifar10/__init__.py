@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nasframe
-from nasframe import ConfigSchema, Registry
+from nasframe import ConfigSchema, DatasetHandler, Registry
 from nasframe_cifar10.archive import (
     ARCHIVE_MD5,
     ARCHIVE_NAME,
@@ -56,7 +56,7 @@ __all__ = [
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_datasets(registry: Registry) -> None:
+def nasframe_register_datasets(registry: Registry[DatasetHandler]) -> None:
     """Register ``cifar10-v1``."""
     registry.add(
         "cifar10-v1",

@@ -13,7 +13,7 @@ __all__ = ["CSV_MAGIC", "CorruptLineWarning", "CsvExperimentDB"]
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_experiment_dbs(registry: nasframe.Registry) -> None:
+def nasframe_register_experiment_dbs(registry: nasframe.Registry[nasframe.ExperimentDB]) -> None:
     """Register ``csv-v1``, the default experiment database."""
     registry.add(
         "csv-v1",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import nasframe
-from nasframe import ArrayDataset, ConfigSchema, Registry
+from nasframe import ArrayDataset, ConfigSchema, DatasetHandler, Registry
 from nasframe_digits.images import NATIVE_SIZE, load_digits_images
 from nasframe_digits.shifted import ShiftedDigitsDataset, make_shifted_digits
 
@@ -64,7 +64,7 @@ def make_digits(**settings: Any) -> DigitsDataset:
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_datasets(registry: Registry) -> None:
+def nasframe_register_datasets(registry: Registry[DatasetHandler]) -> None:
     """Register ``digits-v1``."""
     registry.add(
         "digits-v1",

@@ -10,14 +10,14 @@ built. See ``docs/estimator.md``.
 from __future__ import annotations
 
 import nasframe
-from nasframe import ConfigSchema, Registry
+from nasframe import ConfigSchema, NetworkBuilder, PerformanceEstimator, Registry
 from nasframe_keras.settings import declare
 
 __all__ = ["nasframe_add_config", "nasframe_register_builders", "nasframe_register_estimators"]
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_estimators(registry: Registry) -> None:
+def nasframe_register_estimators(registry: Registry[PerformanceEstimator]) -> None:
     """Register ``keras-v1``."""
     from nasframe_keras.estimator import create_estimator
 
@@ -32,7 +32,7 @@ def nasframe_register_estimators(registry: Registry) -> None:
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_builders(registry: Registry) -> None:
+def nasframe_register_builders(registry: Registry[NetworkBuilder]) -> None:
     """Register the network builders ``nasgym-v1`` and ``blockqnn-v1``."""
     from nasframe_keras.builders import BlockQNNBuilder, NASGymBuilder
 

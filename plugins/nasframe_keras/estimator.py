@@ -349,7 +349,7 @@ class KerasEstimator(PerformanceEstimator):
 def _registered_builder(name: str) -> NetworkBuilder:
     # A builder of another plugin named directly in KerasSettings (not through the
     # composition, which hands the estimator the built builder): the installed plugins'.
-    registry = get_plugin_manager().registry("builder")
+    registry = get_plugin_manager().builders()
     builder: NetworkBuilder = registry.create(name)
     builder.name = builder.name or registry.get(name).name
     return builder

@@ -55,6 +55,6 @@ class MemoryDB(nasframe.ExperimentDB):
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_experiment_dbs(registry: nasframe.Registry) -> None:
+def nasframe_register_experiment_dbs(registry: nasframe.Registry[nasframe.ExperimentDB]) -> None:
     """Register ``memory-v1``."""
     registry.add("memory-v1", MemoryDB, summary="in-process dict; nothing is written to disk")

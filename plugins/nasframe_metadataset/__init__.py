@@ -33,7 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nasframe
-from nasframe import ConfigSchema, Registry
+from nasframe import ConfigSchema, DatasetHandler, Registry
 from nasframe_metadataset.handler import (
     CLASS_COUNTS,
     MetaDatasetHandler,
@@ -54,7 +54,7 @@ __all__ = [
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_datasets(registry: Registry) -> None:
+def nasframe_register_datasets(registry: Registry[DatasetHandler]) -> None:
     """Register ``metadataset-v1``."""
     registry.add(
         "metadataset-v1",

@@ -170,7 +170,9 @@ class ProxyEstimator(PerformanceEstimator):
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+def nasframe_register_estimators(
+    registry: nasframe.Registry[nasframe.PerformanceEstimator],
+) -> None:
     """Register ``proxy-v1``."""
     registry.add(
         "proxy-v1",

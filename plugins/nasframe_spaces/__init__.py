@@ -48,7 +48,7 @@ ENCODER_SECTION = "state_encoder"
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_search_spaces(registry: nasframe.Registry) -> None:
+def nasframe_register_search_spaces(registry: nasframe.Registry[nasframe.SearchSpace]) -> None:
     """Register ``absolute-v1``, ``chained-v1`` and ``pointer-v1``."""
     registry.add(
         "absolute-v1",
@@ -71,7 +71,7 @@ def nasframe_register_search_spaces(registry: nasframe.Registry) -> None:
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_state_encoders(registry: nasframe.Registry) -> None:
+def nasframe_register_state_encoders(registry: nasframe.Registry[nasframe.StateEncoder]) -> None:
     """Register ``onehot-v1``, ``onehot-pointers-v1`` and ``matrix-v1``."""
     registry.add(
         "onehot-v1",

@@ -13,7 +13,7 @@ __all__ = ["APPLICATION_ID", "SqliteExperimentDB"]
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_experiment_dbs(registry: nasframe.Registry) -> None:
+def nasframe_register_experiment_dbs(registry: nasframe.Registry[nasframe.ExperimentDB]) -> None:
     """Register ``sqlite-v1``."""
     registry.add(
         "sqlite-v1",

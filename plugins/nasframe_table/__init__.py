@@ -214,7 +214,7 @@ class TableEstimator(PerformanceEstimator):
         name = str(component["name"])
         manager = self._manager or nasframe.get_plugin_manager()
         try:
-            section = manager.registry("dataset").get(name).section
+            section = manager.datasets().get(name).section
         except nasframe.RegistryError:
             return f"its dataset is {name!r}, which is not installed"
         options = [f"--set env.dataset={name}"]
@@ -381,7 +381,7 @@ def _load_database(
 ) -> nasframe.BenchTable:
     if not Path(path).expanduser().exists():
         raise nasframe.ConfigError(f"[table] table = '{kind}:{path}': no such database file")
-    registry = (manager or nasframe.get_plugin_manager()).registry("database")
+    registry = (manager or nasframe.get_plugin_manager()).databases()
     info = registry.get(kind)
     database = registry.create(info.name, path=str(Path(path).expanduser()))
     try:
@@ -391,7 +391,9 @@ def _load_database(
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+def nasframe_register_estimators(
+    registry: nasframe.Registry[nasframe.PerformanceEstimator],
+) -> None:
     """Register ``table-v1``."""
     registry.add(
         "table-v1",

@@ -37,7 +37,9 @@ __all__ = [
 
 
 @nasframe.hookimpl(trylast=True)
-def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+def nasframe_register_estimators(
+    registry: nasframe.Registry[nasframe.PerformanceEstimator],
+) -> None:
     """Register ``zerocost-v1``."""
     from nasframe_zerocost.estimator import create_estimator
 

@@ -232,7 +232,7 @@ class ProbeEstimator(nasframe.PerformanceEstimator):
 
 
 @nasframe.hookimpl
-def nasframe_register_builders(registry: nasframe.Registry) -> None:
+def nasframe_register_builders(registry: nasframe.Registry[nasframe.NetworkBuilder]) -> None:
     """Register the builder ``random-features-v1`` (settings: ``[random_features]``)."""
     registry.add(
         "random-features-v1",
@@ -243,7 +243,9 @@ def nasframe_register_builders(registry: nasframe.Registry) -> None:
 
 
 @nasframe.hookimpl
-def nasframe_register_estimators(registry: nasframe.Registry) -> None:
+def nasframe_register_estimators(
+    registry: nasframe.Registry[nasframe.PerformanceEstimator],
+) -> None:
     """Register the estimator ``probe-v1`` (settings: ``[probe]``)."""
     registry.add(
         "probe-v1",

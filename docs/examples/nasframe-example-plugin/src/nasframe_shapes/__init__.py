@@ -93,7 +93,7 @@ def make_shapes(
 
 
 @nasframe.hookimpl
-def nasframe_register_datasets(registry: nasframe.Registry) -> None:
+def nasframe_register_datasets(registry: nasframe.Registry[nasframe.DatasetHandler]) -> None:
     """Register ``shapes-v1``; its settings come from the ``[shapes]`` section."""
     registry.add(
         "shapes-v1",
