@@ -287,31 +287,31 @@ class PluginManager(pluggy.PluginManager):
 
     # -- typed registries: one accessor per component kind --------------------------------
     def search_spaces(self) -> Registry[SearchSpace]:
-        """The search-space registry (``search_spaces()``, typed)."""
+        """The search-space registry (``registry("search_space")``, typed)."""
         return self.registries()["search_space"]
 
     def state_encoders(self) -> Registry[StateEncoder]:
-        """The state-encoder registry (``state_encoders()``, typed)."""
+        """The state-encoder registry (``registry("state_encoder")``, typed)."""
         return self.registries()["state_encoder"]
 
     def estimators(self) -> Registry[PerformanceEstimator]:
-        """The performance-estimator registry (``estimators()``, typed)."""
+        """The performance-estimator registry (``registry("estimator")``, typed)."""
         return self.registries()["estimator"]
 
     def datasets(self) -> Registry[DatasetHandler]:
-        """The dataset-handler registry (``datasets()``, typed)."""
+        """The dataset-handler registry (``registry("dataset")``, typed)."""
         return self.registries()["dataset"]
 
     def databases(self) -> Registry[ExperimentDB]:
-        """The experiment-database registry (``databases()``, typed)."""
+        """The experiment-database registry (``registry("database")``, typed)."""
         return self.registries()["database"]
 
     def agents(self) -> Registry[Agent]:
-        """The search-agent registry (``agents()``, typed)."""
+        """The search-agent registry (``registry("agent")``, typed)."""
         return self.registries()["agent"]
 
     def builders(self) -> Registry[NetworkBuilder]:
-        """The network-builder registry (``builders()``, typed)."""
+        """The network-builder registry (``registry("builder")``, typed)."""
         return self.registries()["builder"]
 
     def registries(self) -> dict[str, Registry[Any]]:
