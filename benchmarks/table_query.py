@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.table_query [--table PATH] [--queries 20000] [--smoke]``
 
-``table-v1`` answers from a benchmark table (by default the shipped NSC-Bench v1, or a
+``table-v1`` answers from a benchmark table (by default the shipped NSC-Bench v3, or a
 made-up table of the same space and size when it is not installed); ``proxy-v1`` -- the
 cheapest estimator before it, an analytic walk over the network -- is the baseline.
 Part 1 times ``evaluate`` of the same networks with both, alternately (so machine load

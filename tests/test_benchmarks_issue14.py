@@ -209,7 +209,7 @@ def test_proxies_reads_gzipped_scores_and_appends_only_plain_csv(
     assert error.startswith(f"error: --scores {packed}: appends plain CSV")
 
 
-@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("version", ["v3"])
 def test_the_shipped_scores_cover_every_network_of_the_shipped_table(
     version: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -179,18 +179,21 @@ def test_shipped_table_is_the_default_or_a_clear_error() -> None:
 
 def test_shipped_tables_by_name() -> None:
     names = nasframe.BenchTable.shipped_names()
-    assert names[0] == "nsc-bench-v1" and "nsc-bench-v2" in names
+    assert names == ("nsc-bench-v3",)  # v1 and v2 were withdrawn (issue 28)
     assert nasframe.BenchTable.shipped(names[0]) == nasframe.BenchTable.shipped()
     registry = nasframe.get_plugin_manager().registry("estimator")
     for name in names:
         if nasframe.BenchTable.shipped(name).exists():
             estimator = registry.create("table", table=name)
             assert estimator.bench.build["space"] == "chained-v1"  # type: ignore[attr-defined]
-    v1 = registry.create("table", table="nsc-bench-v1")
-    assert len(v1.bench) == 400  # type: ignore[attr-defined]
+    v3 = registry.create("table", table="nsc-bench-v3")
+    assert len(v3.bench) == 2801  # type: ignore[attr-defined]  # networks
+    assert v3.bench.build["estimator_component"]["settings"]["batch_norm"] == "recompute"  # type: ignore[attr-defined]
+    with pytest.raises(nasframe.ConfigError, match="'nsc-bench-v1' is not a shipped table"):
+        nasframe.BenchTable.shipped("nsc-bench-v1")
     with pytest.raises(nasframe.ConfigError, match="'nsc-bench-v9' is not a shipped table"):
         nasframe.BenchTable.shipped("nsc-bench-v9")
-    unknown = r"\[table\] table = 'nsc-bench-v9'.*nsc-bench-v2"
+    unknown = r"\[table\] table = 'nsc-bench-v9'.*nsc-bench-v3"
     with pytest.raises(nasframe.ConfigError, match=unknown):
         registry.create("table", table="nsc-bench-v9")
 
@@ -265,7 +268,7 @@ def test_a_table_without_the_train_column_still_reads_and_resumes(tmp_path: Path
 
 
 def test_a_table_of_other_dataset_settings_names_the_exact_options() -> None:
-    estimator = _estimator(nasframe.BenchTable.shipped("nsc-bench-v1"))
+    estimator = _estimator(nasframe.BenchTable.shipped("nsc-bench-v3"))
     with pytest.raises(nasframe.ConfigError) as info:
         nasframe.make_env(search_space="chained", estimator=estimator, dataset="shifted-digits")
     message = str(info.value)

@@ -605,7 +605,7 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
 def _memoize(space: Any, encoder: Any) -> None:
     """Compute each state's transitions and observation once, for every run of the comparison.
 
-    A table's space is small and fixed (400 networks in NSC-Bench v1), and an RL agent
+    A table's space is small and fixed (2,801 networks in NSC-Bench v3), and an RL agent
     that has converged revisits the same few states thousands of times: recomputed, the
     env's own work (a transition per action for the action mask, the NSC checks, the
     canonical hash) was about 40% of a PPO run's CPU. A transition depends only on the

@@ -49,8 +49,10 @@ BUILD_FILE = "build.json"
 #: The folder of the shipped tables (package data), one sub-folder per table.
 SHIPPED_FOLDER = Path(__file__).resolve().parent / "data"
 
-#: The tables that ship with nasframe, by name; the first is the default.
-SHIPPED_NAMES = ("nsc-bench-v1", "nsc-bench-v2")
+#: The tables that ship with nasframe, by name; the first is the default. v1 and v2,
+#: built by keras-v1's first trainer, were withdrawn (docs/nsc-bench.md#why-v1-and-v2-were-withdrawn);
+#: their build configurations stay in resources/ and their tables in the history.
+SHIPPED_NAMES = ("nsc-bench-v3",)
 
 #: The folder of the default shipped table.
 SHIPPED_TABLE = SHIPPED_FOLDER / SHIPPED_NAMES[0]
@@ -285,11 +287,11 @@ class BenchTable:
 
     @staticmethod
     def shipped(name: str | None = None) -> Path:
-        """The folder of a table that ships with nasframe: ``name`` or the default (v1).
+        """The folder of a table that ships with nasframe: ``name`` or the default (v3).
 
         Args:
-            name: one of :data:`SHIPPED_NAMES` (``nsc-bench-v1``, ``nsc-bench-v2``);
-                ``None``: the default, NSC-Bench v1.
+            name: one of :data:`SHIPPED_NAMES` (``nsc-bench-v3``); ``None``: the
+                default, NSC-Bench v3.
 
         Raises:
             ConfigError: ``name`` is not a shipped table.

@@ -134,7 +134,7 @@ def build(
 @click.option(
     "--table",
     type=click.Path(path_type=Path),
-    help="A table folder or file from bench build (default: the shipped NSC-Bench v1).",
+    help="A table folder or file from bench build (default: the shipped NSC-Bench v3).",
 )
 @click.option(
     "--agents",
@@ -420,7 +420,8 @@ def _format_stats(figures: dict[str, object]) -> str:
     if isinstance(train, dict):
         lines.append(
             f"training accuracy: median {train['median']:.4f}; {train['below_0.2']} of "
-            f"{train['networks']} networks below 0.2 (a collapse, not a bad network)"
+            f"{train['networks']} networks below 0.2 (they cannot fit their own training data: "
+            "a network too weak to learn, or a broken measurement)"
         )
     fidelity = figures.get("epoch_rank_correlation_with_last")
     if isinstance(fidelity, dict) and fidelity:

@@ -65,7 +65,9 @@ AGENTS = ("random", "ppo")
 
 def shipped_table() -> Path | None:
     """The NSC-Bench table shipped with nasframe (package data), if it is there."""
-    folder = Path(__file__).resolve().parent.parent / "bench" / "data" / "nsc-bench-v1"
+    from nasframe.bench.table import BenchTable
+
+    folder = BenchTable.shipped()
     return folder if (folder / "table.csv.gz").exists() else None
 
 

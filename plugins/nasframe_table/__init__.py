@@ -4,7 +4,7 @@ It trains nothing: the accuracy of a network is looked up in a table of networks
 were all trained once (``nasframe bench build``, ``docs/nsc-bench.md``), so a search over
 the table's space takes seconds and can be repeated over many seeds. It reads:
 
-* the table that ships with nasframe (NSC-Bench v1; the default, ``table =`` empty);
+* the table that ships with nasframe (NSC-Bench v3; the default, ``table =`` empty);
 * any table folder built with ``nasframe bench build`` (``table.csv.gz`` or, while it is
   being built, ``rows.csv``), or one of those files;
 * an experiment database (``table = csv:PATH`` or ``sqlite:PATH``, any registered
@@ -69,8 +69,8 @@ class TableSettings(nasframe.Settings):
     table: str | None = nasframe.setting(
         None,
         "a table folder or file from nasframe bench build, DB:PATH for an experiment "
-        "database (e.g. csv:runs/x.csv), a shipped table (nsc-bench-v1, nsc-bench-v2), "
-        "or empty for the default shipped table (nsc-bench-v1)",
+        "database (e.g. csv:runs/x.csv), a shipped table (nsc-bench-v3), "
+        "or empty for the default shipped table (nsc-bench-v3)",
     )
     epochs: int = nasframe.setting(
         0, "fidelity: validation accuracy after this many epochs (0: last)", min=0
@@ -92,7 +92,7 @@ class TableEstimator(PerformanceEstimator):
     Args:
         table: a table folder or file, ``DB:PATH`` for an experiment database of the
             registered database ``DB``, the name of a table shipped with nasframe
-            (``nsc-bench-v1``, ``nsc-bench-v2``), or empty for the default, v1.
+            (``nsc-bench-v3``), or empty for the default, v3.
         epochs: the fidelity (validation accuracy after that many epochs); 0: the last.
         seed: a seed of the table, ``"mean"`` or ``"random"``.
         simulated_cost: report the recorded training cost as the evaluation's seconds.
