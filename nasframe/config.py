@@ -18,6 +18,7 @@ Precedence (NASGym let the file override explicit arguments; that is fixed here)
 from __future__ import annotations
 
 import configparser
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,11 @@ __all__ = [
     "Key",
     "Section",
     "check_components",
+    "check_files",
     "component_keys",
     "core_schema",
     "load_config",
+    "missing_files",
     "template",
 ]
 
@@ -411,10 +414,95 @@ def load_config(
     file_path = None
     if path is not None:
         file_path = Path(path)
-        _apply(schema, values, sources, _read_ini(file_path), str(file_path), f"{file_path}: ")
+        read = _relative_to_file(schema, _read_ini(file_path), file_path.parent)
+        _apply(schema, values, sources, read, str(file_path), f"{file_path}: ")
     if overrides:
         _apply(schema, values, sources, overrides, "override", "")
     return Config(values, sources, schema, file_path)
+
+
+def _names_file(key: Key, value: str) -> bool:
+    """Whether a ``str`` value of ``key`` looks like a path: it has a folder part or a
+    file suffix (``resources/nasenv.yml``, ``agent.zip``), not a name (``nasenv``)."""
+    if key.type is not str or not value or any(c in value for c in ",:;="):
+        return False
+    return "/" in value or "\\" in value or _FILE_SUFFIX.fullmatch(Path(value).suffix) is not None
+
+
+def _path_like(key: Key, value: str) -> bool:
+    """Whether a value of ``key`` is a relative path: a ``Path`` key's, or a path-like
+    ``str`` value (:func:`_names_file`)."""
+    if not value or Path(value).expanduser().is_absolute():
+        return False
+    return key.type is Path or _names_file(key, value)
+
+
+def _relative_to_file(
+    schema: ConfigSchema, read: dict[str, dict[str, str]], folder: Path
+) -> dict[str, dict[str, str]]:
+    """Resolve the relative paths of an INI file's values against the file's folder.
+
+    A relative path (a ``Path`` key's value, or a path-like ``str`` value such as
+    ``[search_space] file = nasenv.yml``) naming a file or folder that exists next to
+    the configuration file is that one, from any current folder; any other stays as
+    written, relative to the current folder (an output folder to create, a default of
+    the current folder). Absolute paths and overrides are left alone.
+    """
+    if folder == Path():
+        return read
+    resolved: dict[str, dict[str, str]] = {}
+    for section_name, keys in read.items():
+        section = schema.sections.get(section_name.lower())
+        resolved[section_name] = dict(keys)
+        if section is None:
+            continue
+        for key_name, raw in keys.items():
+            key = section.keys.get(key_name.lower())
+            value = str(raw).strip()
+            if key is not None and _path_like(key, value) and (folder / value).exists():
+                resolved[section_name][key_name] = str(folder / value)
+    return resolved
+
+
+#: A file suffix (``.yml``, ``.csv``): a ``str`` value ending in one may name a file.
+_FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}")
+
+
+def missing_files(config: Config, *, user_set_only: bool = True) -> list[tuple[str, str, Path]]:
+    """``(section, key, path)`` of each input file the configuration names that is missing.
+
+    The values checked are the path-like ``str`` ones (``[search_space] file =
+    nasenv.yml``, ``[run] play = agent.zip``: files a component reads); ``Path`` keys
+    name output folders and files a run creates, and are not checked.
+    """
+    missing = []
+    for section in config.schema:
+        for key in section.keys.values():
+            source = config.sources[(section.name, key.name)]
+            value = config.values[section.name][key.name]
+            if key.type is not str or value is None or (user_set_only and source == "default"):
+                continue
+            text = str(value).strip()
+            if _names_file(key, text) and not Path(text).expanduser().exists():
+                missing.append((section.name, key.name, Path(text)))
+    return missing
+
+
+def check_files(config: Config, *, user_set_only: bool = True) -> None:
+    """Refuse a configuration naming an input file that does not exist (:func:`missing_files`).
+
+    Raises:
+        ConfigError: one line naming where the value came from, the key and the path.
+    """
+    for section, key, path in missing_files(config, user_set_only=user_set_only):
+        source = config.sources[(section, key)]
+        where = f"{source}: " if source not in ("default", "override") else ""
+        origin = "" if where else f" ({source} value)"
+        raise ConfigError(
+            f"{where}[{section}] {key}{origin} = {str(path)!r}: no such file (a relative "
+            "path in a file is relative to that file's folder where it exists there, else "
+            "to the current folder)"
+        )
 
 
 def check_components(

@@ -32,6 +32,7 @@ import csv
 import json
 import logging
 import math
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ from nasframe.nsc import NSC
 __all__ = [
     "FinalPlan",
     "FinalResult",
+    "check_trainer",
     "final_settings",
     "finalize",
     "load_run_config",
@@ -129,7 +131,9 @@ def load_run_config(
 
     The run's own values (``run.json``) win over ``config_path``, so the components and
     their settings are the run's; the file contributes the sections a run does not fix
-    (``[finalize]``, ``[ray]``, budgets). ``overrides`` win over everything.
+    (``[finalize]``, ``[ray]``, budgets). ``overrides`` win over everything. A relative
+    path the run recorded (a dataset's folder, say) is resolved against the folder the
+    search ran in (:func:`run_database_path`), so ``run`` may be named from any folder.
 
     Raises:
         NasframeError: ``run`` is not a search's output folder.
@@ -142,7 +146,22 @@ def load_run_config(
                 merged.setdefault(section, {})[key] = value
     for section, values in (overrides or {}).items():
         merged.setdefault(section, {}).update(values)
-    return load_config(config_path, merged, plugin_manager=plugin_manager)
+    config = load_config(config_path, merged, plugin_manager=plugin_manager)
+    # A relative path the run recorded is relative to the folder the search ran in.
+    recorded = _recorded_ini(str(stored.get("config") or ""))
+    given = {(s.lower(), k.lower()) for s, values in (overrides or {}).items() for k in values}
+    moved: dict[str, dict[str, Any]] = {}
+    for section, values in stored["identity"].items():
+        declared = config.schema.sections.get(section)
+        for key, value in values.items():
+            spec = declared.keys.get(key) if declared is not None else None
+            if spec is None or spec.type is not Path or not value or (section, key) in given:
+                continue
+            if not Path(value).expanduser().is_absolute():
+                moved.setdefault(section, {})[key] = _recorded_path(
+                    Path(value), run, recorded, stored.get("cwd")
+                )
+    return config.with_overrides(moved) if moved else config
 
 
 def read_run_file(run: Path) -> dict[str, Any]:
@@ -166,26 +185,74 @@ def read_run_file(run: Path) -> dict[str, Any]:
 
 
 def run_database_path(run: Path, config: Config) -> Path:
-    """Where the search in ``run`` stored its evaluations.
+    """Where the search in ``run`` stored its evaluations, from any current folder.
 
-    The path ``run.json`` recorded, else the search's default (``experiments.csv`` or
-    ``.sqlite`` in the run folder).
+    In order:
+
+    1. a ``[database] path`` given now (``--set database.path=FILE``, or the ``--config``
+       file) wins;
+    2. the path ``run.json`` recorded. One inside the run's recorded ``[run] output``
+       folder is read from ``run`` itself, so a copied or moved run folder reads its own
+       database; another relative one is resolved against the folder the search ran in
+       (``run.json``'s ``cwd`` where recorded, else the folder whose ``[run] output``
+       is ``run``, else the current one);
+    3. the search's default: ``experiments.csv`` (or ``.sqlite``) in ``run``.
     """
-    text = str(read_run_file(run).get("config") or "")
+    if config.sources.get(("database", "path"), "default") != "default":
+        given = config.get("database", "path")
+        if given:
+            return Path(given)
+    stored = read_run_file(run)
+    recorded = _recorded_ini(str(stored.get("config") or ""))
+    database = recorded.get(("database", "path"), "")
+    if database:
+        return _recorded_path(Path(database), run, recorded, stored.get("cwd"))
+    from nasframe.search.settings import database_path
+
+    path = database_path(config, run).get("database", "path")
+    return Path(path) if path else run / "experiments.csv"
+
+
+def _recorded_ini(text: str) -> dict[tuple[str, str], str]:
+    """``{(section, key): value}`` of the configuration ``run.json`` recorded."""
     parser = configparser.ConfigParser(
         interpolation=None, inline_comment_prefixes=("#",), default_section="__none__"
     )
     try:
         parser.read_string(text)
-        stored = parser.get("database", "path", fallback="").strip()
     except configparser.Error:
-        stored = ""
-    if stored:
-        return Path(stored)
-    from nasframe.search.settings import database_path
+        return {}
+    return {
+        (section, key): value.strip()
+        for section in parser.sections()
+        for key, value in parser.items(section)
+    }
 
-    path = database_path(config, run).get("database", "path")
-    return Path(path) if path else run / "experiments.csv"
+
+def _recorded_path(
+    path: Path, run: Path, recorded: dict[tuple[str, str], str], cwd: Any = None
+) -> Path:
+    """A path ``run.json`` recorded, as it is to be read now (:func:`run_database_path`)."""
+    path = Path(os.path.normpath(path.expanduser()))
+    output_text = recorded.get(("run", "output"), "")
+    output = Path(os.path.normpath(Path(output_text).expanduser())) if output_text else None
+    if output is not None and path.is_absolute() == output.is_absolute():
+        try:
+            inside = path.relative_to(output)
+        except ValueError:
+            inside = None
+        if inside is not None and ".." not in inside.parts:
+            return run / inside  # the run folder's own file, wherever the folder is now
+    if path.is_absolute():
+        return path
+    if cwd:
+        return Path(str(cwd)) / path
+    if output is not None and not output.is_absolute() and ".." not in output.parts:
+        here = run.resolve().parts
+        depth = len(output.parts)
+        if depth and len(here) > depth and here[-depth:] == output.parts:
+            return Path(*here[:-depth]) / path  # the folder the search ran in
+    return path
 
 
 def top_networks(
@@ -298,6 +365,37 @@ def final_settings(config: Config, plugin_manager: Any) -> tuple[str, dict[str, 
     return info.name, config.component_settings(info)
 
 
+#: Estimators that rank networks without training one to keep: a search may use them,
+#: a final training needs a trainer.
+SEARCH_ONLY_ESTIMATORS = ("cascade", "proxy", "zerocost")
+
+
+def check_trainer(config: Config, plugin_manager: Any) -> None:
+    """Refuse a final training with an estimator that trains no network to test.
+
+    A run that searched with ``cascade-v1``, ``proxy-v1`` or ``zerocost-v1`` (or any
+    estimator without :meth:`~nasframe.PerformanceEstimator.measure`) is finalized with
+    a trainer given now: ``--set env.estimator=keras``.
+
+    Raises:
+        ConfigError: one line naming the estimator and what to pass.
+    """
+    info = plugin_manager.estimators().get(str(config.get("env", "estimator")))
+    factory = info.factory
+    untested = (
+        isinstance(factory, type)
+        and issubclass(factory, PerformanceEstimator)
+        and factory.measure is PerformanceEstimator.measure
+    )
+    if info.name.split("-v")[0] in SEARCH_ONLY_ESTIMATORS or untested:
+        raise ConfigError(
+            f"[env] estimator: the run searched with {info.name!r}, which estimates "
+            "accuracy without training a network to test; finalize retrains the best "
+            "networks with a trainer: pass --set env.estimator=keras (its settings: "
+            "--epochs N, --set keras.KEY=VALUE)"
+        )
+
+
 def plan_finalize(
     run: Path,
     config: Config,
@@ -308,13 +406,15 @@ def plan_finalize(
     """Choose the networks and the final-training components for ``run``.
 
     Raises:
-        NasframeError: the run's database is missing or holds no ``ok`` network of its
-            dataset; a ``[finalize]`` value is wrong.
+        NasframeError: the run's database is missing, holds none of the run's networks
+            or no ``ok`` network of its dataset; a ``[finalize]`` value is wrong; the
+            estimator trains no network to test (:func:`check_trainer`).
     """
     from nasframe.results import StepLog
     from nasframe.storage import open_database
 
     registries = plugin_manager
+    check_trainer(config, plugin_manager)
     dataset_info = registries.datasets().get(str(config.get("env", "dataset")))
     dataset_settings = config.component_settings(dataset_info)
     dataset = registries.datasets().create(dataset_info.name, **dataset_settings)
@@ -323,15 +423,28 @@ def plan_finalize(
     identity = dataset.task
     db_path = run_database_path(run, config)
     if not db_path.is_file():
-        raise NasframeError(f"{db_path}: the run's experiment database does not exist")
+        raise NasframeError(
+            f"{db_path}: the run's experiment database does not exist; give it with "
+            "--set database.path=FILE"
+        )
     steps = StepLog(run / "steps.csv").read() if (run / "steps.csv").is_file() else []
     among = {row.arch_hash for row in steps} if steps else None
     database = open_database(db_path)
     try:
         top_k = int(config.get("finalize", "top_k"))
         networks = top_networks(database, task=identity, k=top_k, among=among)
+        held = (
+            among is not None
+            and not networks
+            and not any(record.arch_hash in among for record in database)
+        )
     finally:
         database.close()
+    if held:
+        raise NasframeError(
+            f"{db_path}: holds none of the {len(among or ())} networks this run evaluated "
+            "(steps.csv); give the run's database with --set database.path=FILE"
+        )
     if not networks:
         raise NasframeError(
             f"{db_path}: no network of this run was evaluated ok on task {identity!r}; "

@@ -173,12 +173,42 @@ class ConfigTranslation:
         notes: ``{(section, key): note}`` for translated keys whose meaning shifted.
         unmapped: one line per NASGym key without a nasframe equivalent, naming it.
         source: the NASGym file.
+        files: ``{(section, key): file}`` for translated values naming a file (NASGym's
+            ``ConfigFile``), resolved as NASGym's value meant it: :meth:`write` copies
+            each next to ``nasframe.ini`` and names it there.
     """
 
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
     unmapped: list[str] = field(default_factory=list)
     source: Path | None = None
+    files: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def write(self, folder: Path, name: str = "nasframe.ini") -> Path:
+        """Write ``folder/name`` with every file of :attr:`files` copied into ``folder``.
+
+        A copied file is named relative to the written INI file (its bare name), which
+        nasframe's loader resolves against that file's folder: ``nasframe search --config
+        folder/nasframe.ini`` works from any current folder, and so does a copy of
+        ``folder``. Returns the INI file.
+        """
+        import shutil
+
+        folder.mkdir(parents=True, exist_ok=True)
+        written = ConfigTranslation(
+            {section: dict(values) for section, values in self.values.items()},
+            dict(self.notes),
+            list(self.unmapped),
+            self.source,
+        )
+        for (section, key), source in self.files.items():
+            target = folder / source.name
+            if source.resolve() != target.resolve():
+                shutil.copyfile(source, target)
+            written.values[section][key] = source.name
+        target = folder / name
+        target.write_text(written.to_ini(), encoding="utf-8")
+        return target
 
     def to_ini(self) -> str:
         """The translation as a nasframe INI file, with the differences to keep in mind."""
@@ -222,6 +252,25 @@ def _read_nasgym_ini(path: Path) -> configparser.ConfigParser:
     return parser
 
 
+#: NASGym keys whose value is a file nasframe reads (copied by ConfigTranslation.write).
+_FILES = {("nasenv.default", "configfile")}
+
+
+def _nasgym_file(config: Path, where: str, value: str) -> Path:
+    """The file a NASGym value names: relative to its config.ini's folder, else the cwd.
+
+    Raises:
+        ConfigError: neither holds it; one line naming the file, the key and the value.
+    """
+    given = Path(value).expanduser()
+    places = [given] if given.is_absolute() else [config.parent / given, given]
+    for place in places:
+        if place.is_file():
+            return place
+    looked = "" if given.is_absolute() else f" (looked in {config.parent} and the current folder)"
+    raise ConfigError(f"{where} = {value!r}: no such file{looked}")
+
+
 def translate_config(path: Path, *, schema: ConfigSchema | None = None) -> ConfigTranslation:
     """Translate NASGym's ``config.ini`` at ``path``.
 
@@ -232,7 +281,8 @@ def translate_config(path: Path, *, schema: ConfigSchema | None = None) -> Confi
             or whose value nasframe refuses, is reported as not translated.
 
     Raises:
-        ConfigError: the file is missing or not an INI file.
+        ConfigError: the file is missing or not an INI file; a file it names
+            (``ConfigFile``) is in neither its folder nor the current one.
     """
     if schema is None:
         from nasframe.plugins import get_plugin_manager
@@ -272,6 +322,8 @@ def translate_config(path: Path, *, schema: ConfigSchema | None = None) -> Confi
             except (ValueError, ConfigError) as exc:
                 result.unmapped.append(f"{where} = {value!r}: not translated ({exc})")
                 continue
+            if lookup in _FILES:
+                result.files[(target_section, target_key)] = _nasgym_file(path, where, value)
             result.values.setdefault(target_section, {})[target_key] = converted
             if note:
                 result.notes[(target_section, target_key)] = f"{section} {key}: {note}"

@@ -332,3 +332,55 @@ def test_component_settings_drop_unset_values() -> None:
     assert config.component_settings(manager.registry("state_encoder").get("matrix")) == {
         "flatten": False
     }
+
+
+def test_relative_paths_in_a_file_are_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = _schema()
+    schema.section("space", "a file-valued str key").add("file", str, None, "", optional=True)
+    folder = tmp_path / "conf"
+    (folder / "data").mkdir(parents=True)
+    (folder / "space.yml").write_text("x: 1\n", encoding="utf-8")
+    text = (
+        "[run]\noutput = runs/new\nplay = space.yml\n[database]\npath = data\n"
+        "[space]\nfile = nasenv\n"
+    )
+    path = _write(folder, text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("..") / "conf" / "run.ini", schema=schema)
+    assert config.get("database", "path") == Path("../conf/data")  # exists next to the file
+    assert config.get("run", "play") == "../conf/space.yml"
+    assert config.get("run", "output") == Path("runs/new")  # to create: the current folder
+    assert config.get("space", "file") == "nasenv"  # a name, not a path
+    # absolute paths and overrides are left as they are
+    override = load_config(path, {"database": {"path": "data"}}, schema=schema)
+    assert override.get("database", "path") == Path("data")
+    absolute = _write(folder, f"[database]\npath = {folder / 'data'}\n", "abs.ini")
+    assert load_config(absolute, schema=schema).get("database", "path") == folder / "data"
+
+
+def test_config_show_names_a_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from nasframe.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path, "[search_space]\nfile = resources/nasenv.yml\n")
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: {path}: [search_space] file = 'resources/nasenv.yml': no such file (a "
+        "relative path in a file is relative to that file's folder where it exists there, "
+        "else to the current folder)"
+    )
+    result = CliRunner().invoke(main, ["config", "show", "--set", "run.play=gone.zip"])
+    assert result.exit_code == 1
+    assert "[run] play (override value) = 'gone.zip': no such file" in result.output
+    (tmp_path / "resources").mkdir()
+    (tmp_path / "resources" / "nasenv.yml").write_text("x: 1\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "file = " in result.output

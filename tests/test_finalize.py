@@ -22,6 +22,7 @@ import nasframe
 from nasframe.bench import read_rows
 from nasframe.cli import main
 from nasframe.finalize import (
+    check_trainer,
     final_settings,
     finalize,
     load_run_config,
@@ -206,11 +207,146 @@ def test_finalize_refuses_an_estimator_that_cannot_test(tmp_path: Path) -> None:
     run_dir = proxy_search(tmp_path, steps=6)
     manager = nasframe.get_plugin_manager()
     config = load_run_config(run_dir, plugin_manager=manager)
-    plan = plan_finalize(run_dir, config, plugin_manager=manager)
+    with pytest.raises(nasframe.ConfigError) as error:
+        plan_finalize(run_dir, config, plugin_manager=manager)
+    assert str(error.value) == (
+        "[env] estimator: the run searched with 'proxy-v1', which estimates accuracy "
+        "without training a network to test; finalize retrains the best networks with a "
+        "trainer: pass --set env.estimator=keras (its settings: --epochs N, --set "
+        "keras.KEY=VALUE)"
+    )
+    for name in ("cascade", "zerocost"):
+        named = config.with_overrides({"env": {"estimator": name}})
+        with pytest.raises(nasframe.ConfigError, match=rf"searched with '{name}-v1'.*env\."):
+            check_trainer(named, manager)
+    check_trainer(config.with_overrides({"env": {"estimator": "keras"}}), manager)
+    # an estimator without measure() that slipped past the plan is still refused
+    plan = plan_finalize(
+        run_dir,
+        load_run_config(run_dir, None, {"env": {"estimator": "keras"}}, plugin_manager=manager),
+        plugin_manager=manager,
+    )
+    plan.estimator = ("proxy-v1", {})
     with pytest.raises(
         nasframe.ConfigError, match=r"\[env\] estimator: 'proxy-v1' cannot finalize"
     ):
         finalize(plan, plugin_manager=manager, console=quiet())
+
+
+KERAS = ["--set", "env.estimator=keras"]
+
+
+def relative_search(root: Path, output: str = "runs/a", database: str = "") -> Path:
+    """A proxy search run in ``root`` with a relative ``[run] output`` (and ``[database]
+    path``, if given); the run folder."""
+    here = Path.cwd()
+    os.chdir(root)
+    try:
+        manager = nasframe.get_plugin_manager()
+        values: dict[str, dict[str, Any]] = {
+            "run": {"steps": 4, "output": output, "verbosity": 0, "plots": False},
+            "env": {"estimator": "proxy", "dataset": "digits", "max_steps": 2},
+        }
+        if database:
+            values["database"] = {"path": database}
+        config = nasframe.load_config(None, values, plugin_manager=manager)
+        assert run_search(config, plugin_manager=manager, console=quiet()).outcome == "completed"
+    finally:
+        os.chdir(here)
+    return root / output
+
+
+def plan_of(run_dir: Path, *overrides: str) -> Any:
+    from nasframe.config import parse_override
+
+    merged: dict[str, dict[str, Any]] = {"env": {"estimator": "keras"}}
+    for text in overrides:
+        section, key, value = parse_override(text)
+        merged.setdefault(section, {})[key] = value
+    manager = nasframe.get_plugin_manager()
+    config = load_run_config(run_dir, None, merged, plugin_manager=manager)
+    return plan_finalize(run_dir, config, plugin_manager=manager)
+
+
+def test_a_run_folder_is_finalized_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = relative_search(tmp_path)
+    recorded = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["config"]
+    assert "path = runs/a/experiments.csv" in recorded  # relative to the search's folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    plan = plan_of(Path("..") / "runs" / "a")
+    assert plan.networks and plan.output == Path("..") / "runs" / "a" / "final"
+    monkeypatch.chdir(tmp_path / "runs")
+    assert plan_of(Path("a")).networks == plan.networks
+
+
+def test_a_shared_database_is_found_from_the_folder_the_search_ran_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a relative database outside the run folder: run.json records the search's folder
+    run_dir = relative_search(tmp_path, database="shared/experiments.csv")
+    stored = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert stored["cwd"] == str(tmp_path)
+    assert (tmp_path / "shared" / "experiments.csv").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert plan_of(run_dir).networks
+
+
+def test_a_copied_run_folder_reads_its_own_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    run_dir = relative_search(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    monkeypatch.chdir(tmp_path)  # where the original's recorded path leads too
+    (copy / "experiments.csv").unlink()
+    with pytest.raises(nasframe.NasframeError) as error:
+        plan_of(copy)
+    assert str(error.value) == (
+        f"{copy / 'experiments.csv'}: the run's experiment database does not exist; give "
+        "it with --set database.path=FILE"
+    )
+    shutil.copy(run_dir / "experiments.csv", copy / "experiments.csv")
+    assert plan_of(copy).networks == plan_of(run_dir).networks
+
+
+def test_set_database_path_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    run_dir = relative_search(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    shutil.move(run_dir / "experiments.csv", tmp_path / "moved.csv")
+    assert plan_of(run_dir, "database.path=moved.csv").networks
+    from nasframe.storage import open_database
+
+    # a database of other networks holds none of this run's: said in one line
+    other = open_database(tmp_path / "empty.csv", create=True)
+    network = nasframe.NSC.parse(LONG)
+    evaluation = nasframe.Evaluation(status="ok", accuracy=0.5, params=1)  # type: ignore[arg-type]
+    other.put(nasframe.Record("d", "d", network.canonical_hash, LONG, "e", "1", "fp", evaluation))
+    other.close()
+    with pytest.raises(nasframe.NasframeError) as error:
+        plan_of(run_dir, "database.path=empty.csv")
+    assert str(error.value).startswith("empty.csv: holds none of the ")
+    assert str(error.value).endswith(
+        "networks this run evaluated (steps.csv); give the run's database with --set "
+        "database.path=FILE"
+    )
+    result = CliRunner().invoke(
+        main, ["finalize", str(run_dir), *KERAS, "--set", "database.path=nowhere.csv"]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: nowhere.csv: the run's experiment database does not exist; give it with "
+        "--set database.path=FILE"
+    )
 
 
 def test_a_dataset_without_test_split_is_named_and_can_be_given_one(tmp_path: Path) -> None:
@@ -306,7 +442,7 @@ def test_finalize_cli_errors_are_one_line(tmp_path: Path) -> None:
         f"error: {tmp_path}: not a search's output folder (it has no run.json)"
     )
     run_dir = proxy_search(tmp_path, steps=3)
-    result = CliRunner().invoke(main, ["finalize", str(run_dir), "--seeds", "0,x"])
+    result = CliRunner().invoke(main, ["finalize", str(run_dir), *KERAS, "--seeds", "0,x"])
     assert result.exit_code == 1
     assert result.output.strip() == (
         "error: [finalize] seeds = '0,x': 'x' is not a seed (need integers >= 0, "

@@ -66,6 +66,25 @@ NASGYM_INI = textwrap.dedent(
     """
 )
 
+#: A search space in nasframe's format (NASGym's nasenv.yml, cut to two layers).
+NASENV_YML = textwrap.dedent(
+    """\
+    nasenv:
+      name: imported
+      version: "1.0"
+      max_nlayers: 4
+      encoding: NSC
+      layers:
+        - convolution:
+            id: 1
+            kernel_size: [1, 3]
+            pred1: true
+            pred2: false
+        - terminal:
+            id: 7
+    """
+)
+
 UNTRANSLATED = [
     "[DEFAULT] LogPath",
     "[DEFAULT] LoggerLevel",
@@ -120,9 +139,17 @@ def write_db(path: Path, dataset: str = "omniglot", index: bool = True) -> None:
             writer.writerow(([number] if index else []) + cells)
 
 
+def write_ini(folder: Path, text: str = NASGYM_INI) -> Path:
+    """NASGym's config.ini in ``folder``, with the ``resources/nasenv.yml`` it names."""
+    (folder / "resources").mkdir(parents=True, exist_ok=True)
+    (folder / "resources" / "nasenv.yml").write_text(NASENV_YML, encoding="utf-8")
+    ini = folder / "config.ini"
+    ini.write_text(text)
+    return ini
+
+
 def test_every_untranslatable_key_is_named_in_one_line(tmp_path: Path) -> None:
-    ini = tmp_path / "config.ini"
-    ini.write_text(NASGYM_INI)
+    ini = write_ini(tmp_path)
     translation = translate_config(ini)
     named = [line.split(": ")[1] for line in translation.unmapped]
     assert sorted(named) == sorted(UNTRANSLATED)
@@ -249,8 +276,7 @@ def test_a_file_without_nasgyms_columns_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_translates_and_imports(tmp_path: Path) -> None:
-    ini, db = tmp_path / "config.ini", tmp_path / "db_experiments.csv"
-    ini.write_text(NASGYM_INI)
+    ini, db = write_ini(tmp_path), tmp_path / "db_experiments.csv"
     write_db(db)
     out = tmp_path / "imported"
     result = CliRunner().invoke(
@@ -360,8 +386,7 @@ def test_skip_bad_imports_the_other_rows_and_counts_the_skipped(tmp_path: Path) 
 
 
 def test_cli_refuses_bad_rows_and_writes_nothing_then_skips_them(tmp_path: Path) -> None:
-    ini, db = tmp_path / "config.ini", tmp_path / "db_experiments.csv"
-    ini.write_text(NASGYM_INI)
+    ini, db = write_ini(tmp_path), tmp_path / "db_experiments.csv"
     lines = write_bad_db(db)
     out = tmp_path / "imported"
     args = ["import-nasgym", "--config", str(ini), "--db", str(db), "--output", str(out)]
@@ -385,3 +410,35 @@ def test_cli_refuses_bad_rows_and_writes_nothing_then_skips_them(tmp_path: Path)
     shown = CliRunner().invoke(main, ["db", "show", str(out / "experiments.csv")])
     assert shown.exit_code == 0, shown.output
     assert "150" not in shown.output
+
+
+def test_a_relative_config_file_is_copied_and_loads_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nasgym = tmp_path / "nas-env"
+    ini = write_ini(nasgym)
+    monkeypatch.chdir(tmp_path)  # resources/nasenv.yml is relative to config.ini's folder
+    out = Path("imported")
+    result = CliRunner().invoke(
+        main, ["import-nasgym", "--config", str(ini), "--output", "imported"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "file = nasenv.yml\n" in (out / "nasframe.ini").read_text(encoding="utf-8")
+    assert (out / "nasenv.yml").read_text(encoding="utf-8") == NASENV_YML
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = nasframe.load_config(Path("..") / "imported" / "nasframe.ini")
+    assert Path(config.get("search_space", "file")).resolve() == (tmp_path / out / "nasenv.yml")
+    from nasframe.config import missing_files
+
+    assert missing_files(config) == []
+    # a ConfigFile in neither the config's folder nor the current one: one line
+    (nasgym / "resources" / "nasenv.yml").unlink()
+    result = CliRunner().invoke(main, ["import-nasgym", "--config", str(ini), "--output", "x"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: {ini}: [nasenv.default] ConfigFile = 'resources/nasenv.yml': no such file "
+        f"(looked in {nasgym} and the current folder)"
+    )
+    assert not Path("x").exists()

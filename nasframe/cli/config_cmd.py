@@ -22,14 +22,16 @@ def show(config_path: Path | None, overrides: tuple[str, ...]) -> None:
     """Print the effective configuration; each value's comment says where it came from.
 
     Component names you set (in the file or with --set) are checked against the
-    registries of the installed plugins; defaults are checked when a run builds them.
+    registries of the installed plugins, and every file you name (a search-space YAML,
+    a saved agent) must exist; defaults are checked when a run builds them.
     """
-    from nasframe.config import check_components
+    from nasframe.config import check_components, check_files
     from nasframe.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
     effective = load_from_options(config_path, overrides, plugin_manager=manager)
     check_components(effective, manager, user_set_only=True)
+    check_files(effective, user_set_only=True)
     click.echo(effective.to_ini())
 
 

@@ -50,12 +50,14 @@ def import_nasgym(
 ) -> None:
     """Translate NASGym's config.ini and import its experiment database.
 
-    The configuration becomes OUTPUT/nasframe.ini (pass it to nasframe search --config);
-    each NASGym key without a nasframe equivalent is named in one line on stderr. The
-    database's rows (architecture, accuracy, density, FLOPs, training time, validity,
-    dataset) become records of OUTPUT/experiments.csv. A row with a bad value (an
-    accuracy outside [0, 1], a negative or non-finite number) refuses the import, naming
-    its line; --skip-bad imports the other rows and names and counts the skipped ones.
+    The configuration becomes OUTPUT/nasframe.ini (pass it to nasframe search --config),
+    with the search-space file NASGym's ConfigFile names (relative to its config.ini's
+    folder, else the current one) copied next to it; each NASGym key without a nasframe
+    equivalent is named in one line on stderr. The database's rows (architecture,
+    accuracy, density, FLOPs, training time, validity, dataset) become records of
+    OUTPUT/experiments.csv. A row with a bad value (an accuracy outside [0, 1], a
+    negative or non-finite number) refuses the import, naming its line; --skip-bad
+    imports the other rows and names and counts the skipped ones.
     See docs/from-nasgym.md.
     """
     from nasframe.errors import ConfigError
@@ -80,8 +82,7 @@ def import_nasgym(
         read = read_database(db_path, trainer=trainer, epochs=epochs, skip_bad=skip_bad)
     output.mkdir(parents=True, exist_ok=True)
     if translation is not None:
-        target = output / "nasframe.ini"
-        target.write_text(translation.to_ini(), encoding="utf-8")
+        target = translation.write(output)
         for line in translation.unmapped:
             click.echo(f"not translated: {line}", err=True)
         translated = sum(len(values) for values in translation.values.values())

@@ -76,6 +76,8 @@ def prepare_output(run: Run, force: bool, resume: bool) -> bool:
                 "digest": digest(identity),
                 "created": utc_now(),
                 "config": run.config.to_ini(),
+                # finalize resolves the relative paths of "config" against this folder
+                "cwd": str(Path.cwd()),
             },
             indent=2,
         ),
