@@ -282,7 +282,8 @@ def test_other_commands_take_the_same_lock(tmp_path: Path, command: str) -> None
         code = CliRunner().invoke(main, ["search", "--output", str(run), "--steps", "6", *SEARCH])
         assert code.exit_code == 0, code.output
         folder = run / "final"
-        args = ["finalize", str(run), "-q"]
+        # a proxy search is finalized with a trainer; the lock refuses before any training
+        args = ["finalize", str(run), "-q", "--set", "env.estimator=keras"]
     with held_by_child(folder) as child:
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1

@@ -50,8 +50,8 @@ BUILD_FILE = "build.json"
 SHIPPED_FOLDER = Path(__file__).resolve().parent / "data"
 
 #: The tables that ship with nasframe, by name; the first is the default. v1 and v2,
-#: built by keras-v1's first trainer, were withdrawn (docs/nsc-bench.md#why-v1-and-v2-were-withdrawn);
-#: their build configurations stay in resources/ and their tables in the history.
+#: built by keras-v1's first trainer, were withdrawn (docs/nsc-bench.md, "Why v1 and v2
+#: were withdrawn"); their build configurations stay in resources/, their tables in git.
 SHIPPED_NAMES = ("nsc-bench-v3",)
 
 #: The folder of the default shipped table.
