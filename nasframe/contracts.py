@@ -100,6 +100,12 @@ class Evaluation:
             record of an older schema). Far below ``accuracy``'s usual level -- a network
             that cannot even fit its training data in inference mode -- it shows a broken
             measurement (``docs/estimator.md#batch-normalisation``).
+        measure: what ``accuracy`` holds when it is not a validation accuracy: a short
+            label of the fidelity that produced it, such as ``"synflow score"`` (a
+            zero-cost proxy's squashed score) or ``"cascade 1/2: synflow score"`` (a
+            cascade's answer below its last fidelity). ``""`` (the default): a
+            validation accuracy. Results, summaries and plots name it and never count
+            such a value as an accuracy.
     """
 
     status: Status = Status.OK
@@ -111,6 +117,7 @@ class Evaluation:
     epochs: int = 0
     message: str = ""
     train_accuracy: float | None = None
+    measure: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -119,6 +126,11 @@ class Evaluation:
     def ok(self) -> bool:
         """Whether the evaluation succeeded."""
         return self.status is Status.OK
+
+    @property
+    def label(self) -> str:
+        """What ``accuracy`` is, for display: :attr:`measure`, else ``"accuracy"``."""
+        return self.measure or "accuracy"
 
     @classmethod
     def failed(cls, status: Status | str, message: str, **values: Any) -> Evaluation:
@@ -171,7 +183,11 @@ class CacheKey:
 #: * 2: added :attr:`Evaluation.train_accuracy` (the last column; empty/NULL: not
 #:   measured). The file backends upgrade a version-1 database in place when they open
 #:   it, every record kept, its ``train_accuracy`` ``None``.
-RECORD_SCHEMA_VERSION = 2
+#: * 3: added :attr:`Evaluation.measure` (the last column; empty: a validation
+#:   accuracy). An older database is upgraded the same way, its records' ``measure``
+#:   empty (before version 3 a zero-cost score was stored as if it were an accuracy;
+#:   its ``estimator`` column says which records those are).
+RECORD_SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -223,7 +239,7 @@ class Record:
             value = flat.get(name)
             if name == "status":
                 evaluation[name] = Status(str(value))
-            elif name == "message":
+            elif name in ("message", "measure"):
                 evaluation[name] = "" if value is None else str(value)
             elif name in ("params", "flops", "epochs"):
                 evaluation[name] = int(float(value)) if value not in (None, "") else 0

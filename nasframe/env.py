@@ -531,6 +531,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         for key in (
             "accuracy",
             "train_accuracy",
+            "measure",
             "status",
             "message",
             "seconds",
@@ -645,6 +646,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
             "pointers": state.pointers,
             "accuracy": float(evaluation.accuracy) if evaluation is not None else 0.0,
             "train_accuracy": evaluation.train_accuracy if evaluation is not None else None,
+            "measure": evaluation.measure if evaluation is not None else "",
             "status": str(evaluation.status) if evaluation is not None else unevaluated,
             "message": evaluation.message if evaluation is not None else "",
             "seconds": float(evaluation.seconds) if evaluation is not None else 0.0,

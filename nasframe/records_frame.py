@@ -33,6 +33,7 @@ FRAME_DTYPES = {
     "epochs": "int64",
     "message": "string",
     "train_accuracy": "float64",  # NaN: not measured
+    "measure": "string",  # "": a validation accuracy
 }
 
 

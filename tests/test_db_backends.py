@@ -185,13 +185,13 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     SqliteExperimentDB(path).close()
     with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA user_version=3")
+        connection.execute("PRAGMA user_version=4")
     with pytest.raises(
-        DatabaseError, match=r"written with record schema version 3, .* reads version 2 at most"
+        DatabaseError, match=r"written with record schema version 4, .* reads version 3 at most"
     ):
         SqliteExperimentDB(path)
     with sqlite3.connect(path) as connection:  # refused, not upgraded
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_sqlite_refuses_other_files(tmp_path: Path) -> None:
@@ -352,6 +352,32 @@ def test_train_accuracy_round_trips_measured_or_not(backend: tuple[Factory, Path
     assert frame["train_accuracy"].iloc[0] == 0.1 + 0.7
 
 
+def test_measure_round_trips_and_defaults_to_an_accuracy(backend: tuple[Factory, Path]) -> None:
+    factory, path = backend
+    scored = make_record(0, measure="synflow score")
+    low = make_record(1, measure="cascade 1/2: accuracy after 1 epoch")
+    accuracy = make_record(2)
+    with factory(path) as db:
+        db.put_many([scored, low, accuracy])
+    with factory(path) as db:
+        assert list(db) == [scored, low, accuracy]
+        assert [r.evaluation.measure for r in db] == [
+            "synflow score",
+            "cascade 1/2: accuracy after 1 epoch",
+            "",
+        ]
+        assert [r.evaluation.label for r in db] == [
+            "synflow score",
+            "cascade 1/2: accuracy after 1 epoch",
+            "accuracy",
+        ]
+        frame = db.to_frame()
+    assert frame["measure"].tolist() == ["synflow score", "cascade 1/2: accuracy after 1 epoch", ""]
+    flat = accuracy.to_flat()
+    without = {name: value for name, value in flat.items() if name != "measure"}
+    assert Record.from_flat(without) == accuracy  # an older row: an accuracy
+
+
 def test_record_from_flat_keeps_an_unmeasured_train_accuracy_none() -> None:
     flat = make_record(0).to_flat()
     assert flat["train_accuracy"] is None
@@ -379,7 +405,9 @@ def write_sqlite_v1(path: Path, records: list[Record]) -> None:
     """A database as nasframe's record schema version 1 wrote it."""
     from nasframe_sqlite.db import APPLICATION_ID
 
-    columns = [name for name in make_record(0).to_flat() if name != "train_accuracy"]
+    columns = [
+        name for name in make_record(0).to_flat() if name not in ("train_accuracy", "measure")
+    ]
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
@@ -414,12 +442,15 @@ def test_sqlite_upgrades_a_schema_1_database_keeping_every_record(tmp_path: Path
     with SqliteExperimentDB(path) as db:
         assert list(db) == old
         assert [r.evaluation.train_accuracy for r in db] == [None, None]
+        assert [r.evaluation.measure for r in db] == ["", ""]
         version, columns = sqlite_schema(path)
-        assert version == 2
-        assert columns[-1] == ("train_accuracy", "REAL", 0)  # nullable, the last column
+        assert version == 3
+        assert columns[-2] == ("train_accuracy", "REAL", 0)  # nullable
+        assert columns[-1] == ("measure", "TEXT", 1)  # NOT NULL, '' for the old records
         assert [name for name, _, _ in columns] == [
-            *(name for name in make_record(0).to_flat() if name != "train_accuracy"),
+            *(n for n in make_record(0).to_flat() if n not in ("train_accuracy", "measure")),
             "train_accuracy",
+            "measure",
         ]
         new = make_record(3, train_accuracy=0.875)
         db.put(new)
@@ -449,5 +480,6 @@ def test_sqlite_schema_1_databases_opened_by_several_handles_upgrade_once(
         for handle in handles:
             handle.close()
     version, columns = sqlite_schema(path)
-    assert version == 2
+    assert version == 3
     assert [name for name, _, _ in columns].count("train_accuracy") == 1
+    assert [name for name, _, _ in columns].count("measure") == 1

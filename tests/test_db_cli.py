@@ -229,7 +229,7 @@ def test_skipped_lines_are_reported_as_one_line_warnings(database: Path) -> None
     code, out, err = run("stats", database)
     assert code == 0
     assert f"{database}: 13 records" in out
-    assert err == (f"warning: {database}: line 4 is corrupt and ignored (1 fields, expected 19)\n")
+    assert err == (f"warning: {database}: line 4 is corrupt and ignored (1 fields, expected 20)\n")
 
 
 def test_show_selects_a_dataset_by_its_short_name(tmp_path: Path) -> None:

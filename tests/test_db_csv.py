@@ -25,7 +25,7 @@ def test_file_format_header_and_one_line_per_record(tmp_path: Path) -> None:
         db.put(make_record(1, message="two\nlines, with a comma"))
         db.put(make_record(2))
     text = lines(path)
-    assert text[0] == "# nasframe experiments schema_version=2"
+    assert text[0] == "# nasframe experiments schema_version=3"
     assert text[1].startswith("dataset,task,arch_hash,nsc,estimator,")
     assert len(text) == 4  # a line break inside a value never splits a record
     assert '"two lines, with a comma"' in text[2]
@@ -69,7 +69,7 @@ def test_a_torn_last_line_is_ignored_with_a_warning_then_cut_off(tmp_path: Path)
     ("bad_line", "reason"),
     [
         ('digits,"unterminated quote,3', "unexpected end of data"),
-        ("digits,too,few,fields", "4 fields, expected 19"),
+        ("digits,too,few,fields", "4 fields, expected 20"),
         (None, "'exploded' is not a valid Status"),
         ("", "0 fields"),
         ("inf-params", "cannot convert float infinity to integer"),
@@ -116,12 +116,12 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.csv"
     with CsvExperimentDB(path) as db:
         db.put(make_record(1))
-    path.write_text(path.read_text().replace("schema_version=2", "schema_version=3"))
+    path.write_text(path.read_text().replace("schema_version=3", "schema_version=4"))
     before = path.read_bytes()
     with pytest.raises(
         DatabaseError,
-        match=r"future.csv: written with record schema version 3, but nasframe .* reads "
-        r"version 2 at most; upgrade nasframe$",
+        match=r"future.csv: written with record schema version 4, but nasframe .* reads "
+        r"version 3 at most; upgrade nasframe$",
     ):
         CsvExperimentDB(path)
     assert path.read_bytes() == before  # refused, not upgraded or otherwise touched
@@ -156,7 +156,7 @@ def test_columns_may_come_in_any_order(tmp_path: Path) -> None:
     import pandas as pd
 
     frame = pd.read_csv(path, skiprows=1, dtype=str, keep_default_na=False)
-    header = "# nasframe experiments schema_version=2\n"
+    header = "# nasframe experiments schema_version=3\n"
     path.write_text(header + frame[frame.columns[::-1]].to_csv(index=False))
     with CsvExperimentDB(path) as db:
         assert list(db) == [make_record(1)]
@@ -165,7 +165,7 @@ def test_columns_may_come_in_any_order(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         reopened = CsvExperimentDB(path)
     assert list(reopened) == [make_record(1), make_record(2, train_accuracy=0.5)]
-    assert lines(path)[-1].startswith("0.5,,3,")  # train_accuracy, message, epochs, ...
+    assert lines(path)[-1].startswith(",0.5,,3,")  # measure, train_accuracy, message, ...
     reopened.close()
 
 
@@ -218,7 +218,7 @@ def test_a_bad_last_complete_line_or_bad_bytes(tmp_path: Path, bad: bytes, reaso
 # -- record schema version 1: upgraded in place -------------------------------------------
 
 V1_HEADER = "# nasframe experiments schema_version=1"
-V1_COLUMNS = [name for name in COLUMNS if name != "train_accuracy"]
+V1_COLUMNS = [name for name in COLUMNS if name not in ("train_accuracy", "measure")]
 
 
 def v1_line(record: Record) -> str:
@@ -248,7 +248,7 @@ def test_a_schema_1_file_is_upgraded_in_place_keeping_every_record(tmp_path: Pat
     path = tmp_path / "old.csv"
     write_v1(path, OLD)
     old_lines = lines(path)
-    assert old_lines[1] == ",".join(COLUMNS[:-1])  # the exact old column line
+    assert old_lines[1] == ",".join(COLUMNS[:-2])  # the exact old column line
     inode = path.stat().st_ino
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -256,15 +256,15 @@ def test_a_schema_1_file_is_upgraded_in_place_keeping_every_record(tmp_path: Pat
     assert list(db) == OLD
     assert [r.evaluation.train_accuracy for r in db] == [None, None]
     text = lines(path)
-    assert text[0] == "# nasframe experiments schema_version=2"
-    assert text[1] == ",".join(COLUMNS) == old_lines[1] + ",train_accuracy"
-    assert text[2:] == [line + "," for line in old_lines[2:]]  # an empty last cell each
+    assert text[0] == "# nasframe experiments schema_version=3"
+    assert text[1] == ",".join(COLUMNS) == old_lines[1] + ",train_accuracy,measure"
+    assert text[2:] == [line + ",," for line in old_lines[2:]]  # two empty last cells each
     assert path.stat().st_ino != inode  # a new file, moved over the old one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.csv", "old.csv.lock"]
     new = make_record(3, train_accuracy=0.875)
     db.put(new)
     assert db.get(new.key) == new
-    assert lines(path)[-1].endswith(",0.875")
+    assert lines(path)[-1].endswith(",0.875,")
     db.close()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -272,6 +272,34 @@ def test_a_schema_1_file_is_upgraded_in_place_keeping_every_record(tmp_path: Pat
     assert list(reopened) == [*OLD, new]
     assert [r.evaluation.train_accuracy for r in reopened] == [None, None, 0.875]
     reopened.close()
+
+
+def test_a_schema_2_file_gets_an_empty_measure_for_every_record(tmp_path: Path) -> None:
+    # schema 2 had train_accuracy but no measure: a zero-cost score stored then reads as
+    # what it was stored as (its estimator column says which records those are)
+    path = tmp_path / "two.csv"
+    measured = make_record(1, train_accuracy=0.5)
+    columns = [name for name in COLUMNS if name != "measure"]
+    flat = measured.to_flat()
+    cells = [
+        "" if flat[name] is None else repr(v) if isinstance(v := flat[name], float) else str(v)
+        for name in columns
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    header = "# nasframe experiments schema_version=2"
+    path.write_text(f"{header}\n{','.join(columns)}\n{buffer.getvalue()}")
+    with CsvExperimentDB(path) as db:
+        assert list(db) == [measured]
+        assert [r.evaluation.measure for r in db] == [""]
+        scored = make_record(2, measure="synflow score")
+        db.put(scored)
+    text = lines(path)
+    assert text[0] == "# nasframe experiments schema_version=3"
+    assert text[1] == ",".join(COLUMNS)
+    assert text[-1].endswith(",synflow score")
+    with CsvExperimentDB(path) as reopened:
+        assert [r.evaluation.measure for r in reopened] == ["", "synflow score"]
 
 
 def test_a_schema_1_file_keeps_its_torn_last_line_as_it_was(tmp_path: Path) -> None:
@@ -301,7 +329,7 @@ def test_a_schema_1_file_with_columns_in_another_order_or_a_blank_line(tmp_path:
     with pytest.warns(CorruptLineWarning, match=r"line 4 is corrupt and ignored \(0 fields"):
         db = CsvExperimentDB(path)
     assert list(db) == OLD
-    assert lines(path)[1] == ",".join(columns) + ",train_accuracy"
+    assert lines(path)[1] == ",".join(columns) + ",train_accuracy,measure"
     assert lines(path)[3] == ""  # a blank line stays blank
     db.put(make_record(3, train_accuracy=0.5))
     db.close()
@@ -343,7 +371,7 @@ def test_an_open_database_follows_the_file_replaced_by_an_upgrade(
         db.put(make_record(3))
     assert len(db) == 3
     db.close()
-    assert lines(path)[0] == "# nasframe experiments schema_version=2"
+    assert lines(path)[0] == "# nasframe experiments schema_version=3"
     with CsvExperimentDB(path) as reopened:
         assert [r.arch_hash for r in reopened] == ["hash00001", "hash00002", "hash00003"]
 
@@ -368,15 +396,17 @@ def test_a_file_replaced_by_one_lacking_records_is_reported(tmp_path: Path) -> N
         assert list(reopened) == [make_record(2)]  # nothing was appended
 
 
-def test_train_accuracy_is_the_last_column_and_empty_when_not_measured(tmp_path: Path) -> None:
+def test_train_accuracy_and_measure_are_the_last_columns_empty_when_not_set(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "e.csv"
     with CsvExperimentDB(path) as db:
         db.put_many([make_record(1, train_accuracy=0.1 + 0.7), make_record(2)])
     text = lines(path)
-    assert text[1].endswith(",epochs,message,train_accuracy")
-    assert text[2].endswith(f",3,,{0.1 + 0.7!r}")
-    assert text[3].endswith(",3,,")  # message and train_accuracy empty
-    text[3] += "not-a-number"
+    assert text[1].endswith(",epochs,message,train_accuracy,measure")
+    assert text[2].endswith(f",3,,{0.1 + 0.7!r},")
+    assert text[3].endswith(",3,,,")  # message, train_accuracy and measure empty
+    text[3] = text[3][:-1] + "not-a-number,"
     path.write_text("\n".join(text) + "\n")
     with pytest.warns(CorruptLineWarning, match=r"line 4 is corrupt .*could not convert"):
         db = CsvExperimentDB(path)

@@ -147,6 +147,8 @@ def test_every_proxy_is_deterministic_under_a_seed(
     assert first.message == second.message and first.message.startswith(f"{proxy}=")
     assert first.accuracy == second.accuracy and 0.0 <= first.accuracy <= 1.0
     assert first.params > 0 and first.flops > 0
+    # the squashed score is never taken for an accuracy: the evaluation names it
+    assert first.measure == f"{proxy} score" and first.label == f"{proxy} score"
 
 
 @pytest.mark.parametrize("proxy", PROXIES)
@@ -175,7 +177,7 @@ def test_an_invalid_network_is_a_status_not_an_exception(
 ) -> None:
     estimator = ZeroCostEstimator("synflow", network=_network(plugin_manager))
     evaluation = estimator.evaluate(NSC.parse("1,1,3,0,0;2,5,0,1,0"), _dataset((6, 6, 1)), seed=0)
-    assert evaluation.status is Status.INVALID
+    assert evaluation.status is Status.INVALID and evaluation.measure == ""
     assert "layer 2 (add) merges the raw input" in evaluation.message
     too_small = estimator.evaluate(NSC.parse("1,1,3,0,0"), _dataset(), seed=0)  # 3x3 on 2x2
     assert (

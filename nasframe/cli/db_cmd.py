@@ -129,7 +129,11 @@ def _dataset_matches(identities: Any, dataset: str, path: Path) -> Any:
     help="Rank failed evaluations too (by default only status 'ok' is shown).",
 )
 def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
-    """Show the top architectures by validation accuracy as a table."""
+    """Show the top architectures by validation accuracy as a table.
+
+    Records whose value is not a validation accuracy (a zero-cost score, a cascade's
+    low fidelity) rank after the accuracies, and a ``measure`` column names them.
+    """
     from nasframe.nsc import network_label
 
     frame = _frame(path)
@@ -140,11 +144,15 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
     if frame.empty:
         click.echo(f"{path}: no evaluations to show")
         return
-    best = frame.sort_values(["accuracy", "params"], ascending=[False, True]).head(top)
+    frame = frame.assign(_scored=frame["measure"].fillna("") != "")
+    measured = bool(frame["_scored"].any())
+    order = ["_scored", "accuracy", "params"]
+    best = frame.sort_values(order, ascending=[True, False, True]).head(top)
     rows = [
         (
             rank,
             f"{row.accuracy:.4f}",
+            *([str(row.measure) or "accuracy"] if measured else []),
             "-" if math.isnan(row.train_accuracy) else f"{row.train_accuracy:.3f}",
             row.status,
             row.dataset,
@@ -158,7 +166,7 @@ def show(path: Path, top: int, dataset: str | None, all_statuses: bool) -> None:
     ]
     columns = (
         "#",
-        "accuracy",
+        *(("value", "measure") if measured else ("accuracy",)),
         "train",
         "status",
         "dataset",
@@ -190,11 +198,13 @@ def stats(path: Path, steps_path: Path | None) -> None:
     """
     frame = _frame(path)
     click.echo(f"{path}: {len(frame)} records, {frame['seconds'].sum():.1f} s of evaluation stored")
-    for column, title in (
-        ("status", "by status"),
-        ("dataset", "by dataset"),
-        ("fingerprint", "by estimator"),
-    ):
+    measured = not frame.empty and bool((frame["measure"].fillna("") != "").any())
+    groupings = [("status", "by status"), ("dataset", "by dataset")]
+    groupings.append(("fingerprint", "by estimator"))
+    if measured:  # scores beside accuracies: "best" is per measure, never mixed
+        frame = frame.assign(measure=frame["measure"].fillna("").replace("", "accuracy"))
+        groupings.append(("measure", "by measure"))
+    for column, title in groupings:
         if frame.empty:
             break
         groups = frame.groupby(column, observed=True)
@@ -207,7 +217,8 @@ def stats(path: Path, steps_path: Path | None) -> None:
             (name, int(r.records), f"{r.best:.4f}", f"{r.seconds:.1f}")
             for name, r in summary.iterrows()
         ]
-        _print_table(title, (column, "records", "best accuracy", "seconds"), rows)
+        best_name = "best value" if measured else "best accuracy"
+        _print_table(title, (column, "records", best_name, "seconds"), rows)
     if steps_path is None and (path.parent / _STEP_LOG).is_file():
         steps_path = path.parent / _STEP_LOG
     elif steps_path is not None and steps_path.is_dir():

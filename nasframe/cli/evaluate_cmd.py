@@ -60,5 +60,9 @@ def evaluate(
     click.echo(f"estimator: {estimator_info.name} ({estimator.fingerprint()})")
     click.echo(f"seed: {run_seed}")
     for key, value in asdict(result).items():
+        if key == "measure" and not value:
+            continue  # a validation accuracy: nothing to say
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        if key == "accuracy" and result.measure:
+            shown += f" ({result.measure}, not a validation accuracy)"
         click.echo(f"{key}: {shown}")

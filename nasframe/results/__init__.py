@@ -29,12 +29,21 @@ from nasframe.results.plots import (
     write_tensorboard,
 )
 from nasframe.results.steplog import StepLog, StepRow
-from nasframe.results.summary import best_architectures, best_table, summarize, write_summary
+from nasframe.results.summary import (
+    best_architectures,
+    best_phrase,
+    best_scores,
+    best_table,
+    summarize,
+    write_summary,
+)
 
 __all__ = [
     "StepLog",
     "StepRow",
     "best_architectures",
+    "best_phrase",
+    "best_scores",
     "best_table",
     "plot_architecture",
     "plot_rewards",

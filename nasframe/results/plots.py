@@ -40,15 +40,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def best_so_far(rows: Sequence[StepRow]) -> list[float]:
-    """The best ``ok`` accuracy up to and including each step (0 before the first)."""
+def best_so_far(rows: Sequence[StepRow], measure: str = "") -> list[float]:
+    """The best ``ok`` value of ``measure`` up to and including each step (0 before the
+    first); ``measure`` ``""`` (the default): the validation accuracy."""
     best: list[float] = []
     so_far = 0.0
     for row in rows:
-        if row.status == "ok":
+        if row.status == "ok" and row.measure == measure:
             so_far = max(so_far, row.accuracy)
         best.append(so_far)
     return best
+
+
+def _measures(rows: Sequence[StepRow]) -> list[str]:
+    """The measures of the ``ok`` rows, the validation accuracy (``""``) first."""
+    present = {row.measure for row in rows if row.status == "ok"}
+    return sorted(present, key=lambda name: (name != "", name)) or [""]
 
 
 def rewards_figure(rows: Sequence[StepRow]) -> Any:
@@ -57,7 +64,9 @@ def rewards_figure(rows: Sequence[StepRow]) -> Any:
     The best accuracy so far is a step function (``drawstyle="steps-post"``: it holds
     until the step that beats it), drawn thin and under the rewards; each step's reward
     is a marker on top of it, so a reward equal to the best so far stays visible. The
-    legend is below the axes, where it covers no point.
+    legend is below the axes, where it covers no point. A value that is not a validation
+    accuracy (a zero-cost score, a cascade's low fidelity) gets its own best-so-far
+    curve, named by its measure, and is never drawn as the best accuracy.
 
     Raises:
         PluginError: matplotlib is not installed (the message gives the pip command).
@@ -65,15 +74,19 @@ def rewards_figure(rows: Sequence[StepRow]) -> Any:
     plt = _pyplot()
     steps = [row.step for row in rows]
     figure, axis = plt.subplots(figsize=(8, 4.5), dpi=100, layout="constrained")
-    axis.plot(
-        steps,
-        best_so_far(rows),
-        drawstyle="steps-post",
-        lw=1.5,
-        color="tab:red",
-        zorder=2,
-        label="best accuracy so far",
-    )
+    measures = _measures(rows)
+    styles = itertools.cycle(["--", ":", "-."])
+    for measure in measures:
+        axis.plot(
+            steps,
+            best_so_far(rows, measure),
+            drawstyle="steps-post",
+            lw=1.5,
+            ls="-" if not measure else next(styles),
+            color="tab:red" if not measure else "tab:orange",
+            zorder=2,
+            label=f"best {measure or 'accuracy'} so far",
+        )
     axis.plot(
         steps,
         [row.reward for row in rows],
@@ -101,9 +114,9 @@ def rewards_figure(rows: Sequence[StepRow]) -> Any:
             transform=axis.get_xaxis_transform(),
         )
     axis.set_xlabel("environment step")
-    axis.set_ylabel("reward / accuracy")
+    axis.set_ylabel("reward / " + " / ".join(m or "accuracy" for m in measures))
     axis.set_title("nasframe search")
-    figure.legend(loc="outside lower center", ncols=2)
+    figure.legend(loc="outside lower center", ncols=min(len(measures) + 1, 3))
     axis.grid(alpha=0.3)
     return figure
 
@@ -199,7 +212,8 @@ def write_tensorboard(rows: Sequence[StepRow], logdir: Path) -> Path:
     """Write reward, accuracy and best accuracy so far per step as TensorBoard scalars.
 
     The folder is rewritten from the whole step log, so a resumed run's scalars stay one
-    continuous series.
+    continuous series. A value that is not a validation accuracy is written under
+    ``search/score`` (its measure is in ``steps.csv``), never as ``search/accuracy``.
 
     Raises:
         PluginError: tensorboard (with torch) is not installed.
@@ -220,10 +234,13 @@ def write_tensorboard(rows: Sequence[StepRow], logdir: Path) -> Path:
     best = 0.0
     try:
         for row in rows:
-            if row.status == "ok":
+            if row.status == "ok" and not row.measure:
                 best = max(best, row.accuracy)
             writer.add_scalar("search/reward", row.reward, row.step)
-            writer.add_scalar("search/accuracy", row.accuracy, row.step)
+            if row.measure:
+                writer.add_scalar("search/score", row.accuracy, row.step)
+            else:
+                writer.add_scalar("search/accuracy", row.accuracy, row.step)
             writer.add_scalar("search/best_accuracy", best, row.step)
             writer.add_scalar("search/cache_hit", float(row.cache_hit), row.step)
     finally:

@@ -37,11 +37,16 @@ _COLUMNS = [
     "seconds",
     "terminated",
     "truncated",
+    "measure",
 ]
 
-#: The columns of logs written before ``train_accuracy`` was recorded; still read, and
-#: rewritten with the new header when a resumed search appends to them.
-_COLUMNS_BEFORE_TRAIN = [name for name in _COLUMNS if name != "train_accuracy"]
+#: The columns of logs written before ``measure`` (and before ``train_accuracy``) was
+#: recorded; still read, and rewritten with the new header when a resumed search
+#: appends to them.
+_OLDER_COLUMNS = (
+    [name for name in _COLUMNS if name != "measure"],
+    [name for name in _COLUMNS if name not in ("measure", "train_accuracy")],
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ class StepRow:
         train_accuracy: its accuracy on the estimator's training subset
             (:attr:`nasframe.Evaluation.train_accuracy`); ``None`` when not measured
             (written as an empty cell).
+        measure: what ``accuracy`` holds when it is not a validation accuracy
+            (:attr:`nasframe.Evaluation.measure`: ``"synflow score"``, ``"cascade 1/2:
+            synflow score"``); ``""``: a validation accuracy.
     """
 
     step: int
@@ -89,6 +97,7 @@ class StepRow:
     terminated: bool
     truncated: bool
     train_accuracy: float | None = None
+    measure: str = ""
 
     def __post_init__(self) -> None:
         network = network_text(self.nsc)
@@ -99,6 +108,11 @@ class StepRow:
     def done(self) -> bool:
         """Whether the episode ended with this step."""
         return self.terminated or self.truncated
+
+    @property
+    def label(self) -> str:
+        """What ``accuracy`` is, for display: :attr:`measure`, else ``"accuracy"``."""
+        return self.measure or "accuracy"
 
     @classmethod
     def from_strings(cls, row: dict[str, str]) -> StepRow:
@@ -112,6 +126,9 @@ class StepRow:
             if spec.name == "train_accuracy":
                 text = row.get(spec.name) or ""
                 values[spec.name] = float(text) if text else None
+                continue
+            if spec.name == "measure":  # absent from older logs: accuracies
+                values[spec.name] = row.get(spec.name) or ""
                 continue
             text = row[spec.name]
             if spec.type == "int":
@@ -159,7 +176,7 @@ class StepLog:
         rows: list[StepRow] = []
         with self.path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            if reader.fieldnames not in (_COLUMNS, _COLUMNS_BEFORE_TRAIN):
+            if reader.fieldnames != _COLUMNS and reader.fieldnames not in _OLDER_COLUMNS:
                 raise NasframeError(
                     f"{self.path}: not a nasframe step log (columns {reader.fieldnames})"
                 )
@@ -181,7 +198,7 @@ class StepLog:
         """
         if self._handle is None:
             new = not self.path.is_file() or self.path.stat().st_size == 0
-            if not new and self._header() == _COLUMNS_BEFORE_TRAIN:
+            if not new and self._header() in _OLDER_COLUMNS:
                 self.truncate(self.read())  # the same rows under the new header
             self._handle = self.path.open("a", newline="", encoding="utf-8")
             self._writer = csv.DictWriter(self._handle, fieldnames=_COLUMNS)

@@ -22,7 +22,7 @@ from nasframe.config import Config, check_components
 from nasframe.env import NOT_EVALUATED
 from nasframe.errors import ConfigError
 from nasframe.nsc import network_label
-from nasframe.results import StepLog, StepRow
+from nasframe.results import StepLog, StepRow, best_scores
 from nasframe.runlock import RunFolderLock, check_folder_path
 from nasframe.search.environment import build_env, evaluator_of, known_tasks
 from nasframe.search.output import (
@@ -194,7 +194,10 @@ def _restore(run: Run, resuming: bool) -> _Session:
     run.invalid_untrained = run._invalid_start = sum(
         1 for row in previous if not row.cache_hit and row.status == "invalid"
     )
-    run.best_accuracy = max((r.accuracy for r in previous if r.status == "ok"), default=0.0)
+    run.best_accuracy = max(
+        (r.accuracy for r in previous if r.status == "ok" and not r.measure), default=0.0
+    )
+    run.best_scores = best_scores(previous)
     budget = (
         f"{run.budget_episodes} episodes" if run.budget_episodes else f"{run.budget_steps} steps"
     )
@@ -262,13 +265,17 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     progress = session.progress = ProgressBar(run, console, enabled=verbosity >= 1)
 
     def on_step(row: StepRow) -> None:
-        if row.status == "ok":
+        if row.status == "ok" and row.measure:
+            run.best_scores[row.measure] = max(
+                run.best_scores.get(row.measure, row.accuracy), row.accuracy
+            )
+        elif row.status == "ok":
             run.best_accuracy = max(run.best_accuracy, row.accuracy)
         with_trainings(run)
         if verbosity >= 2:
             line = (
                 f"step {row.step} episode {row.episode} task {row.task} action "
-                f"{row.action_label} nsc {network_label(row.nsc)} accuracy {row.accuracy:.4f} "
+                f"{row.action_label} nsc {network_label(row.nsc)} {row.label} {row.accuracy:.4f} "
                 f"reward {row.reward:.4f} status {row.status} cache_hit {row.cache_hit} "
                 f"{row.seconds:.2f}s"
             )

@@ -124,6 +124,7 @@ def write_state(run: Run) -> None:
         "episodes": run.episodes,
         "trainings": run.trainings,
         "best_accuracy": run.best_accuracy,
+        "best_scores": run.best_scores,
         "outcome": run.outcome,
         "updated": utc_now(),
     }

@@ -53,9 +53,8 @@ class ProgressBar:
         run = self.run
         other = f"ep {run.episodes}" if not run.budget_episodes else f"step {run.steps}"
         invalid = run.session_invalid_untrained
-        return (
-            f"{other} best {run.best_accuracy:.3f} hits {run.session_hits} "
-            f"trained {run.session_trained}" + (f" invalid {invalid}" if invalid else "")
+        return f"{other} {_best(run)} hits {run.session_hits} trained {run.session_trained}" + (
+            f" invalid {invalid}" if invalid else ""
         )
 
     def update(self) -> None:
@@ -71,3 +70,10 @@ class ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def _best(run: Run) -> str:
+    """``best 0.912`` (an accuracy), or ``best score 0.570`` when only scores were seen."""
+    if run.best_scores and run.best_accuracy == 0.0:
+        return f"best score {max(run.best_scores.values()):.3f}"
+    return f"best {run.best_accuracy:.3f}"

@@ -269,6 +269,7 @@ def _row_from_info(info: dict[str, Any], **known: Any) -> StepRow:
     status = _first(info, "status", default=getattr(evaluation, "status", "ok"))
     accuracy = _first(info, "accuracy", default=getattr(evaluation, "accuracy", 0.0))
     train = _first(info, "train_accuracy", default=getattr(evaluation, "train_accuracy", None))
+    measure = _first(info, "measure", default=getattr(evaluation, "measure", ""))
     label = _first(info, "action_label", default=known.pop("label"))
     if not isinstance(label, str):
         label = getattr(label, "label", str(label))
@@ -280,6 +281,7 @@ def _row_from_info(info: dict[str, Any], **known: Any) -> StepRow:
         arch_hash=str(_first(info, "arch_hash", "canonical_hash", "hash", default="")),
         accuracy=float(accuracy),
         train_accuracy=None if train is None else float(train),
+        measure=str(measure or ""),
         params=int(params or 0),
         status=str(status),
         **known,

@@ -15,6 +15,7 @@ from nasframe.nsc import network_label
 from nasframe.results import (
     StepRow,
     best_architectures,
+    best_phrase,
     best_table,
     plot_architecture,
     plot_rewards,
@@ -99,7 +100,8 @@ def report_end(run: Run, console: Any, verbosity: int, resume_command: str) -> N
     line = (
         f"{run.outcome}: {run.steps} steps, {run.episodes} episodes, "
         f"{trained_phrase(run.session_trained, run.session_invalid_untrained)} and "
-        f"{run.session_hits} cache hits this session; best accuracy {run.best_accuracy:.4f}"
+        f"{run.session_hits} cache hits this session; "
+        f"{best_phrase(run.best_accuracy, run.best_scores)}"
     )
     log.info(line)
     if verbosity >= 1 or run.outcome == "interrupted":
@@ -108,7 +110,7 @@ def report_end(run: Run, console: Any, verbosity: int, resume_command: str) -> N
             top = best[0]
             console.print(
                 f"best architecture: {network_label(top['nsc'])} "
-                f"(accuracy {top['accuracy']:.4f}, "
+                f"({top.get('measure') or 'accuracy'} {top['accuracy']:.4f}, "
                 f"{top['params']:,} params)",
                 highlight=False,
                 soft_wrap=True,

@@ -38,6 +38,8 @@ class Run:
         episodes: episodes ended, over all sessions.
         resumed_from: steps already taken when this session started.
         best_accuracy: the best validation accuracy seen so far.
+        best_scores: the best value so far of every other measure (a zero-cost score,
+            a cascade's low fidelity: :attr:`nasframe.Evaluation.measure`), by measure.
         trainings: networks evaluated by the estimator (cache misses), over all
             sessions; invalid networks included (see :attr:`trained`).
         session_trainings: the same, in this session.
@@ -63,6 +65,7 @@ class Run:
     episodes: int = 0
     resumed_from: int = 0
     best_accuracy: float = 0.0
+    best_scores: dict[str, float] = field(default_factory=dict)
     trainings: int = 0
     session_trainings: int = 0
     session_hits: int = 0

@@ -5,7 +5,9 @@ next only when its score ranks in the top ``fraction`` of the scores that fideli
 given so far (successive halving, one network at a time); the first ``warmup`` networks a
 fidelity scores always go on, so the next fidelity sees a spread before any cut. The
 reward is the accuracy of the highest fidelity the network reached; the evaluation says
-which (``message``: ``fidelity 2/3 keras-1-...``; ``epochs``: that fidelity's epochs);
+which (``message``: ``fidelity 2/3 keras-1-...``; ``epochs``: that fidelity's epochs;
+``measure``: ``cascade 1/2: synflow score`` below the last fidelity, so a low-fidelity
+answer is never shown or summarised as an accuracy);
 its ``seconds`` are the seconds the fidelities reported for it (0 for cached ones), so a
 table-answered cascade reports simulated training seconds.
 
@@ -211,7 +213,11 @@ class CascadeEstimator(PerformanceEstimator):
         reached = self.fidelities[level].estimator
         note = f"fidelity {level + 1}/{len(self.fidelities)} {reached.fingerprint()}"
         message = f"{note}: {evaluation.message}" if evaluation.message else note
-        return replace(evaluation, seconds=spent, message=message)
+        measure = evaluation.measure  # the last fidelity's: "" for a trainer's accuracy
+        if level < last:  # a low fidelity's answer is never shown as an accuracy
+            inner = evaluation.measure or _accuracy_after(evaluation.epochs)
+            measure = f"cascade {level + 1}/{len(self.fidelities)}: {inner}"
+        return replace(evaluation, seconds=spent, message=message, measure=measure)
 
     def _evaluate(
         self, fidelity: Fidelity, network: NSC, dataset: DatasetHandler, seed: int | None
@@ -253,6 +259,13 @@ class CascadeEstimator(PerformanceEstimator):
         """Close every fidelity."""
         for fidelity in self.fidelities:
             fidelity.estimator.close()
+
+
+def _accuracy_after(epochs: int) -> str:
+    """``accuracy after 1 epoch``: a low fidelity's accuracy, named by its training."""
+    if epochs <= 0:
+        return "accuracy"
+    return f"accuracy after {epochs} epoch{'' if epochs == 1 else 's'}"
 
 
 def _create(composition: nasframe.Composition | None = None, **settings: Any) -> CascadeEstimator:

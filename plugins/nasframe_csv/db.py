@@ -2,8 +2,8 @@
 
 File format (UTF-8)::
 
-    # nasframe experiments schema_version=2
-    dataset,task,arch_hash,nsc,...,message,train_accuracy   <- the column names
+    # nasframe experiments schema_version=3
+    dataset,task,arch_hash,nsc,...,message,train_accuracy,measure   <- the column names
     digits,digits,3f2a...,"1,1,3,0,0",...,,0.93              <- one line per record
 
 Why it is built this way:
@@ -99,7 +99,7 @@ def _key(record: Record) -> _Key:
 _HEADER = re.compile(r"^# nasframe experiments schema_version=(?P<version>\d+)\s*$")
 
 #: The columns each schema version added (appended, in this order, to the column line).
-_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("train_accuracy",)}
+_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("train_accuracy",), 3: ("measure",)}
 
 
 class CorruptLineWarning(UserWarning):
@@ -566,6 +566,7 @@ class CsvExperimentDB(ExperimentDB):
             epochs=_int(cells[_AT["epochs"]]),
             message=cells[_AT["message"]],
             train_accuracy=_optional_float(cells[_AT["train_accuracy"]]),
+            measure=cells[_AT["measure"]],
         )
         seed = cells[_AT["seed"]]
         return Record(

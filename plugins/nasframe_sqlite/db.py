@@ -51,9 +51,11 @@ APPLICATION_ID = 0x4E415346
 _INTEGER = {"seed", "params", "flops", "epochs"}
 _REAL = {"accuracy", "density", "seconds"}
 _NULLABLE_REAL = {"train_accuracy"}  # NULL: not measured
+# Added by a later schema: ALTER TABLE ADD COLUMN needs a default for the existing rows.
+_TEXT_DEFAULT_EMPTY = {"measure"}
 
 #: The columns each schema version added to the table (``user_version`` below it lacks them).
-_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("train_accuracy",)}
+_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("train_accuracy",), 3: ("measure",)}
 
 #: The columns, in table order: the record's fields with the evaluation's inlined.
 COLUMNS: tuple[str, ...] = tuple(
@@ -69,6 +71,8 @@ def _column_sql(name: str) -> str:
         return f"{name} REAL NOT NULL"
     if name in _NULLABLE_REAL:
         return f"{name} REAL"
+    if name in _TEXT_DEFAULT_EMPTY:
+        return f"{name} TEXT NOT NULL DEFAULT ''"
     return f"{name} TEXT NOT NULL"
 
 

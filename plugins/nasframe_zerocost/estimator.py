@@ -194,7 +194,11 @@ class ZeroCostEstimator(PerformanceEstimator):
     def evaluate(
         self, architecture: NSC, dataset: DatasetHandler, *, seed: int | None = None
     ) -> Evaluation:
-        """Score ``architecture``; ``accuracy`` is the squashed score (see :func:`squash`)."""
+        """Score ``architecture``; ``accuracy`` is the squashed score (see :func:`squash`).
+
+        The evaluation's ``measure`` names the proxy (``"synflow score"``), so no result,
+        summary or plot presents the score as an accuracy.
+        """
         network = architecture.without_terminal()
         result = self.score(network, dataset, seed=seed)
         density = network.density()
@@ -215,6 +219,7 @@ class ZeroCostEstimator(PerformanceEstimator):
             density=density,
             seconds=result.seconds,
             message=f"{self.proxy}={result.score:.6g}",
+            measure=f"{self.proxy} score",
         )
 
     def minibatch(self, dataset: DatasetHandler, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
