@@ -18,12 +18,17 @@ import nasframe
 from nasframe import ArrayDataset, ConfigSchema, DatasetHandler, Registry
 from nasframe_digits.images import NATIVE_SIZE, load_digits_images
 from nasframe_digits.shifted import ShiftedDigitsDataset, make_shifted_digits
+from nasframe_digits.tasks import TASKS, DigitTask, DigitTaskDataset, make_digit_tasks
 
 __all__ = [
     "NATIVE_SIZE",
+    "TASKS",
+    "DigitTask",
+    "DigitTaskDataset",
     "DigitsDataset",
     "ShiftedDigitsDataset",
     "load_digits_images",
+    "make_digit_tasks",
     "make_digits",
     "make_shifted_digits",
 ]
@@ -65,7 +70,7 @@ def make_digits(**settings: Any) -> DigitsDataset:
 
 @nasframe.hookimpl(trylast=True)
 def nasframe_register_datasets(registry: Registry[DatasetHandler]) -> None:
-    """Register ``digits-v1``."""
+    """Register ``digits-v1``, ``shifted-digits-v1`` and ``digit-tasks-v1``."""
     registry.add(
         "digits-v1",
         make_digits,
@@ -77,6 +82,13 @@ def nasframe_register_datasets(registry: Registry[DatasetHandler]) -> None:
         make_shifted_digits,
         summary="the digits at random places on a larger canvas (NSC-Bench's dataset; offline)",
         section="shifted_digits",
+    )
+    registry.add(
+        "digit-tasks-v1",
+        make_digit_tasks,
+        summary="offline tasks for meta-learning: the shifted digits varied in what pays "
+        f"({', '.join(TASKS)})",
+        section="digit_tasks",
     )
 
 
@@ -110,3 +122,64 @@ def nasframe_add_config(schema: ConfigSchema) -> None:
     )
     section.add("test", float, 0.2, "fraction of source digits in the test split", min=0, max=0.9)
     section.add("seed", int, 0, "seed of the split and of the placements", min=0)
+    section = schema.section(
+        "digit_tasks",
+        "Offline tasks for meta-learning: the shifted digits, varied in what pays (docs/tasks.md).",
+    )
+    section.add("task", str, "base", "the named task", choices=tuple(TASKS))
+    section.add("placements", int, 4, "random placements of every training digit", min=1)
+    section.add(
+        "eval_placements", int, 2, "random placements of every validation/test digit", min=1
+    )
+    section.add(
+        "validation",
+        float,
+        0.2,
+        "fraction of source digits in the validation split",
+        min=0,
+        max=0.9,
+    )
+    section.add("test", float, 0.2, "fraction of source digits in the test split", min=0, max=0.9)
+    section.add("seed", int, 0, "seed of the split, the placements and the transformations", min=0)
+    # every DigitTask field, empty by default: the named task's own value
+    section.add("canvas", int, None, "side of the images (empty: the task's)", min=8, optional=True)
+    section.add(
+        "digit", int, None, "side a digit is resized to (empty: the task's)", min=8, optional=True
+    )
+    section.add(
+        "rotation",
+        float,
+        None,
+        "largest rotation, degrees (empty: the task's)",
+        min=0,
+        optional=True,
+    )
+    section.add(
+        "clutter",
+        int,
+        None,
+        "fragments of other digits per image (empty: the task's)",
+        min=0,
+        optional=True,
+    )
+    section.add(
+        "occlusion",
+        int,
+        None,
+        "side of a black square over each digit (empty: the task's)",
+        min=0,
+        optional=True,
+    )
+    section.add("invert", bool, None, "dark digits on light (empty: the task's)", optional=True)
+    section.add(
+        "noise", float, None, "Gaussian pixel noise, std (empty: the task's)", min=0, optional=True
+    )
+    section.add(
+        "train_fraction",
+        float,
+        None,
+        "fraction of training source digits kept (empty: the task's)",
+        above=0,
+        max=1,
+        optional=True,
+    )
