@@ -153,7 +153,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"error: --tasks: unknown task {unknown[0]!r}; the tasks are {', '.join(TASKS)}")
     if args.smoke:
-        tasks, args.networks, args.top, args.depth = tasks[:2], 3, 1, 1
+        tasks, args.networks, args.top, args.depth, args.jobs = tasks[:2], 3, 1, 1, 1
     networks = sample(args.depth, args.networks, args.top, args.seed)
     print(f"task probe: {len(networks)} networks x {len(tasks)} tasks, {args.jobs} process(es)")
     jobs = [(task, nsc, args.smoke) for nsc in networks for task in tasks]

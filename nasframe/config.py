@@ -232,7 +232,8 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
         Path,
         None,
         "database file, .csv or .sqlite (empty: in the search's output folder; "
-        "relative: to the current directory)",
+        "relative: to the current directory; run.json records it and the folder the "
+        "search ran in, so finalize finds it from anywhere)",
         optional=True,
     )
     database.add(
