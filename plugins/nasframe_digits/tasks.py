@@ -85,16 +85,18 @@ class DigitTask:
 #: ``canvas = 20, digit = 12``); the others change what pays in the chained space.
 TASKS: Mapping[str, DigitTask] = {
     "base": DigitTask(),
-    # small digits that move far: pooling a large, mostly empty canvas pays
+    # small digits that move far on a larger canvas
     "small": DigitTask(canvas=24, digit=8),
-    # the digit fills the canvas and hardly moves: full resolution pays, pooling does not
-    "tight": DigitTask(canvas=14, digit=12),
+    # large, blurry digits: three convolutions at full resolution see only part of one
+    "large": DigitTask(canvas=24, digit=18),
+    # strong pixel noise: averaging it away early pays
+    "noisy": DigitTask(noise=0.5),
     # fragments of other digits around the digit: context and receptive field matter
-    "clutter": DigitTask(clutter=4),
-    # rotated digits with a sixth of the training digits: a small network pays
-    "rotated-few": DigitTask(rotation=30.0, train_fraction=1 / 6),
-    # dark on light, noisy, part of each digit hidden
-    "inverted-noisy": DigitTask(invert=True, noise=0.25, occlusion=5),
+    "clutter": DigitTask(clutter=2),
+    # rotated digits
+    "rotated": DigitTask(rotation=40.0),
+    # a tenth of the training digits: a network that overfits less pays
+    "few": DigitTask(train_fraction=0.1),
 }
 
 
