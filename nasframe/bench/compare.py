@@ -560,11 +560,11 @@ def _call_in_worker(item: Any) -> Any:
     return _WORKER["call"](item)
 
 
-def _make_agent(context: _Context, agent_name: str, seed: int) -> tuple[Any, _Recorder]:
-    from nasframe.agents import make_agent
+def table_env(context: _Context, seed: int) -> Any:
+    """A fresh environment of ``context``'s table: ``table-v1``, an in-memory cache."""
     from nasframe.env import NASEnv
 
-    env = _table_env(NASEnv, context.masks)(
+    return _table_env(NASEnv, context.masks)(
         context.space,
         context.encoder,
         context.estimator,
@@ -574,13 +574,33 @@ def _make_agent(context: _Context, agent_name: str, seed: int) -> tuple[Any, _Re
         evaluate=context.settings.evaluate,
         seed=seed,
     )
-    recorder = _Recorder(env, RunTrace(agent_name, seed))
+
+
+def _make_agent(
+    context: _Context,
+    agent_name: str,
+    seed: int,
+    *,
+    wrap: Callable[[gymnasium.Env[Any, Any]], gymnasium.Env[Any, Any]] | None = None,
+    label: str = "",
+    **settings: Any,
+) -> tuple[Any, _Recorder]:
+    """Agent ``agent_name`` on a fresh env of ``context`` with a recorder right over it.
+
+    ``wrap`` wraps the recorder before the agent gets it (``bench transfer``'s trial
+    wrapper); ``label`` names the run's trace (default: the agent); ``settings`` win
+    over the agent's configuration section.
+    """
+    from nasframe.agents import make_agent
+
+    recorder = _Recorder(table_env(context, seed), RunTrace(label or agent_name, seed))
     agent = make_agent(
         agent_name,
-        recorder,
+        recorder if wrap is None else wrap(recorder),
         seed=seed,
         config=context.config,
         plugin_manager=context.plugin_manager,
+        **settings,
     )
     return agent, recorder
 
@@ -594,10 +614,28 @@ def _check_agents(context: _Context, names: Sequence[str]) -> None:
 
 
 def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
-    settings = context.settings
     _one_thread_torch(agent_name, context.plugin_manager)
     started, cpu = time.perf_counter(), time.process_time()
     agent, recorder = _make_agent(context, agent_name, seed)
+    return drive(agent, recorder, context.settings, started, cpu)
+
+
+def drive(
+    agent: Any,
+    recorder: _Recorder,
+    settings: CompareSettings,
+    started: float,
+    cpu: float,
+    *,
+    play: bool = False,
+) -> RunTrace:
+    """Run ``agent`` until its recorder has the budget (or the step cap); close it.
+
+    ``play``: :meth:`~nasframe.Agent.play` (the policy acts, learning nothing) instead
+    of :meth:`~nasframe.Agent.learn`. ``started`` and ``cpu`` are the run's start
+    (``time.perf_counter``, ``time.process_time``): the trace's wall and CPU seconds
+    count from them.
+    """
     trace = recorder.trace
 
     def more() -> bool:
@@ -606,7 +644,8 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
         return settings.seconds is None or recorder.spent < settings.seconds
 
     try:
-        agent.learn(settings.step_factor * settings.budget, more)
+        act = agent.play if play else agent.learn
+        act(settings.step_factor * settings.budget, more)
     finally:
         agent.close()
     trace.wall = time.perf_counter() - started
