@@ -983,6 +983,8 @@ def _policies(output: Path | None) -> Iterator[Path]:
     if output is not None:
         folder = output / POLICIES
         folder.mkdir(parents=True, exist_ok=True)
+        for staging in folder.glob("*/*.tmp-*"):  # a meta-training that was killed
+            shutil.rmtree(staging, ignore_errors=True)
         yield folder
         return
     with tempfile.TemporaryDirectory(prefix="nasframe-transfer-") as tmp:

@@ -2,10 +2,11 @@
 
 A genome is the action sequence of one episode. The first ``population`` proposals are
 uniformly random (or, with ``initial``, those sequences first: a warm start from
-networks known to be good elsewhere, the transfer baseline of ``bench transfer``); after that each proposal is a mutant of the best of ``sample``
-members drawn at random from the population: one action (in the chained and pointer
-spaces, one NSC row) replaced by a different one. Every told result joins the population
-and the oldest member leaves it -- the "regularization" that ages out lucky evaluations.
+networks known to be good elsewhere, the transfer baseline of ``bench transfer``);
+after that each proposal is a mutant of the best of ``sample`` members drawn at random
+from the population: one action (in the chained and pointer spaces, one NSC row)
+replaced by a different one. Every told result joins the population and the oldest
+member leaves it -- the "regularization" that ages out lucky evaluations.
 """
 
 from __future__ import annotations
