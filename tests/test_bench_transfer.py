@@ -264,6 +264,7 @@ def test_the_command_prints_a_table_per_held_out_task(tables: Path, tmp_path: Pa
     args = ["bench", "transfer", "--tables", str(tables), "--held-out", "b", "--seeds", "2"]
     args += ["--budget", "5", "--meta-episodes", "10", "--meta-seeds", "1"]
     args += ["--agents", "random,meta-reinforce,reinforce,best-first", "--output", str(out)]
+    args += ["--jobs", "2"]  # forked workers: the policies and the runs come back
     result = CliRunner().invoke(cli, [*args, "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "held-out b: test regret vs its best" in result.output

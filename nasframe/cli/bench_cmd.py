@@ -369,9 +369,10 @@ def _print_summary(comparison: Comparison, header: list[str], rows: list[list[st
 @click.option(
     "--first-seed",
     type=int,
-    default=0,
+    default=20,
     show_default=True,
-    help="The first test seed: seeds --first-seed .. --first-seed + --seeds - 1.",
+    help="The first test seed: seeds --first-seed .. --first-seed + --seeds - 1 (20: "
+    "none that an agent's settings were tuned on).",
 )
 @click.option(
     "--budget",
