@@ -80,8 +80,12 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
     yield events
 
 
-def _check_held_out_never_seen(events: list[tuple[str, str]], held_out: list[str]) -> None:
-    """Each meta-training queries only the other tasks; each test run only its task."""
+def _phases(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [event for event in events if event[0] != "query"]
+
+
+def _queries(events: list[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """The tasks queried in each phase (a meta-training or test run of a held-out task)."""
     phase: tuple[str, str] | None = None
     seen: dict[tuple[str, str], set[str]] = {}
     for kind, task in events:
@@ -90,6 +94,12 @@ def _check_held_out_never_seen(events: list[tuple[str, str]], held_out: list[str
             seen.setdefault(phase, set()).add(task)
         else:
             phase = (kind, task)
+    return seen
+
+
+def _check_held_out_never_seen(events: list[tuple[str, str]], held_out: list[str]) -> None:
+    """Each meta-training queries only the other tasks; each test run only its task."""
+    seen = _queries(events)
     for task in held_out:
         assert seen[("meta", task)] == set(TASKS) - {task}  # the others, never the held-out
         assert seen[("test", task)] == {task}
@@ -183,6 +193,35 @@ def test_meta_training_never_queries_the_held_out_table(
     result = run_transfer(settings)
     assert [s.task for s in result.summaries] == ["a"] * 3 + ["c"] * 3
     _check_held_out_never_seen(spy, held_out)
+
+
+def test_tasks_of_other_datasets_and_input_shapes(
+    tmp_path: Path, spy: list[tuple[str, str]]
+) -> None:
+    # as the digit-task tables will be: one dataset identity and input shape per task
+    for name in ("base", "small", "tight"):
+        write_table(
+            tmp_path / name,
+            depth=2,
+            dataset="digit-tasks",
+            dataset_settings={"task": name},
+            variant=name,
+            consistent=True,
+        )
+    settings = _settings(
+        tmp_path, held_out=["tight"], agents=["random", "meta-reinforce", "rea-warm"]
+    )
+    result = run_transfer(settings)
+    shapes = {task.name: task.context.dataset.input_shape for task in result.tasks}
+    assert shapes == {"base": (20, 20, 1), "small": (24, 24, 1), "tight": (14, 14, 1)}
+    assert [m.episodes for m in result.meta] == [{"base": 10, "small": 10}] * 2
+    for _, trace in result.traces:
+        assert len(trace.hashes) == 5
+    held = {"base", "small", "tight"}
+    meta = {task for (kind, task) in _phases(spy) if kind == "meta"}
+    assert meta == {"tight"}
+    for (kind, held_out), queried in _queries(spy).items():
+        assert queried == ({held_out} if kind == "test" else held - {held_out})
 
 
 def test_sb3_meta_agents_and_recurrent_ppo_over_the_trial_wrapper(
