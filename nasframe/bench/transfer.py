@@ -898,6 +898,9 @@ def run_transfer(
     compare._memoize(space, encoder)
     first = result.task(held_out[0]).context
     compare._check_agents(first, [b for b in bases if any(base_agent(r[1]) == b for r in pending)])
+    if output is not None and replace:
+        moved = move_aside(output, _result_files(output))
+        tell(f"{_COMMAND}: moved the earlier comparison's files to {moved} (--force)")
     with _policies(output) as policies:
         state = _State(
             settings,
@@ -908,9 +911,6 @@ def run_transfer(
             plugin_manager,
         )
         if output is not None:
-            if replace:
-                moved = move_aside(output, _result_files(output))
-                tell(f"{_COMMAND}: moved the earlier comparison's files to {moved} (--force)")
             compare._write_json(output / SETTINGS_FILE, record)
             compare.tidy_lines(output / RUNS_FILE, [_run_line(key[0], done[key]) for key in done])
             if done and pending:
