@@ -272,6 +272,26 @@ def test_rea_mutates_only_actions_the_episode_took() -> None:
         assert len(child) == 5 and child[0] != 2
 
 
+def test_rea_proposes_its_initial_sequences_first_then_evolves_them() -> None:
+    initial = [[1, 1, 1], [2, 2], [0, 1, 2]]
+    agent: Any = nasframe.make_agent(
+        "rea", GuessEnv(n_actions=3), seed=0, population=3, sample=3, length=3, initial=initial
+    )
+    asked = [agent.ask() for _ in initial]
+    assert asked == initial  # in order, before any random one
+    for actions, reward in zip(asked, (0.9, 0.1, 0.2), strict=True):
+        agent.tell(actions, reward)
+    # the population is full of them: every child is a mutant of the best, [1, 1, 1]
+    for _ in range(20):
+        child = agent.ask()
+        assert sum(c != 1 for c in child) == 1
+    restored: Any = nasframe.make_agent("rea", GuessEnv(n_actions=3), seed=0, initial=initial)
+    restored.restore(agent.state())
+    assert restored.initial_asked == 3  # a resumed run does not propose them again
+    with pytest.raises(nasframe.ConfigError, match=r"\[rea\] initial: sequence 1 \(\[0, 5\]\)"):
+        nasframe.make_agent("rea", GuessEnv(n_actions=3), initial=[[0], [0, 5]])
+
+
 def test_ask_tell_agents_learn_from_episodes_in_the_env() -> None:
     for name in ("rea", "tpe", "reinforce", "qlearning"):
         env = GuessEnv(n_actions=4, target=2)

@@ -489,8 +489,8 @@ class _Context:
     masks: dict[Any, np.ndarray] = field(default_factory=dict)
 
 
-#: The context of the forked worker processes (inherited, never pickled).
-_WORKER: dict[str, _Context] = {}
+#: What the forked worker processes call (inherited, never pickled).
+_WORKER: dict[str, Callable[[Any], Any]] = {}
 
 
 def _run_all(
@@ -499,32 +499,44 @@ def _run_all(
     jobs: int,
     finished: Callable[[RunTrace], None],
 ) -> None:
-    """Run ``pairs``, calling ``finished`` with each run as it finishes.
+    """Run ``pairs``, calling ``finished`` with each run as it finishes (:func:`run_parallel`)."""
+    run_parallel(lambda pair: _run_one(context, *pair), pairs, jobs, finished)
 
-    With ``jobs > 1`` the runs go to forked worker processes, which ignore SIGINT: on
-    Ctrl-C (a :class:`KeyboardInterrupt` here) or any error the workers are terminated
-    at once, and the runs finished so far have been passed to ``finished``.
+
+def run_parallel(
+    call: Callable[[Any], Any],
+    items: Sequence[Any],
+    jobs: int,
+    finished: Callable[[Any], None],
+) -> None:
+    """``finished(call(item))`` for every item, in the order the calls finish.
+
+    With ``jobs > 1`` the calls go to forked worker processes (``call`` and what it
+    holds are inherited, never pickled; the items and the results are), which ignore
+    SIGINT: on Ctrl-C (a :class:`KeyboardInterrupt` here) or any error the workers are
+    terminated at once, and the results finished so far have been passed to
+    ``finished``. With ``jobs = 1`` (or one item) everything runs in this process.
     """
-    if jobs <= 1 or len(pairs) <= 1:
-        for name, seed in pairs:
-            finished(_run_one(context, name, seed))
+    if jobs <= 1 or len(items) <= 1:
+        for item in items:
+            finished(call(item))
         return
     import multiprocessing
 
-    _WORKER["context"] = context
+    _WORKER["call"] = call
     try:
         fork = multiprocessing.get_context("fork")
-        pool = fork.Pool(min(jobs, len(pairs)), initializer=_worker_start)
+        pool = fork.Pool(min(jobs, len(items)), initializer=_worker_start)
         try:
-            results = pool.imap_unordered(_run_in_worker, pairs)
-            for _ in pairs:
+            results = pool.imap_unordered(_call_in_worker, items)
+            for _ in items:
                 while True:
                     try:  # a timeout keeps the wait interruptible by Ctrl-C
-                        trace = results.next(timeout=0.5)
+                        result = results.next(timeout=0.5)
                         break
                     except multiprocessing.TimeoutError:
                         continue
-                finished(trace)
+                finished(result)
             pool.close()
         except BaseException:
             pool.terminate()  # SIGTERM to every worker: a run under way is dropped
@@ -532,7 +544,7 @@ def _run_all(
         finally:
             pool.join()
     finally:
-        _WORKER.pop("context", None)
+        _WORKER.pop("call", None)
 
 
 def _worker_start() -> None:
@@ -544,15 +556,15 @@ def _worker_start() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run_in_worker(pair: tuple[str, int]) -> RunTrace:
-    return _run_one(_WORKER["context"], *pair)
+def _call_in_worker(item: Any) -> Any:
+    return _WORKER["call"](item)
 
 
-def _make_agent(context: _Context, agent_name: str, seed: int) -> tuple[Any, _Recorder]:
-    from nasframe.agents import make_agent
+def table_env(context: _Context, seed: int) -> Any:
+    """A fresh environment of ``context``'s table: ``table-v1``, an in-memory cache."""
     from nasframe.env import NASEnv
 
-    env = _table_env(NASEnv, context.masks)(
+    return _table_env(NASEnv, context.masks)(
         context.space,
         context.encoder,
         context.estimator,
@@ -562,13 +574,33 @@ def _make_agent(context: _Context, agent_name: str, seed: int) -> tuple[Any, _Re
         evaluate=context.settings.evaluate,
         seed=seed,
     )
-    recorder = _Recorder(env, RunTrace(agent_name, seed))
+
+
+def _make_agent(
+    context: _Context,
+    agent_name: str,
+    seed: int,
+    *,
+    wrap: Callable[[gymnasium.Env[Any, Any]], gymnasium.Env[Any, Any]] | None = None,
+    label: str = "",
+    **settings: Any,
+) -> tuple[Any, _Recorder]:
+    """Agent ``agent_name`` on a fresh env of ``context`` with a recorder right over it.
+
+    ``wrap`` wraps the recorder before the agent gets it (``bench transfer``'s trial
+    wrapper); ``label`` names the run's trace (default: the agent); ``settings`` win
+    over the agent's configuration section.
+    """
+    from nasframe.agents import make_agent
+
+    recorder = _Recorder(table_env(context, seed), RunTrace(label or agent_name, seed))
     agent = make_agent(
         agent_name,
-        recorder,
+        recorder if wrap is None else wrap(recorder),
         seed=seed,
         config=context.config,
         plugin_manager=context.plugin_manager,
+        **settings,
     )
     return agent, recorder
 
@@ -582,10 +614,28 @@ def _check_agents(context: _Context, names: Sequence[str]) -> None:
 
 
 def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
-    settings = context.settings
     _one_thread_torch(agent_name, context.plugin_manager)
     started, cpu = time.perf_counter(), time.process_time()
     agent, recorder = _make_agent(context, agent_name, seed)
+    return drive(agent, recorder, context.settings, started, cpu)
+
+
+def drive(
+    agent: Any,
+    recorder: _Recorder,
+    settings: CompareSettings,
+    started: float,
+    cpu: float,
+    *,
+    play: bool = False,
+) -> RunTrace:
+    """Run ``agent`` until its recorder has the budget (or the step cap); close it.
+
+    ``play``: :meth:`~nasframe.Agent.play` (the policy acts, learning nothing) instead
+    of :meth:`~nasframe.Agent.learn`. ``started`` and ``cpu`` are the run's start
+    (``time.perf_counter``, ``time.process_time``): the trace's wall and CPU seconds
+    count from them.
+    """
     trace = recorder.trace
 
     def more() -> bool:
@@ -594,7 +644,8 @@ def _run_one(context: _Context, agent_name: str, seed: int) -> RunTrace:
         return settings.seconds is None or recorder.spent < settings.seconds
 
     try:
-        agent.learn(settings.step_factor * settings.budget, more)
+        act = agent.play if play else agent.learn
+        act(settings.step_factor * settings.budget, more)
     finally:
         agent.close()
     trace.wall = time.perf_counter() - started
@@ -688,7 +739,9 @@ def _components(table: BenchTable, source: str, plugin_manager: Any) -> tuple[An
     return space, encoder, dataset, int(build["depth"])
 
 
-def _agents(names: Sequence[str], plugin_manager: Any) -> tuple[list[str], dict[str, str]]:
+def _agents(
+    names: Sequence[str], plugin_manager: Any, command: str = "bench run"
+) -> tuple[list[str], dict[str, str]]:
     registry = plugin_manager.agents()
     skipped: dict[str, str] = {}
     if names:
@@ -696,7 +749,7 @@ def _agents(names: Sequence[str], plugin_manager: Any) -> tuple[list[str], dict[
         for info in chosen:
             if not info.available:
                 raise ConfigError(
-                    f"bench run: agent {info.name!r} needs {', '.join(info.missing)}; run: "
+                    f"{command}: agent {info.name!r} needs {', '.join(info.missing)}; run: "
                     f"{info.install_hint()}"
                 )
         return [info.base_name for info in chosen], skipped
@@ -769,7 +822,13 @@ def _table_warnings(table: BenchTable, settings: CompareSettings, networks: int)
 
 
 def _refuse_unused(
-    config: Any, settings: CompareSettings, table: BenchTable, depth: int, plugin_manager: Any
+    config: Any,
+    settings: CompareSettings,
+    table: BenchTable,
+    depth: int,
+    plugin_manager: Any,
+    command: str = "bench run",
+    table_option: str = "--table",
 ) -> None:
     """Refuse an ``[env]`` or ``[table]`` value the user set that ``bench run`` does not use.
 
@@ -797,7 +856,7 @@ def _refuse_unused(
         "database": ("database", "memory", "an in-memory cache per run"),
     }
     table_options: dict[str, tuple[Any, str]] = {
-        "table": (settings.table, "--table"),
+        "table": (settings.table, table_option),
         "epochs": (settings.epochs, "--epochs"),
         "seed": (settings.table_seed, "--table-seed"),
         "depth": (settings.depth, "--depth"),
@@ -842,7 +901,7 @@ def _refuse_unused(
         origin = "" if from_file else " (--set)"
         remedy = "remove it from the file" if from_file else "remove the --set"
         raise ConfigError(
-            f"{where}[{section}] {key} = {value!r}{origin}: bench run does not use this "
+            f"{where}[{section}] {key} = {value!r}{origin}: {command} does not use this "
             f"setting ({what}); {remedy}"
         )
 
@@ -860,6 +919,19 @@ def read_runs(path: Path) -> list[RunTrace]:
         NasframeError: a line before the last is not a stored run; the message names the
             file and the line.
     """
+    return read_lines(path, _trace_of)
+
+
+def read_lines(path: Path, parse: Callable[[dict[str, Any]], Any]) -> list[Any]:
+    """``parse`` of every JSON line of ``path``, in order (what :func:`read_runs` reads).
+
+    A torn last line is dropped; a missing file holds nothing; ``parse`` raises
+    ``ValueError``, ``KeyError`` or ``TypeError`` for a line that is not what it reads.
+
+    Raises:
+        NasframeError: a line before the last is not readable; the message names the
+            file and the line.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -867,12 +939,12 @@ def read_runs(path: Path) -> list[RunTrace]:
     except OSError as exc:
         raise NasframeError(f"{path}: cannot read: {exc.strerror or exc}") from None
     lines = data.split(b"\n")
-    traces = []
+    traces: list[Any] = []
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
-            traces.append(_trace_of(json.loads(raw)))
+            traces.append(parse(json.loads(raw)))
         except (ValueError, KeyError, TypeError):
             if number == len(lines):  # no newline after it: a line the kill cut short
                 break
@@ -906,8 +978,13 @@ def _run_line(trace: RunTrace) -> bytes:
 
 def append_run(path: Path, trace: RunTrace) -> None:
     """Append ``trace`` to ``path`` as one JSON line, flushed and fsync'ed."""
+    append_line(path, _run_line(trace))
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append ``line`` (one JSON line, newline included) to ``path``, flushed and fsync'ed."""
     with path.open("ab") as handle:
-        handle.write(_run_line(trace))
+        handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -917,12 +994,17 @@ def _tidy_runs(path: Path, traces: list[RunTrace]) -> None:
 
     The next run is then appended after a whole line, never after a torn one.
     """
-    wanted = b"".join(_run_line(trace) for trace in traces)
+    tidy_lines(path, [_run_line(trace) for trace in traces])
+
+
+def tidy_lines(path: Path, lines: list[bytes]) -> None:
+    """Rewrite ``path`` with ``lines`` only if it holds anything else (see :func:`_tidy_runs`)."""
+    wanted = b"".join(lines)
     try:
         if path.read_bytes() == wanted:
             return
     except FileNotFoundError:
-        if not traces:
+        if not lines:
             return
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as handle:
@@ -974,7 +1056,15 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     return shown + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
 
 
-def _check_folder(output: Path, record: dict[str, Any], force: bool) -> bool:
+def _check_folder(
+    output: Path,
+    record: dict[str, Any],
+    force: bool,
+    *,
+    files: Sequence[str] = RESULT_FILES,
+    identity: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    command: str = "bench run",
+) -> bool:
     """Whether ``output`` holds results that ``force`` moves aside (to start over).
 
     Returns ``False`` for a folder without results, or with the same comparison and not
@@ -983,7 +1073,8 @@ def _check_folder(output: Path, record: dict[str, Any], force: bool) -> bool:
     Raises:
         ConfigError: ``output`` holds another comparison and not ``force``.
     """
-    present = [name for name in RESULT_FILES if (output / name).exists()]
+    identity = identity or _identity
+    present = [name for name in files if (output / name).exists()]
     if not present:
         return False
     if force:  # start over, whatever the folder holds
@@ -997,12 +1088,12 @@ def _check_folder(output: Path, record: dict[str, Any], force: bool) -> bool:
     except (OSError, ValueError):
         stored, why = None, f"{SETTINGS_FILE} is not readable"
     if not why:
-        old, new = _identity(stored), _identity(record)
+        old, new = identity(stored), identity(record)
         if old == new:
             return False
         why = _difference(old, new)
     raise ConfigError(
-        f"bench run: {output} holds the results of another comparison ({why}); pass "
+        f"{command}: {output} holds the results of another comparison ({why}); pass "
         "--force to start over (its files are moved into replaced-<time>/ there) or choose "
         "another --output"
     )

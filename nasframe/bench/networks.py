@@ -8,7 +8,7 @@ from nasframe.contracts import SearchSpace, SearchState
 from nasframe.errors import ConfigError
 from nasframe.nsc import NSC
 
-__all__ = ["enumerate_networks"]
+__all__ = ["enumerate_networks", "network_paths"]
 
 
 def enumerate_networks(space: SearchSpace, depth: int) -> list[NSC]:
@@ -23,12 +23,7 @@ def enumerate_networks(space: SearchSpace, depth: int) -> list[NSC]:
     Raises:
         ConfigError: ``depth`` is below 0 or above the space's ``max_depth``.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ConfigError(f"depth={depth!r} is not valid; need an integer >= 0")
-    if depth > space.max_depth:
-        raise ConfigError(
-            f"depth={depth} is deeper than the search space allows (max_depth {space.max_depth})"
-        )
+    _check_depth(space, depth)
     start = space.reset()
     found: dict[str, NSC] = {start.nsc.without_terminal().canonical_hash: start.nsc}
     seen_states = {_state_key(start)}
@@ -52,6 +47,58 @@ def enumerate_networks(space: SearchSpace, depth: int) -> list[NSC]:
             found.setdefault(network.canonical_hash, network)
             frontier.append(nxt)
     return sorted(found.values(), key=len)
+
+
+def network_paths(space: SearchSpace, depth: int) -> dict[str, list[int]]:
+    """Per network of :func:`enumerate_networks` (by canonical hash), actions that build it.
+
+    The same breadth-first walk: each network's path is the first found, one of the
+    shortest; it ends with the space's terminal action when the network is shallower
+    than ``depth`` (so an episode played from ``reset`` ends with that network), and
+    without it at ``depth`` layers, where an episode of ``max_steps = depth`` ends.
+    The empty network's path is the terminal action alone (``[]`` in a space without
+    one).
+
+    Raises:
+        ConfigError: as :func:`enumerate_networks`.
+    """
+    _check_depth(space, depth)
+    terminal = [info.id for info in space.actions() if info.kind == "terminal"][:1]
+    start = space.reset()
+    paths: dict[str, list[int]] = {start.nsc.without_terminal().canonical_hash: []}
+    seen_states = {_state_key(start)}
+    frontier: deque[tuple[SearchState, list[int]]] = deque([(start, [])])
+    while frontier:
+        state, path = frontier.popleft()
+        for info in space.actions():
+            if info.kind == "terminal":
+                continue
+            transition = space.apply(state, info.id)
+            if transition.out_of_bounds:
+                continue
+            nxt = transition.state
+            network = nxt.nsc.without_terminal()
+            if len(network) > depth:
+                continue
+            key = _state_key(nxt)
+            if key in seen_states:
+                continue
+            seen_states.add(key)
+            paths.setdefault(network.canonical_hash, [*path, info.id])
+            frontier.append((nxt, [*path, info.id]))
+    return {
+        arch_hash: path + (terminal if len(path) < depth else [])
+        for arch_hash, path in paths.items()
+    }
+
+
+def _check_depth(space: SearchSpace, depth: int) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ConfigError(f"depth={depth!r} is not valid; need an integer >= 0")
+    if depth > space.max_depth:
+        raise ConfigError(
+            f"depth={depth} is deeper than the search space allows (max_depth {space.max_depth})"
+        )
 
 
 def _state_key(state: SearchState) -> tuple[str, tuple[int, int], int]:

@@ -29,6 +29,8 @@ def write_table(
     space: str = "chained",
     consistent: bool = False,
     drop: tuple[str, ...] = (),
+    variant: str = "",
+    dataset_settings: dict[str, object] | None = None,
 ) -> Path:
     """Write a table of every network of ``space`` up to ``depth`` with made-up curves.
 
@@ -37,17 +39,23 @@ def write_table(
     The accuracies are a fixed function of the network (its hash) and the seed, so they
     spread like a real table's; with ``consistent`` the test accuracy is the seed-mean
     final validation accuracy plus 0.01, so validation ranks exactly as test does.
-    ``drop`` leaves networks (by NSC string) out of the table.
+    ``drop`` leaves networks (by NSC string) out of the table. ``variant`` names a task:
+    tables of different variants rank the networks differently (each network's accuracy
+    is drawn from the variant and its hash), as the tables of ``bench transfer``'s tasks
+    do; the empty variant is the table written before variants existed.
+    ``dataset_settings`` are the dataset's settings (``{"task": "small"}`` for a task of
+    ``digit-tasks``), recorded in the build card as ``bench build`` records them.
     """
     from nasframe.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
     search_space = manager.search_spaces().create(space)
-    handler = manager.datasets().create(dataset)
+    handler = manager.datasets().create(dataset, **(dataset_settings or {}))
     networks = [n for n in enumerate_networks(search_space, depth) if str(n) not in drop]
     rows = []
     for nsc in networks:
-        base = np.random.default_rng(zlib.crc32(nsc.canonical_hash.encode())).uniform(0.3, 0.9)
+        key = f"{variant}:{nsc.canonical_hash}" if variant else nsc.canonical_hash
+        base = np.random.default_rng(zlib.crc32(key.encode())).uniform(0.3, 0.9)
         finals = []
         per_seed = []
         for seed in seeds:
@@ -84,7 +92,7 @@ def write_table(
         "space": manager.search_spaces().get(space).name,
         "depth": depth,
         "dataset": handler.identity,
-        "dataset_component": {"name": info.name, "settings": {}},
+        "dataset_component": {"name": info.name, "settings": dict(dataset_settings or {})},
         "input_shape": list(handler.input_shape),
         "num_classes": handler.num_classes,
         "seeds": list(seeds),

@@ -1,4 +1,5 @@
-"""``nasframe bench``: build NSC-Bench tables (``bench build``), compare agents (``bench run``)."""
+"""``nasframe bench``: build NSC-Bench tables (``bench build``), compare agents (``bench run``,
+and across tasks, ``bench transfer``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -288,15 +289,15 @@ def run(
     click.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
 
 
-def _resume_command(output: Path) -> str:
+def _resume_command(output: Path, command: str = "run") -> str:
     """The command line that resumes this comparison: the one typed, when it can be known."""
     import shlex
 
     argv = sys.argv[1:]
-    if "bench" in argv and "run" in argv:
+    if "bench" in argv and command in argv:
         return shlex.join(["nasframe", *argv])
     # called from Python (tests, notebooks): the folder is what the user must keep
-    return f"nasframe bench run ... --output {shlex.quote(str(output))}"
+    return f"nasframe bench {command} ... --output {shlex.quote(str(output))}"
 
 
 @contextlib.contextmanager
@@ -342,6 +343,240 @@ def _print_summary(comparison: Comparison, header: list[str], rows: list[list[st
     for row in rows:
         table.add_row(*row)
     Console(width=160).print(table)
+
+
+@bench.command("transfer")
+@config_options
+@click.option(
+    "--tables",
+    required=True,
+    help="The tasks' tables, comma-separated: one table folder per task (named by its "
+    "folder), or a folder holding one such folder per task.",
+)
+@click.option(
+    "--held-out",
+    help="The tasks held out, comma-separated, each in turn (default: every task).",
+)
+@click.option(
+    "--agents",
+    help="Agents, comma-separated: agents from scratch, meta-<agent> (meta-trained), "
+    "best-first, rea-warm (default: every available agent, meta-reinforce, meta-ppo, "
+    "meta-recurrent-ppo and both baselines).",
+)
+@click.option(
+    "--seeds", type=int, default=100, show_default=True, help="Test runs per agent and task."
+)
+@click.option(
+    "--first-seed",
+    type=int,
+    default=20,
+    show_default=True,
+    help="The first test seed: seeds --first-seed .. --first-seed + --seeds - 1 (20: "
+    "none that an agent's settings were tuned on).",
+)
+@click.option(
+    "--budget",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Trainings (distinct networks) per test run on the held-out task.",
+)
+@click.option(
+    "--meta-episodes",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="NAS episodes of each meta-training, spread evenly over the other tasks.",
+)
+@click.option(
+    "--meta-seeds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Meta-trained policies per agent and held-out task (test seed s uses s mod this).",
+)
+@click.option(
+    "--trial-episodes",
+    type=int,
+    default=10,
+    show_default=True,
+    help="NAS episodes per trial of meta-recurrent-ppo (its memory spans a trial).",
+)
+@click.option(
+    "--transfer-top",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Best networks taken from each other task by best-first and rea-warm.",
+)
+@click.option("--epochs", type=int, default=0, help="Fidelity in epochs (0: each table's last).")
+@click.option(
+    "--table-seed",
+    default="random",
+    show_default=True,
+    help="Which training answers: a seed of the tables, mean or random (per network).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("runs/bench-transfer"),
+    show_default=True,
+    help="Folder for the policies, the stored runs, the CSV files and the plots (resumed if "
+    "it holds this comparison).",
+)
+@click.option(
+    "--step-factor",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Stop a test run after this many environment steps per training of the budget.",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Meta-trainings and runs in parallel (processes).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start over: the results in --output are moved into replaced-<time>/ there.",
+)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def transfer(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    tables: str,
+    held_out: str | None,
+    agents: str | None,
+    seeds: int,
+    first_seed: int,
+    budget: int,
+    meta_episodes: int,
+    meta_seeds: int,
+    trial_episodes: int,
+    transfer_top: int,
+    epochs: int,
+    table_seed: str,
+    output: Path,
+    step_factor: int,
+    jobs: int,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Leave one task out: meta-train on the other tasks' tables, test on the held-out one.
+
+    For each held-out task, every meta-<agent> learns for --meta-episodes NAS episodes
+    on the other tasks' tables (--meta-seeds policies), then every agent searches the
+    held-out table for --budget trainings per seed: from scratch, from its meta-trained
+    policy, or (best-first, rea-warm) from the other tasks' best networks. Prints regret
+    after 5, 10, 25 and 50 trainings with 95 % intervals, trainings to the top 1 % and
+    Holm-adjusted tests against random search and of each meta-trained agent against
+    itself from scratch; writes summary.csv, regret_trainings.csv, runs.csv, meta.csv,
+    settings.json and regret_<task>.png to --output, where every policy and run is
+    stored as it finishes (a stopped transfer resumes with the same command). Agent
+    settings come from --config/--set. See docs/bench-transfer.md.
+    """
+    from nasframe.bench.compare import ComparisonInterrupted
+    from nasframe.bench.transfer import (
+        TransferSettings,
+        run_transfer,
+        summary_header,
+        summary_rows,
+        write_results,
+    )
+    from nasframe.plugins import get_plugin_manager
+    from nasframe.runlock import RunFolderLock, check_folder_path
+
+    check_folder_path(output, "--output")
+    manager = get_plugin_manager()
+    config = load_from_options(config_path, overrides, plugin_manager=manager)
+
+    def listed(text: str | None) -> list[str]:
+        return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+    settings = TransferSettings(
+        tables=[Path(part) for part in listed(tables)],
+        held_out=listed(held_out),
+        agents=listed(agents),
+        seeds=seeds,
+        first_seed=first_seed,
+        budget=budget,
+        meta_episodes=meta_episodes,
+        meta_seeds=meta_seeds,
+        trial_episodes=trial_episodes,
+        transfer_top=transfer_top,
+        epochs=epochs,
+        table_seed=table_seed,
+        step_factor=step_factor,
+        evaluate=config.get("env", "evaluate"),
+        jobs=jobs,
+    )
+    command = _resume_command(output, "transfer")
+    with RunFolderLock(output, hint="wait for it or choose another --output"), _sigterm_stops():
+        try:
+            result = run_transfer(
+                settings,
+                plugin_manager=manager,
+                config=config,
+                report=None if quiet else (lambda line: click.echo(line, err=True)),
+                output=output,
+                force=force,
+                warn=lambda line: click.echo(line, err=True),
+            )
+        except ComparisonInterrupted as stopped:
+            click.echo(
+                f"stopped: {stopped.stored} of {stopped.total} runs stored in {output} (and "
+                f"the policies meta-trained so far); run the same command to resume: {command}",
+                err=True,
+            )
+            sys.exit(130)
+        for name, hint in result.skipped.items():
+            click.echo(f"skipped {name}: not installed; {hint}", err=True)
+        try:
+            written = write_results(result, output)
+        except KeyboardInterrupt:
+            click.echo(
+                f"stopped while writing the results; all runs are stored in {output}; run "
+                f"the same command to write them: {command}",
+                err=True,
+            )
+            sys.exit(130)
+    _print_transfer(result, summary_header(result), summary_rows(result))
+    click.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
+
+
+def _print_transfer(result: Any, header: list[str], rows: list[list[str]]) -> None:
+    """One table per held-out task; each figure with its 95 % half-width (``±``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = result.settings
+    keep = [i for i, name in enumerate(header) if name not in ("task", "p_vs_random")]
+    keep = [i for i in keep if header[i] != "p_vs_scratch" and not header[i].endswith("_ci95")]
+    console = Console(width=200)
+    for task in result.held_out:
+        best = result.task(task).best_test
+        table = Table(
+            title=f"held-out {task}: test regret vs its best ({best:.4f}); {settings.seeds} "
+            f"seeds, budget {settings.budget} trainings, meta-trained for "
+            f"{settings.meta_episodes} episodes on the other tasks"
+        )
+        for i in keep:
+            table.add_column(header[i], justify="left" if header[i] == "agent" else "right")
+        for row in rows:
+            if row[0] != task:
+                continue
+            cells = []
+            for i in keep:
+                ci = f"{header[i]}_ci95"
+                cell = row[i]
+                if ci in header:
+                    cell = f"{cell}±{row[header.index(ci)]}"
+                cells.append(cell)
+            table.add_row(*cells)
+        console.print(table)
 
 
 @bench.command("stats")

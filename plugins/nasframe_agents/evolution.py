@@ -1,15 +1,18 @@
 """``rea-v1``: regularized evolution (Real et al. 2019), the NAS-Bench-101 baseline.
 
 A genome is the action sequence of one episode. The first ``population`` proposals are
-uniformly random; after that each proposal is a mutant of the best of ``sample``
-members drawn at random from the population: one action (in the chained and pointer
-spaces, one NSC row) replaced by a different one. Every told result joins the population
-and the oldest member leaves it -- the "regularization" that ages out lucky evaluations.
+uniformly random (or, with ``initial``, those sequences first: a warm start from
+networks known to be good elsewhere, the transfer baseline of ``bench transfer``);
+after that each proposal is a mutant of the best of ``sample`` members drawn at random
+from the population: one action (in the chained and pointer spaces, one NSC row)
+replaced by a different one. Every told result joins the population and the oldest
+member leaves it -- the "regularization" that ages out lucky evaluations.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
@@ -29,9 +32,15 @@ class RegularizedEvolution(EpisodicAgent):
         population: members kept (the oldest leaves when a new one is told).
         sample: members drawn for each tournament (``<= population``).
         length: actions per proposal (0: the env's ``max_steps``).
+        initial: action sequences proposed first, in order, before any random one (the
+            first population, or its first members when there are fewer than
+            ``population``; with more, the population keeps the youngest as always).
+            Not a configuration key: a caller passes it (``bench transfer``'s
+            ``rea-warm``).
 
     Raises:
-        ConfigError: a setting is out of range; the message names ``[rea]`` and the key.
+        ConfigError: a setting is out of range, or an initial sequence holds an action
+            outside the action space; the message names ``[rea]`` and the key.
     """
 
     kind = "rea"
@@ -44,6 +53,7 @@ class RegularizedEvolution(EpisodicAgent):
         population: int = 20,
         sample: int = 5,
         length: int = 0,
+        initial: Sequence[Sequence[int]] = (),
     ) -> None:
         super().__init__(env, seed=seed, length=length)
         if population < 2:
@@ -56,9 +66,23 @@ class RegularizedEvolution(EpisodicAgent):
         self.sample = int(sample)
         self.population: deque[tuple[list[int], float]] = deque()
         self.told = 0
+        self.initial = [[int(a) for a in actions] for actions in initial]
+        for number, actions in enumerate(self.initial):
+            wrong = [a for a in actions if not self.start <= a < self.start + self.n_actions]
+            if wrong or not actions:
+                raise nasframe.ConfigError(
+                    f"[rea] initial: sequence {number} ({actions}) "
+                    + (f"holds action {wrong[0]}, " if wrong else "is empty; ")
+                    + f"the actions are {self.start}..{self.start + self.n_actions - 1}"
+                )
+        #: how many of ``initial`` have been proposed
+        self.initial_asked = 0
 
     def ask(self) -> list[int]:
-        """A random sequence while the population fills, then a mutant of a tournament winner."""
+        """``initial`` first, a random sequence while the population fills, then a mutant."""
+        if self.initial_asked < len(self.initial):
+            self.initial_asked += 1
+            return list(self.initial[self.initial_asked - 1])
         if len(self.population) < self.population_size:
             return self.random_actions(self.length)
         picks = self.rng.choice(len(self.population), size=self.sample, replace=False)
@@ -90,11 +114,16 @@ class RegularizedEvolution(EpisodicAgent):
         self.told += 1
 
     def state(self) -> dict[str, Any]:
-        """The population (oldest first) and the number of results told."""
-        return {"population": [[a, r] for a, r in self.population], "told": self.told}
+        """The population (oldest first), the results told and the initial ones asked."""
+        return {
+            "population": [[a, r] for a, r in self.population],
+            "told": self.told,
+            "initial_asked": self.initial_asked,
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state` returned."""
         members = [([int(a) for a in actions], float(r)) for actions, r in state["population"]]
         self.population = deque(members[-self.population_size :])
         self.told = int(state["told"])
+        self.initial_asked = int(state.get("initial_asked", 0))
