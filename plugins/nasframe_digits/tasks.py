@@ -49,6 +49,8 @@ class DigitTask:
         invert: dark digits on a light background.
         noise: the standard deviation of Gaussian pixel noise added last (clipped to
             ``[0, 1]``; 0: none).
+        salt: the probability that a pixel is set to white (impulse noise, after
+            clutter and before inversion; 0: none).
         train_fraction: the fraction of the training split's source digits kept.
     """
 
@@ -59,6 +61,7 @@ class DigitTask:
     occlusion: int = 0
     invert: bool = False
     noise: float = 0.0
+    salt: float = 0.0
     train_fraction: float = 1.0
 
     def check(self, section: str = "digit_tasks") -> None:
@@ -68,13 +71,15 @@ class DigitTask:
                 f"[{section}] digit = {self.digit}, canvas = {self.canvas}: need "
                 "8 <= digit <= canvas"
             )
-        for key in ("rotation", "clutter", "occlusion", "noise"):
+        for key in ("rotation", "clutter", "occlusion", "noise", "salt"):
             if getattr(self, key) < 0:
                 raise DatasetError(f"[{section}] {key} = {getattr(self, key)}: must be >= 0")
         if self.occlusion > self.digit:
             raise DatasetError(
                 f"[{section}] occlusion = {self.occlusion}: larger than digit = {self.digit}"
             )
+        if self.salt >= 1:
+            raise DatasetError(f"[{section}] salt = {self.salt}: must be below 1")
         if not 0 < self.train_fraction <= 1:
             raise DatasetError(
                 f"[{section}] train_fraction = {self.train_fraction}: must be in (0, 1]"
@@ -90,7 +95,11 @@ TASKS: Mapping[str, DigitTask] = {
     # large, blurry digits: three convolutions at full resolution see only part of one
     "large": DigitTask(canvas=24, digit=18),
     # strong pixel noise: averaging it away early pays
-    "noisy": DigitTask(noise=0.5),
+    "noisy": DigitTask(noise=0.35),
+    "noisy-small": DigitTask(canvas=24, digit=8, noise=0.3),
+    "inverted-noisy": DigitTask(invert=True, noise=0.3),
+    # impulse noise: white pixels everywhere
+    "salt": DigitTask(salt=0.1),
     # fragments of other digits around the digit: context and receptive field matter
     "clutter": DigitTask(clutter=2),
     # rotated digits
@@ -142,6 +151,8 @@ def distort(
                 patch = digits[k, fr : fr + frag, fc : fc + frag]
                 window = image[r : r + frag, c : c + frag]
                 np.maximum(window, patch, out=window)
+    if task.salt > 0:
+        images[rng.random(images.shape) < task.salt] = 1.0
     if task.invert:
         images = 1.0 - images
     if task.noise > 0:
