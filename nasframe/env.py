@@ -208,6 +208,9 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         last_episode: the :class:`Episode` that ended last, or ``None``.
         last_outcome: the evaluation :class:`~nasframe.evaluation.Outcome` of the last step
             (``None`` before the first step and when nothing was evaluated).
+        last_plan: the :class:`StepPlan` of the last step finished (``None`` before the
+            first step of an episode); with :attr:`last_outcome`, what the search's step
+            log writes.
         last_cache_hit: whether the last step's network came from the cache (the database)
             without training. It depends on the cache's history, not on the step, so it is
             kept out of ``info`` (equal seeds and actions then give equal ``info``, as
@@ -297,6 +300,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._episodes = 0
         self.last_episode: Episode | None = None
         self.last_outcome: Outcome | None = None
+        self.last_plan: StepPlan | None = None
 
     # -- Gymnasium API --------------------------------------------------------------------
     def reset(
@@ -330,6 +334,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._pending = None
         self._log = _EpisodeLog()
         self.last_outcome = None
+        self.last_plan = None
         info = {
             "step": 0,
             "nsc": str(self.state.nsc),
@@ -600,6 +605,7 @@ class NASEnv(gymnasium.Env[np.ndarray, np.int64]):
         log.accuracies.append(accuracy)
         log.trainings += int(outcome is not None and not outcome.cache_hit)
         self.last_outcome = outcome
+        self.last_plan = plan
         info = self._info(plan, outcome, float(reward), reason)
         if terminated or truncated:
             if deferred is None:

@@ -60,8 +60,13 @@ def make_record(
     estimator: PerformanceEstimator,
     dataset: DatasetHandler,
     seed: int | None,
+    fingerprint: str | None = None,
 ) -> Record:
-    """The database record of ``evaluation`` of ``nsc`` (terminal row dropped)."""
+    """The database record of ``evaluation`` of ``nsc`` (terminal row dropped).
+
+    ``fingerprint`` is ``estimator.fingerprint()`` when the caller has it already (an
+    :class:`Evaluator` computes it once); ``None`` asks the estimator.
+    """
     from nasframe._version import __version__
 
     network = nsc.without_terminal()
@@ -72,7 +77,7 @@ def make_record(
         nsc=str(network),
         estimator=estimator.name,
         estimator_version=str(estimator.version),
-        fingerprint=estimator.fingerprint(),
+        fingerprint=estimator.fingerprint() if fingerprint is None else fingerprint,
         evaluation=evaluation,
         seed=seed,
         timestamp=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -118,11 +123,24 @@ class Evaluator:
         self.trainings = 0
         self.hits = 0
         self._fingerprint = estimator.fingerprint()
+        self._fingerprinted = estimator
+
+    @property
+    def fingerprint(self) -> str:
+        """The estimator's fingerprint, computed once per estimator object.
+
+        Every cache key and every record this evaluator makes carries it; the estimator's
+        settings are frozen, so only another estimator object can change it.
+        """
+        if self._fingerprinted is not self.estimator:
+            self._fingerprint = self.estimator.fingerprint()
+            self._fingerprinted = self.estimator
+        return self._fingerprint
 
     def key(self, nsc: NSC) -> CacheKey:
         """The cache key of ``nsc`` on the current dataset task."""
         network = nsc.without_terminal()
-        return CacheKey(self.dataset.identity, network.canonical_hash, self._fingerprint)
+        return CacheKey(self.dataset.identity, network.canonical_hash, self.fingerprint)
 
     def lookup(self, nsc: NSC) -> Record | None:
         """The usable stored record of ``nsc``, or ``None`` if it must be (re)trained."""
@@ -186,7 +204,12 @@ class Evaluator:
     def store(self, nsc: NSC, evaluation: Evaluation) -> Record:
         """Store ``evaluation`` of ``nsc`` and fire ``nasframe_evaluation_stored``."""
         record = make_record(
-            nsc, evaluation, estimator=self.estimator, dataset=self.dataset, seed=self.seed
+            nsc,
+            evaluation,
+            estimator=self.estimator,
+            dataset=self.dataset,
+            seed=self.seed,
+            fingerprint=self.fingerprint,
         )
         self.database.put(record)
         if self.plugin_manager is not None:

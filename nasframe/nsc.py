@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -204,9 +204,27 @@ class NSC(Sequence[NSCRow]):
         return cls(array.tolist())
 
     def append(self, layer_type: LayerType | int, kernel: int, pred1: int, pred2: int) -> NSC:
-        """Return a new NSC with one more layer, numbered one past the highest index."""
-        index = self.last_index + 1
-        return NSC([*self._rows, (index, int(layer_type), kernel, pred1, pred2)])
+        """Return a new NSC with one more layer, numbered one past the highest index.
+
+        The rows of ``self`` are valid already, so only the new row is checked -- by the
+        rules and with the messages construction uses (the new row is the last and its
+        index the highest, so no other rule can break). Appending a terminal row keeps
+        ``self`` as the new network's :meth:`without_terminal`, cached hash and all.
+
+        Raises:
+            NSCError: the new row breaks an NSC rule (as ``NSC([*self, row])`` would).
+        """
+        row = _parse_row(
+            len(self._rows) + 1, (self.last_index + 1, int(layer_type), kernel, pred1, pred2)
+        )
+        assert row is not None  # its index is at least 1: never a padding row
+        _check_row(
+            row, {known.index for known in self._rows}, self._rows[-1] if self._rows else None
+        )
+        new = _trusted((*self._rows, row))
+        if row.type is LayerType.TERMINAL:
+            new.__dict__["_network"] = self
+        return new
 
     # -- views ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -251,8 +269,18 @@ class NSC(Sequence[NSCRow]):
         return len(self._rows) - int(self.terminated)
 
     def without_terminal(self) -> NSC:
-        """This network without its terminal row (the network the terminal ends)."""
-        return NSC(self._rows[:-1]) if self.terminated else self
+        """This network without its terminal row (the network the terminal ends).
+
+        ``self`` when it has no terminal row; otherwise the same object on every call
+        (made once, without re-validating the rows), so what it caches -- its
+        :attr:`canonical_hash` -- is computed once.
+        """
+        if not self.terminated:
+            return self
+        network: NSC | None = self.__dict__.get("_network")
+        if network is None:
+            network = self.__dict__["_network"] = _trusted(self._rows[:-1])
+        return network
 
     def to_matrix(self, rows: int | None = None) -> np.ndarray:
         """The rows as an ``int32`` matrix, padded on top with zero rows up to ``rows``.
@@ -310,6 +338,8 @@ class NSC(Sequence[NSCRow]):
     @cached_property
     def consumers(self) -> dict[int, int]:
         """How many times each node (0 = input, else a layer index) is read by a layer."""
+        if self.terminated:  # the terminal row reads nothing: the network's counts
+            return self.without_terminal().consumers
         counts = {INPUT: 0} | {row.index: 0 for row in self._layers}
         for row in self._layers:
             for pred in row.predecessors:
@@ -362,12 +392,21 @@ class NSC(Sequence[NSCRow]):
         (operand order of ``add``/``concat`` ignored) make up the rest of the graph. The
         terminal row and padding rows do not take part.
         """
+        if self.terminated:  # the network's form, computed (and cached) once for both
+            return self.without_terminal().canonical_form
         return _canonical_form(self)
 
     @cached_property
     def canonical_hash(self) -> str:
         """A 20-hex-digit hash of :attr:`canonical_form`: the architecture's cache key."""
         return hashlib.sha256(self.canonical_form.encode()).hexdigest()[:20]
+
+
+def _trusted(rows: tuple[NSCRow, ...]) -> NSC:
+    """An NSC of ``rows`` already validated (sorted :class:`NSCRow`), built without a check."""
+    nsc = NSC.__new__(NSC)
+    nsc._rows = rows
+    return nsc
 
 
 def _label(row: NSCRow) -> str:
@@ -377,63 +416,76 @@ def _label(row: NSCRow) -> str:
 def _validate(rows: Iterable[Sequence[Any]]) -> tuple[NSCRow, ...]:
     parsed: list[NSCRow] = []
     for number, raw in enumerate(rows, start=1):
-        values = list(raw)
-        text = ",".join(map(str, values))
-        if len(values) != len(FIELDS):
-            raise NSCError(f"NSC row {number} ({text!r}) has {len(values)} fields; expected 5")
-        ints = []
-        for name, value in zip(FIELDS, values, strict=True):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise NSCError(
-                    f"NSC row {number} ({text!r}): field {name!r} is not an integer: {value!r}"
-                )
-            ints.append(int(value))
-        index, type_code, kernel, pred1, pred2 = ints
-        if index == 0:
-            if any(ints):
-                raise NSCError(
-                    f"NSC row {number} ({text!r}): field 'index' is 0 (padding) but the row is "
-                    "not all zeros; layer indices start at 1"
-                )
-            continue
-        if index < 0:
-            raise NSCError(f"NSC row {number} ({text!r}): field 'index' is negative: {index}")
-        try:
-            layer_type = LayerType(type_code)
-        except ValueError:
-            raise NSCError(
-                f"NSC row {number} ({text!r}): field 'type' is {type_code}; valid types are "
-                "1 convolution, 2 max-pooling, 3 avg-pooling, 4 identity, 5 add, 6 concat, "
-                "7 terminal"
-            ) from None
-        parsed.append(NSCRow(index, layer_type, kernel, pred1, pred2))
+        row = _parse_row(number, raw)
+        if row is not None:
+            parsed.append(row)
     parsed.sort(key=lambda row: row.index)
     seen: set[int] = set()
     for row in parsed:
-        where = f"NSC layer {row.index} ({row})"
-        if row.index in seen:
-            raise NSCError(f"{where}: field 'index' {row.index} is used twice")
-        if row.type.has_kernel and row.kernel < 1:
-            raise NSCError(f"{where}: field 'kernel' must be >= 1 for {row.type.yaml_name}")
-        if not row.type.has_kernel and row.kernel != 0:
-            raise NSCError(f"{where}: field 'kernel' must be 0 for {row.type.yaml_name}")
-        for name, pred in (("pred1", row.pred1), ("pred2", row.pred2)):
-            if name == "pred2" and row.type.arity < 2:
-                if pred != 0:
-                    raise NSCError(
-                        f"{where}: field 'pred2' must be 0 for {row.type.yaml_name} "
-                        "(only add and concat read two layers)"
-                    )
-                continue
-            if pred != INPUT and pred not in seen:
-                raise NSCError(
-                    f"{where}: field {name!r} is {pred}; it must be 0 (the input) or the index "
-                    "of an earlier layer"
-                )
-        if seen and parsed[len(seen) - 1].type is LayerType.TERMINAL:
-            raise NSCError(f"{where}: a layer follows the terminal layer")
+        _check_row(row, seen, parsed[len(seen) - 1] if seen else None)
         seen.add(row.index)
     return tuple(parsed)
+
+
+def _parse_row(number: int, raw: Sequence[Any]) -> NSCRow | None:
+    """Row ``number`` (from 1) as an :class:`NSCRow`; ``None`` for a padding row."""
+    values = list(raw)
+    text = ",".join(map(str, values))
+    if len(values) != len(FIELDS):
+        raise NSCError(f"NSC row {number} ({text!r}) has {len(values)} fields; expected 5")
+    ints = []
+    for name, value in zip(FIELDS, values, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise NSCError(
+                f"NSC row {number} ({text!r}): field {name!r} is not an integer: {value!r}"
+            )
+        ints.append(int(value))
+    index, type_code, kernel, pred1, pred2 = ints
+    if index == 0:
+        if any(ints):
+            raise NSCError(
+                f"NSC row {number} ({text!r}): field 'index' is 0 (padding) but the row is "
+                "not all zeros; layer indices start at 1"
+            )
+        return None
+    if index < 0:
+        raise NSCError(f"NSC row {number} ({text!r}): field 'index' is negative: {index}")
+    try:
+        layer_type = LayerType(type_code)
+    except ValueError:
+        raise NSCError(
+            f"NSC row {number} ({text!r}): field 'type' is {type_code}; valid types are "
+            "1 convolution, 2 max-pooling, 3 avg-pooling, 4 identity, 5 add, 6 concat, "
+            "7 terminal"
+        ) from None
+    return NSCRow(index, layer_type, kernel, pred1, pred2)
+
+
+def _check_row(row: NSCRow, seen: Collection[int], previous: NSCRow | None) -> None:
+    """The rules between ``row`` and the rows before it (``seen``: their indices, sorted
+    first; ``previous``: the last of them)."""
+    where = f"NSC layer {row.index} ({row})"
+    if row.index in seen:
+        raise NSCError(f"{where}: field 'index' {row.index} is used twice")
+    if row.type.has_kernel and row.kernel < 1:
+        raise NSCError(f"{where}: field 'kernel' must be >= 1 for {row.type.yaml_name}")
+    if not row.type.has_kernel and row.kernel != 0:
+        raise NSCError(f"{where}: field 'kernel' must be 0 for {row.type.yaml_name}")
+    for name, pred in (("pred1", row.pred1), ("pred2", row.pred2)):
+        if name == "pred2" and row.type.arity < 2:
+            if pred != 0:
+                raise NSCError(
+                    f"{where}: field 'pred2' must be 0 for {row.type.yaml_name} "
+                    "(only add and concat read two layers)"
+                )
+            continue
+        if pred != INPUT and pred not in seen:
+            raise NSCError(
+                f"{where}: field {name!r} is {pred}; it must be 0 (the input) or the index "
+                "of an earlier layer"
+            )
+    if previous is not None and previous.type is LayerType.TERMINAL:
+        raise NSCError(f"{where}: a layer follows the terminal layer")
 
 
 # -- canonical form ------------------------------------------------------------------

@@ -206,3 +206,76 @@ def test_stored_and_shown_network_strings(text: str, network: str, label: str) -
 
     assert network_text(text) == network == str(NSC.parse(text).without_terminal())
     assert network_label(text) == label
+
+
+# -- the step's data path (issue 31 item 5) ---------------------------------------------------
+def _count_forms(monkeypatch: pytest.MonkeyPatch) -> list[NSC]:
+    import nasframe.nsc as module
+
+    computed: list[NSC] = []
+    original = module._canonical_form
+
+    def counted(nsc: NSC) -> str:
+        computed.append(nsc)
+        return original(nsc)
+
+    monkeypatch.setattr(module, "_canonical_form", counted)
+    return computed
+
+
+def test_without_terminal_is_one_object_whose_hash_is_computed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    computed = _count_forms(monkeypatch)
+    ended = NSC.parse("1,1,3,0,0;2,2,2,1,0;3,7,0,0,0")
+    network = ended.without_terminal()
+    assert network is ended.without_terminal() and network == NSC.parse("1,1,3,0,0;2,2,2,1,0")
+    assert network.without_terminal() is network and not network.terminated
+    assert ended.canonical_hash == network.canonical_hash == ended.canonical_hash
+    assert computed == [network]  # one computation serves both
+    assert ended.consumers is network.consumers and ended.leaves == network.leaves
+
+
+def test_a_terminal_row_appended_keeps_the_network_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    computed = _count_forms(monkeypatch)
+    network = NSC().append(LayerType.CONVOLUTION, 3, 0, 0).append(LayerType.ADD, 0, 1, 0)
+    digest = network.canonical_hash
+    ended = network.append(LayerType.TERMINAL, 0, 0, 0)
+    assert ended.without_terminal() is network and ended.canonical_hash == digest
+    assert len(computed) == 1
+    assert ended == NSC.parse(f"{network};3,7,0,0,0") and ended.rows == NSC(ended.rows).rows
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        (LayerType.CONVOLUTION, 0, 2, 0),  # kernel 0 for a convolution
+        (LayerType.ADD, 3, 1, 2),  # a kernel for add
+        (LayerType.CONVOLUTION, 3, 5, 0),  # pred1 not an earlier layer
+        (LayerType.CONCAT, 0, 1, 7),  # pred2 not an earlier layer
+        (LayerType.IDENTITY, 0, 1, 1),  # pred2 on a one-input layer
+        (LayerType.CONVOLUTION, 3, -1, 0),
+        (9, 0, 0, 0),  # not a layer type
+        (LayerType.CONVOLUTION, True, 0, 0),  # a bool is not an integer
+        (LayerType.CONVOLUTION, 3.0, 0, 0),
+        (LayerType.CONVOLUTION, 3, "1", 0),
+    ],
+)
+def test_append_refuses_what_construction_refuses_with_its_message(row: tuple) -> None:
+    for base in (NSC(), NSC.parse("1,1,3,0,0;3,2,2,1,0"), NSC.parse("1,4,0,0,0;2,7,0,0,0")):
+        layer_type, kernel, pred1, pred2 = row
+        with pytest.raises(NSCError) as built:
+            NSC([*base.rows, (base.last_index + 1, int(layer_type), kernel, pred1, pred2)])
+        with pytest.raises(NSCError) as appended:
+            base.append(*row)
+        assert str(appended.value) == str(built.value)
+
+
+def test_append_after_a_terminal_row_is_refused_as_construction_does() -> None:
+    ended = NSC.parse("1,1,3,0,0;2,7,0,0,0")
+    with pytest.raises(NSCError, match=r"^NSC layer 3 \(3,1,3,1,0\): a layer follows the terminal"):
+        ended.append(LayerType.CONVOLUTION, 3, 1, 0)
+    grown = NSC.parse("2,1,3,0,0").append(LayerType.CONCAT, 0, 2, 0)
+    assert grown == NSC.parse("2,1,3,0,0;3,6,0,2,0") and str(grown) == "2,1,3,0,0;3,6,0,2,0"

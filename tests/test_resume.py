@@ -65,7 +65,7 @@ def test_interrupted_and_resumed_search_logs_the_uninterrupted_steps(
         diff = [i for i, (a, b) in enumerate(zip(resumed, expected, strict=True)) if a != b]
         assert diff == [stopped_at + 1], diff
         cells = [resumed[diff[0]].split(b","), expected[diff[0]].split(b",")]
-        hit = -4  # cache_hit, seconds, terminated, truncated are the last four columns
+        hit = -5  # cache_hit, seconds, terminated, truncated, measure: the last five columns
         assert cells[0][:hit] + cells[0][hit + 1 :] == cells[1][:hit] + cells[1][hit + 1 :]
         return
     assert resumed == expected

@@ -564,7 +564,12 @@ class RayEvaluator(Evaluator):
 
     def _complete(self, job: _Job, evaluation: Evaluation) -> None:
         record = make_record(
-            job.network, evaluation, estimator=self.estimator, dataset=self.dataset, seed=self.seed
+            job.network,
+            evaluation,
+            estimator=self.estimator,
+            dataset=self.dataset,
+            seed=self.seed,
+            fingerprint=job.key.fingerprint,
         )
         # Key the record by the task it was trained on, even if the env switched since.
         record = replace(record, dataset=job.key.dataset, task=job.task)

@@ -9,16 +9,19 @@ and calls back once per step.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium
 
 from nasframe.results import StepLog, StepRow
 from nasframe.search.run import Run
 
-__all__ = ["Recorder", "StepRecorder", "record_vector"]
+if TYPE_CHECKING:
+    from nasframe.env import StepPlan
+    from nasframe.evaluation import Outcome
+
+__all__ = ["Recorder", "StepRecorder", "record_vector", "step_row"]
 
 
 class StepRecorder:
@@ -81,19 +84,20 @@ class StepRecorder:
     def record(
         self,
         slot: int,
-        action: int,
-        label: str,
+        plan: StepPlan,
+        outcome: Outcome | None,
         reward: float,
         terminated: bool,
         truncated: bool,
-        info: dict[str, Any],
-        seconds: float,
-        cache_hit: bool = False,
+        task: str | None = None,
     ) -> None:
-        """Log one step of the environment in ``slot``.
+        """Log one step of the environment in ``slot``: its plan and outcome.
 
-        ``cache_hit`` comes from the environment (``NASEnv.last_cache_hit``), not from
-        ``info``, which leaves out what depends on the cache's history.
+        ``plan`` and ``outcome`` are what the environment's ``finish_step`` had (a
+        ``NASEnv`` keeps them as ``last_plan`` and ``last_outcome``); ``reward``,
+        ``terminated`` and ``truncated`` are what the agent got. ``task`` is the task a
+        wrapper says the step ran on (``info["task"]`` of a task schedule); ``None``: the
+        evaluator's dataset task.
         """
         episode = self.open.get(slot)
         if episode is None:
@@ -101,24 +105,20 @@ class StepRecorder:
             self.next_episode += 1
         episode[1] += 1
         self.run.steps += 1
-        if self.ahead and self.ahead[0].action != action:
+        if self.ahead and self.ahead[0].action != plan.action:
             # The agent left the logged path: the log ends where it did.
             self.steplog.truncate(self.kept)
             self.ahead = []
-        if "task" not in info:
-            info = dict(info, task=self.task())
-        row = _row_from_info(
-            info,
+        row = step_row(
+            plan,
+            outcome,
             step=self.run.steps,
             episode=episode[0],
             episode_step=episode[1],
-            action=action,
-            label=label,
+            task=self.task() if task is None else task,
             reward=reward,
             terminated=terminated,
             truncated=truncated,
-            seconds=seconds,
-            cache_hit=cache_hit,
         )
         if self.ahead:
             row = self.ahead.pop(0)  # walked again through the cache: the logged row stands
@@ -135,12 +135,15 @@ class StepRecorder:
 
 
 class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
-    """Logs every step of a single environment through a :class:`StepRecorder`."""
+    """Logs every step of a single environment through a :class:`StepRecorder`.
+
+    The environment underneath is a ``NASEnv`` (wrappers such as the task schedule may
+    sit between): each step is logged from its ``last_plan`` and ``last_outcome``.
+    """
 
     def __init__(self, env: gymnasium.Env[Any, Any], recorder: StepRecorder) -> None:
         super().__init__(env)
         self.recorder = recorder
-        self._labels = _action_labels(env)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -156,20 +159,23 @@ class Recorder(gymnasium.Wrapper[Any, Any, Any, Any]):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        start = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action)
-        hit = _cache_hit(self.env, info)
-        action_id = int(action)
+        env = self.env.unwrapped
+        plan: StepPlan | None = getattr(env, "last_plan", None)
+        if plan is None:
+            raise TypeError(
+                f"the step log records a NASEnv's steps; {type(env).__name__} has no last_plan"
+            )
+        outcome: Outcome | None = getattr(env, "last_outcome", None)
+        task = info.get("task")
         self.recorder.record(
             0,
-            action_id,
-            self._labels.get(action_id, str(action_id)),
+            plan,
+            outcome,
             float(reward),
             bool(terminated),
             bool(truncated),
-            info,
-            0.0 if hit else float(info.get("seconds", time.perf_counter() - start)),
-            hit,
+            None if task is None else str(task),
         )
         return obs, reward, terminated, truncated, info
 
@@ -185,7 +191,6 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
     episode under way is then left off after those steps are logged, not before.
     """
     for slot, env in enumerate(vector_env.envs):
-        labels = _action_labels(env)
         finish = env.finish_step
         reset = env.reset
         recorded = [0]  # steps of this env logged so far
@@ -196,24 +201,11 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
             outcome: Any,
             _finish: Any = finish,
             _slot: int = slot,
-            _labels: Any = labels,
             _recorded: list[int] = recorded,
             _abandon_at: list[int] = abandon_at,
         ) -> Any:
             obs, reward, terminated, truncated, info = _finish(plan, outcome)
-            action = int(plan.action)
-            hit = outcome is not None and bool(outcome.cache_hit)
-            recorder.record(
-                _slot,
-                action,
-                _labels.get(action, str(action)),
-                float(reward),
-                bool(terminated),
-                bool(truncated),
-                info,
-                0.0 if hit else float(info.get("seconds", 0.0)),
-                hit,
-            )
+            recorder.record(_slot, plan, outcome, float(reward), bool(terminated), bool(truncated))
             _recorded[0] += 1
             while _abandon_at and _abandon_at[0] <= _recorded[0]:
                 _abandon_at.pop(0)
@@ -240,49 +232,50 @@ def record_vector(vector_env: Any, recorder: StepRecorder) -> None:
         env.reset = reset_env
 
 
-def _cache_hit(env: gymnasium.Env[Any, Any], info: dict[str, Any]) -> bool:
-    """The last step's cache hit: ``NASEnv.last_cache_hit``, else ``info["cache_hit"]``."""
-    hit = getattr(env.unwrapped, "last_cache_hit", None)
-    if hit is None:  # another environment may report it in info
-        hit = info.get("cache_hit", False)
-    return bool(hit)
+def step_row(
+    plan: StepPlan,
+    outcome: Outcome | None,
+    *,
+    step: int,
+    episode: int,
+    episode_step: int,
+    task: str,
+    reward: float,
+    terminated: bool,
+    truncated: bool,
+) -> StepRow:
+    """The step-log row of a step: what ``NASEnv.finish_step`` had, and the counts.
 
-
-def _action_labels(env: gymnasium.Env[Any, Any]) -> dict[int, str]:
-    space = getattr(env.unwrapped, "search_space", None)
-    if space is None or not hasattr(space, "actions"):
-        return {}
-    return {int(a.id): str(a.label) for a in space.actions()}
-
-
-def _first(info: dict[str, Any], *names: str, default: Any = None) -> Any:
-    for name in names:
-        if name in info and info[name] is not None:
-            return info[name]
-    return default
-
-
-def _row_from_info(info: dict[str, Any], **known: Any) -> StepRow:
-    """A step-log row from the environment's ``info`` (names per ``nasframe.env``)."""
-    evaluation = info.get("evaluation")
-    params = _first(info, "params", default=getattr(evaluation, "params", 0))
-    status = _first(info, "status", default=getattr(evaluation, "status", "ok"))
-    accuracy = _first(info, "accuracy", default=getattr(evaluation, "accuracy", 0.0))
-    train = _first(info, "train_accuracy", default=getattr(evaluation, "train_accuracy", None))
-    measure = _first(info, "measure", default=getattr(evaluation, "measure", ""))
-    label = _first(info, "action_label", default=known.pop("label"))
-    if not isinstance(label, str):
-        label = getattr(label, "label", str(label))
-    known.pop("label", None)
+    The network is the step's state with its terminal row dropped (as the database
+    stores it); a step that evaluated nothing logs status ``not_evaluated`` (skipped by
+    ``evaluate="episode_end"``) or ``out_of_range``, accuracy 0; a cache hit logs 0
+    seconds, as its network trained nothing now.
+    """
+    nsc = plan.transition.state.nsc
+    evaluation = outcome.evaluation if outcome is not None else None
+    cache_hit = outcome is not None and bool(outcome.cache_hit)
+    if evaluation is None:
+        status = "not_evaluated" if plan.skipped else "out_of_range"
+    else:
+        status = str(evaluation.status)
+    train = evaluation.train_accuracy if evaluation is not None else None
     return StepRow(
-        task=str(_first(info, "task", "dataset", default="")),
-        action_label=label,
-        nsc=str(_first(info, "nsc", default="")),
-        arch_hash=str(_first(info, "arch_hash", "canonical_hash", "hash", default="")),
-        accuracy=float(accuracy),
+        step=step,
+        episode=episode,
+        episode_step=episode_step,
+        task=task,
+        action=int(plan.action),
+        action_label=str(plan.transition.action.label),
+        nsc=str(nsc.without_terminal()),
+        arch_hash=nsc.canonical_hash,
+        reward=reward,
+        accuracy=float(evaluation.accuracy) if evaluation is not None else 0.0,
+        params=int(evaluation.params or 0) if evaluation is not None else 0,
+        status=status,
+        cache_hit=cache_hit,
+        seconds=0.0 if cache_hit or evaluation is None else float(evaluation.seconds),
+        terminated=terminated,
+        truncated=truncated,
         train_accuracy=None if train is None else float(train),
-        measure=str(measure or ""),
-        params=int(params or 0),
-        status=str(status),
-        **known,
+        measure=str(evaluation.measure or "") if evaluation is not None else "",
     )

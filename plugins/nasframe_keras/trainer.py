@@ -503,14 +503,20 @@ def train(
         loss_sum.assign_add(loss)
         steps.assign_add(1)
 
+    # Correct predictions are counted on the device; the count is read once per pass,
+    # not once per batch (each read waits for the device).
+    right = tf.Variable(0, dtype=tf.int64, trainable=False)
+
     @tf.function(input_signature=[x_spec, y_spec], jit_compile=jit, autograph=False)
-    def correct(images: Any, labels: Any) -> Any:
+    def count_correct(images: Any, labels: Any) -> None:
         predicted = tf.argmax(model(images, training=False), axis=-1)
-        return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
+        right.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64)))
 
     def accuracy_on(batches: Any, count: int) -> float:
-        right = sum(int(correct(x, y)) for x, y in batches)
-        return right / max(1, count)
+        right.assign(0)
+        for images, labels in batches:
+            count_correct(images, labels)
+        return int(right.numpy()) / max(1, count)
 
     def validate() -> float:
         if recompute:
