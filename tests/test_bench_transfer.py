@@ -199,7 +199,7 @@ def test_tasks_of_other_datasets_and_input_shapes(
     tmp_path: Path, spy: list[tuple[str, str]]
 ) -> None:
     # as the digit-task tables will be: one dataset identity and input shape per task
-    for name in ("base", "small", "tight"):
+    for name in ("base", "small", "noisy"):
         write_table(
             tmp_path / name,
             depth=2,
@@ -209,17 +209,17 @@ def test_tasks_of_other_datasets_and_input_shapes(
             consistent=True,
         )
     settings = _settings(
-        tmp_path, held_out=["tight"], agents=["random", "meta-reinforce", "rea-warm"]
+        tmp_path, held_out=["noisy"], agents=["random", "meta-reinforce", "rea-warm"]
     )
     result = run_transfer(settings)
     shapes = {task.name: task.context.dataset.input_shape for task in result.tasks}
-    assert shapes == {"base": (20, 20, 1), "small": (24, 24, 1), "tight": (14, 14, 1)}
+    assert shapes == {"base": (20, 20, 1), "small": (24, 24, 1), "noisy": (20, 20, 1)}
     assert [m.episodes for m in result.meta] == [{"base": 10, "small": 10}] * 2
     for _, trace in result.traces:
         assert len(trace.hashes) == 5
-    held = {"base", "small", "tight"}
+    held = {"base", "small", "noisy"}
     meta = {task for (kind, task) in _phases(spy) if kind == "meta"}
-    assert meta == {"tight"}
+    assert meta == {"noisy"}
     for (kind, held_out), queried in _queries(spy).items():
         assert queried == ({held_out} if kind == "test" else held - {held_out})
 

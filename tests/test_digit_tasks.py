@@ -55,19 +55,20 @@ def test_the_identity_names_the_task_and_changes_with_every_setting() -> None:
             ("occlusion", 2),
             ("invert", True),
             ("noise", 0.1),
+            ("salt", 0.05),
             ("train_fraction", 0.5),
             ("seed", 1),
             ("validation", 0.25),
         ]
     }
-    assert base not in changed and len(changed) == 10
+    assert base not in changed and len(changed) == 11
     assert len({_small(name).identity for name in TASKS}) == len(TASKS)
 
 
 def test_the_tasks_differ_in_their_images() -> None:
     means = {name: float(_small(name).arrays("train")[0].mean()) for name in TASKS}
     assert len({round(m, 4) for m in means.values()}) == len(TASKS)
-    assert means["inverted-noisy"] > 0.5 > means["base"]  # light background
+    assert means["salt"] > means["base"]  # white pixels everywhere
 
 
 def test_transformations_do_what_they_say() -> None:
@@ -82,6 +83,9 @@ def test_transformations_do_what_they_say() -> None:
     assert all(image.sum() == 144 - 64 for image in inverted)
     cluttered, _ = distort(digits, DigitTask(canvas=20, digit=8, clutter=3), 1, rng)
     assert all(image.sum() > 64 for image in cluttered)  # fragments outside the digit
+    salted, _ = distort(digits, DigitTask(canvas=12, digit=8, salt=0.5), 1, rng)
+    background = salted[plain[:3] == 0]
+    assert set(np.unique(background)) == {0.0, 1.0} and 0.3 < background.mean() < 0.7
     noisy, _ = distort(digits, DigitTask(canvas=12, digit=8, noise=0.2), 1, rng)
     assert noisy.min() >= 0 and noisy.max() <= 1 and 0 < (noisy[plain[:3] == 0] > 0).mean() < 1
 
@@ -91,10 +95,12 @@ def test_the_dataset_is_registered_with_its_section() -> None:
     info = manager.registry("dataset").get("digit-tasks")
     assert (info.name, info.section) == ("digit-tasks-v1", "digit_tasks")
     config = nasframe.load_config(
-        overrides={"digit_tasks": {"task": "tight", "placements": "1", "rotation": "5"}},
+        overrides={
+            "digit_tasks": {"task": "base", "canvas": "14", "placements": "1", "rotation": "5"}
+        },
         plugin_manager=manager,
     )
-    assert config.get("digit_tasks", "canvas") is None  # empty: the task's own
+    assert config.get("digit_tasks", "digit") is None  # empty: the task's own
     data = manager.registry("dataset").create("digit-tasks", **config.section("digit_tasks"))
     assert isinstance(data, DigitTaskDataset) and data.input_shape == (14, 14, 1)
     assert data.spec == DigitTask(canvas=14, digit=12, rotation=5.0)
@@ -109,6 +115,7 @@ def test_the_dataset_is_registered_with_its_section() -> None:
         ({"digit": 30}, "[digit_tasks] digit = 30, canvas = 20: need 8 <= digit <= canvas"),
         ({"occlusion": 13}, "[digit_tasks] occlusion = 13: larger than digit = 12"),
         ({"noise": -1.0}, "[digit_tasks] noise = -1.0: must be >= 0"),
+        ({"salt": 1.0}, "[digit_tasks] salt = 1.0: must be below 1"),
         ({"train_fraction": 0.0}, "[digit_tasks] train_fraction = 0.0: must be in (0, 1]"),
         ({"placements": 0}, "[digit_tasks] placements = 0: must be at least 1"),
         ({"colour": 1}, "[digit_tasks] colour: not a task setting (canvas, clutter, digit"),

@@ -175,6 +175,15 @@ def nasframe_add_config(schema: ConfigSchema) -> None:
         "noise", float, None, "Gaussian pixel noise, std (empty: the task's)", min=0, optional=True
     )
     section.add(
+        "salt",
+        float,
+        None,
+        "fraction of pixels set white (empty: the task's)",
+        min=0,
+        below=1,
+        optional=True,
+    )
+    section.add(
         "train_fraction",
         float,
         None,
