@@ -60,7 +60,7 @@ from nasframe.registry import ComponentInfo, Registry
 from nasframe.runlock import RunFolderLock
 from nasframe.settings import Settings, setting
 from nasframe.storage import FileDBSettings, check_file_db_settings
-from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
+from nasframe.nsc.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
 __all__ = [
     "NSC",
