@@ -22,6 +22,7 @@ from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
 from nasframe.bench.table import BenchTable, TableRow
 from nasframe.compose import Composition
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
+from nasframe.config.settings import Settings, setting
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
     ActionInfo,
@@ -55,12 +56,11 @@ from nasframe.errors import (
     closest,
 )
 from nasframe.nsc import NSC, LayerType, NSCRow
+from nasframe.nsc.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
 from nasframe.runlock import RunFolderLock
-from nasframe.settings import Settings, setting
 from nasframe.storage import FileDBSettings, check_file_db_settings
-from nasframe.nsc.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
 __all__ = [
     "NSC",
