@@ -19,6 +19,8 @@ from typing import Any
 
 from nasframe._version import __version__
 from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
+from nasframe.authoring.datasets import ArrayDataset, default_data_dir, split_indices
+from nasframe.authoring.storage import FileDBSettings, check_file_db_settings
 from nasframe.bench.table import BenchTable, TableRow
 from nasframe.compose import Composition
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
@@ -42,7 +44,6 @@ from nasframe.contracts import (
     Transition,
     fingerprint_of,
 )
-from nasframe.datasets import ArrayDataset, default_data_dir, split_indices
 from nasframe.errors import (
     ConfigError,
     DatabaseError,
@@ -60,7 +61,6 @@ from nasframe.nsc.validity import InvalidNetworkError, NetworkShapes, block_shap
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
 from nasframe.runlock import RunFolderLock
-from nasframe.storage import FileDBSettings, check_file_db_settings
 
 __all__ = [
     "NSC",

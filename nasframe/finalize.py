@@ -410,8 +410,8 @@ def plan_finalize(
             or no ``ok`` network of its dataset; a ``[finalize]`` value is wrong; the
             estimator trains no network to test (:func:`check_trainer`).
     """
+    from nasframe.authoring.storage import open_database
     from nasframe.results import StepLog
-    from nasframe.storage import open_database
 
     registries = plugin_manager
     check_trainer(config, plugin_manager)

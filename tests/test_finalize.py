@@ -324,7 +324,7 @@ def test_set_database_path_is_honoured(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     shutil.move(run_dir / "experiments.csv", tmp_path / "moved.csv")
     assert plan_of(run_dir, "database.path=moved.csv").networks
-    from nasframe.storage import open_database
+    from nasframe.authoring.storage import open_database
 
     # a database of other networks holds none of this run's: said in one line
     other = open_database(tmp_path / "empty.csv", create=True)
