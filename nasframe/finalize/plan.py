@@ -1,71 +1,46 @@
-"""``nasframe finalize RUN``: retrain a run's best networks fully and test them once.
+"""Planning a final training: the run's configuration, its best networks, the estimator.
 
-A search ranks networks by a short training's validation accuracy. Finalizing takes the
-``[finalize] top_k`` best networks of a finished (or interrupted) run from its experiment
-database, retrains each once per seed with the final-training configuration (the
-``[finalize]`` section: more epochs, another builder, augmentation, any estimator
-setting), and measures every trained network on the dataset's **test** split -- the only
-place in nasframe that reads it (:meth:`nasframe.PerformanceEstimator.measure` with
-``test=True``; a search never asks for it).
-
-The results folder (``[finalize] output``, default ``<run>/final``) holds:
-
-* ``rows.csv`` -- one line per trained (network, seed), in the NSC-Bench row format
-  (:class:`nasframe.bench.TableRow`: validation curve, test accuracy, params, FLOPs,
-  seconds), appended, flushed and fsync'ed: a ``kill -9`` loses at most the trainings
-  in flight, and the same command trains only what is missing;
-* ``models/<arch_hash>-seed<S>.keras`` -- each trained network (for ``keras-v1``; load
-  it with ``keras.models.load_model`` after importing the Keras plugin's builder module,
-  which registers its custom layers -- see ``docs/estimator.md``);
-* ``final.json`` -- per network the validation and test accuracy as mean and standard
-  deviation over the seeds, params, FLOPs, the model files, and the configuration;
-* ``final.csv`` -- the same as a flat table; ``final.png`` -- a bar plot (extra: plot).
-
-``--workers N`` trains on N Ray actors (``[ray]`` num_cpus, num_gpus, max_retries), the
-back end of ``nasframe search --workers``.
+:func:`plan_finalize` reads a search's output folder (``run.json``, ``steps.csv``, its
+experiment database), picks the ``[finalize] top_k`` best networks and the final-training
+components (:func:`final_settings`), and returns a :class:`FinalPlan`; the files of the
+results folder are named here (:func:`model_path`). Training is
+:mod:`nasframe.finalize.train`, the results :mod:`nasframe.finalize.report`.
 """
 
 from __future__ import annotations
 
 import configparser
-import csv
 import json
-import logging
-import math
 import os
-import statistics
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasframe.bench.table import RowWriter, TableRow, resume_rows
 from nasframe.config import Config, load_config
-from nasframe.contracts import (
-    DatasetHandler,
-    ExperimentDB,
-    PerformanceEstimator,
-    Record,
-)
-from nasframe.distributed.components import ComponentSpec
-from nasframe.distributed.rows import PoolSettings, RowPool, measure_row, measure_rows
+from nasframe.contracts import ExperimentDB, PerformanceEstimator, Record
 from nasframe.errors import ConfigError, NasframeError, RegistryError
 from nasframe.nsc import NSC
 
 __all__ = [
+    "CARD",
+    "MODELS",
+    "PLOT",
+    "ROWS",
+    "SEARCH_ONLY_ESTIMATORS",
+    "TABLE",
     "FinalPlan",
-    "FinalResult",
     "check_trainer",
     "final_settings",
-    "finalize",
     "load_run_config",
+    "model_path",
+    "parse_seeds",
     "plan_finalize",
+    "read_run_file",
+    "run_database_path",
     "top_networks",
 ]
 
-log = logging.getLogger("nasframe.finalize")
-
+#: The files of the results folder (``[finalize] output``).
 ROWS = "rows.csv"
 CARD = "final.json"
 TABLE = "final.csv"
@@ -96,25 +71,6 @@ class FinalPlan:
     dataset: tuple[str, dict[str, Any]]
     task: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FinalResult:
-    """How a finalization ended.
-
-    Attributes:
-        rows: (network, seed) rows stored, including those of earlier runs.
-        trained: rows trained by this call.
-        complete: whether every (network, seed) is stored.
-        seconds: wall seconds of this call.
-        card: the content of ``final.json``.
-    """
-
-    rows: int
-    trained: int
-    complete: bool
-    seconds: float
-    card: dict[str, Any] = field(default_factory=dict)
 
 
 # -- the run and its configuration ------------------------------------------------------
@@ -463,471 +419,9 @@ def plan_finalize(
     )
 
 
-# -- training ----------------------------------------------------------------------------
+# -- the results folder -----------------------------------------------------------------
 
 
 def model_path(output: Path, arch_hash: str, seed: int) -> Path:
     """The ``.keras`` file of one trained (network, seed)."""
     return output / MODELS / f"{arch_hash[:16]}-seed{seed}.keras"
-
-
-def train_one(
-    estimator: PerformanceEstimator,
-    dataset: DatasetHandler,
-    nsc: NSC,
-    seed: int,
-    save_to: Path,
-) -> TableRow:
-    """Train ``nsc`` with ``seed``, test it, save it; the row. Never raises."""
-    return measure_row(estimator, dataset, nsc, seed, save_to=save_to)
-
-
-def finalize(
-    plan: FinalPlan,
-    *,
-    workers: int = 1,
-    ray_address: str | None = None,
-    plugin_manager: Any = None,
-    console: Any = None,
-    progress: bool = True,
-    limit: int | None = None,
-) -> FinalResult:
-    """Train (or resume training) every (network, seed) of ``plan``; write the results.
-
-    Args:
-        plan: what to train (:func:`plan_finalize`).
-        workers: parallel trainings; more than 1 runs them on Ray actors.
-        ray_address: an existing Ray cluster (default: a new local instance).
-        plugin_manager: the plugin manager (default: a fresh one).
-        console: a ``rich.console.Console`` for the progress bar and the table.
-        progress: show the progress bar and the table.
-        limit: train at most this many (network, seed) in this call.
-
-    Raises:
-        ConfigError: the estimator cannot measure test accuracy, the dataset has no test
-            split, or the output folder holds results of other components.
-    """
-    from rich.console import Console
-
-    started = time.perf_counter()
-    console = console or Console()
-    if plugin_manager is None:
-        from nasframe.plugins import get_plugin_manager
-
-        plugin_manager = get_plugin_manager()
-    # the composition's path: a setting naming a component ([keras] builder) is built
-    estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)
-    dataset = ComponentSpec("dataset", *plan.dataset).build(plugin_manager)
-    if plan.task:
-        dataset.select_task(plan.task)
-    if type(estimator).measure is PerformanceEstimator.measure:
-        raise ConfigError(
-            f"[env] estimator: {estimator.name!r} cannot finalize: it does not implement "
-            "PerformanceEstimator.measure (test accuracy, saved models); use keras"
-        )
-    if dataset.num_examples("test") == 0:
-        section = plugin_manager.datasets().get(plan.dataset[0]).section
-        hint = f" (e.g. --set {section}.test=0.2)" if section else ""
-        raise ConfigError(
-            f"[env] dataset: {dataset.identity!r} has an empty test split; give its test "
-            f"fraction a value above 0{hint} to finalize"
-        )
-    card = _card(plan, estimator, dataset)
-    output = plan.output
-    output.mkdir(parents=True, exist_ok=True)
-    _check_card(output / CARD, card)
-    rows_path = output / ROWS
-    done = resume_rows(rows_path)
-    finished = {
-        (row.arch_hash, row.seed)
-        for row in done
-        if not row.ok or model_path(output, row.arch_hash, row.seed).is_file()
-    }
-    jobs = [
-        (NSC.parse(record.nsc), seed)
-        for seed in plan.seeds
-        for record in plan.networks
-        if (record.arch_hash, seed) not in finished
-    ]
-    if limit is not None:
-        jobs = jobs[: max(0, limit)]
-    log.info(
-        "%d networks x %d seeds: %d stored, %d to train with %d worker(s)",
-        len(plan.networks),
-        len(plan.seeds),
-        len(finished),
-        len(jobs),
-        workers,
-    )
-    pool_settings = PoolSettings.from_section(plan.ray)
-
-    def make_pool() -> RowPool:
-        return RowPool(
-            ComponentSpec("estimator", *plan.estimator),
-            ComponentSpec("dataset", *plan.dataset),
-            task=plan.task,
-            workers=workers,
-            settings=pool_settings,
-            ray_address=ray_address,
-            what="finalize",
-        )
-
-    epochs = int(getattr(getattr(estimator, "settings", None), "epochs", 0) or 0)
-    max_epochs = max([epochs, *(len(row.curve) for row in done)])
-    trained = 0
-    bar = _Progress(console, len(jobs), enabled=progress)
-    try:
-        with RowWriter(rows_path, max_epochs) as writer, bar:
-            for row in measure_rows(
-                [(nsc, seed, model_path(output, nsc.canonical_hash, seed)) for nsc, seed in jobs],
-                estimator=estimator,
-                dataset=dataset,
-                pool=make_pool if workers > 1 else None,
-            ):
-                writer.write(row)
-                trained += 1
-                bar.advance(row)
-    finally:
-        estimator.close()
-    rows = [row for row in resume_rows(rows_path) if row.seed in plan.seeds]
-    wanted = {(record.arch_hash, seed) for record in plan.networks for seed in plan.seeds}
-    have = {(row.arch_hash, row.seed) for row in rows} & wanted
-    card["complete"] = wanted <= have
-    card["networks"] = _summaries(plan, rows, output)
-    card["seconds"] = round(time.perf_counter() - started, 1)
-    _write_json(output / CARD, card)
-    _write_table(output / TABLE, card["networks"])
-    if card["networks"]:
-        try:
-            _plot(output / PLOT, card["networks"])
-        except NasframeError as exc:
-            log.warning("final.png skipped: %s", exc)
-    if progress:
-        _print_table(console, _rich_table(card["networks"], output, len(plan.seeds)))
-    return FinalResult(
-        rows=len(have),
-        trained=trained,
-        complete=bool(card["complete"]),
-        seconds=time.perf_counter() - started,
-        card=card,
-    )
-
-
-class _Progress:
-    """A rich progress bar over the (network, seed) trainings."""
-
-    def __init__(self, console: Any, total: int, *, enabled: bool) -> None:
-        self._bar: Any = None
-        if not enabled or total == 0:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[bold]finalize"),
-            BarColumn(bar_width=12),
-            MofNCompleteColumn(),
-            TextColumn("trainings {task.fields[detail]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self._task = self._bar.add_task("finalize", total=total, detail="")
-
-    def advance(self, row: TableRow) -> None:
-        if self._bar is not None:
-            test = "-" if math.isnan(row.test) else f"{row.test:.3f}"
-            detail = f"last: {row.nsc} seed {row.seed} {row.status} test {test}"
-            self._bar.update(self._task, advance=1, detail=detail)
-
-    def __enter__(self) -> _Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-# -- results ---------------------------------------------------------------------------
-
-
-def _card(
-    plan: FinalPlan, estimator: PerformanceEstimator, dataset: DatasetHandler
-) -> dict[str, Any]:
-    return {
-        "format": 1,
-        "run": str(plan.run),
-        "dataset": dataset.identity,
-        "estimator": estimator.fingerprint(),
-        "estimator_component": {"name": plan.estimator[0], "settings": _plain(plan.estimator[1])},
-        "dataset_component": {"name": plan.dataset[0], "settings": _plain(plan.dataset[1])},
-        "task": plan.task,
-        "seeds": list(plan.seeds),
-        "top_k": len(plan.networks),
-        "test_split_examples": dataset.num_examples("test"),
-    }
-
-
-def _check_card(path: Path, card: dict[str, Any]) -> None:
-    if not path.is_file():
-        _write_json(path, {**card, "complete": False, "networks": []})
-        return
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable final.json ({exc}); remove it") from None
-    for key in ("dataset", "estimator"):
-        if previous.get(key) != card[key]:
-            raise ConfigError(
-                f"{path}: this folder holds results of {key} {previous.get(key)!r}, not "
-                f"{card[key]!r}; set [finalize] output (--output) to another folder"
-            )
-
-
-def _mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
-    if not values:
-        return {"mean": None, "std": None, "n": 0}
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "std": std, "n": len(values)}
-
-
-def _summaries(plan: FinalPlan, rows: Sequence[TableRow], output: Path) -> list[dict[str, Any]]:
-    by_key: dict[tuple[str, int], TableRow] = {}
-    for row in rows:
-        by_key[(row.arch_hash, row.seed)] = row  # the last row of a (network, seed) wins
-    summaries = []
-    for rank, record in enumerate(plan.networks, start=1):
-        mine = [
-            by_key[(record.arch_hash, s)] for s in plan.seeds if (record.arch_hash, s) in by_key
-        ]
-        ok = [row for row in mine if row.ok and row.curve]
-        seeds = {}
-        for row in mine:
-            path = model_path(output, row.arch_hash, row.seed)
-            seeds[str(row.seed)] = {
-                "status": row.status,
-                "validation": row.curve[-1] if row.ok and row.curve else None,
-                "test": None if math.isnan(row.test) else row.test,
-                "epochs": row.epochs,
-                "seconds": round(row.seconds, 2),
-                "model": str(path.relative_to(output)) if path.is_file() else None,
-                "message": row.message,
-            }
-        summaries.append(
-            {
-                "rank": rank,
-                "nsc": record.nsc,
-                "arch_hash": record.arch_hash,
-                "search_accuracy": record.evaluation.accuracy,
-                "params": ok[0].params if ok else record.evaluation.params,
-                "flops": ok[0].flops if ok else record.evaluation.flops,
-                "validation": _mean_std([row.curve[-1] for row in ok]),
-                "test": _mean_std([row.test for row in ok if not math.isnan(row.test)]),
-                "trained": len(mine),
-                "failed": len(mine) - len(ok),
-                "seeds": seeds,
-            }
-        )
-    return summaries
-
-
-def _fmt(stat: dict[str, Any]) -> str:
-    """``mean ± std`` over two or more seeds; the mean alone for one; ``-`` for none."""
-    if stat["mean"] is None:
-        return "-"
-    if int(stat.get("n") or 0) < 2:
-        return f"{stat['mean']:.4f}"  # one seed has no spread to show
-    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
-
-
-def _seeds_cell(net: dict[str, Any], planned: int) -> str:
-    """The seeds of a network that finished ok, of those planned, and why not the others.
-
-    ``3/3``; ``1/3 (1 failed, 1 to train)``; ``0/3 (not trained yet)``.
-    """
-    trained = int(net["trained"])
-    failed = int(net["failed"])
-    ok = trained - failed
-    missing = max(0, planned - trained)
-    planned = max(planned, trained)
-    if trained == 0:
-        return f"0/{planned} (not trained yet)"
-    notes = [f"{failed} failed"] if failed else []
-    if missing:
-        notes.append(f"{missing} to train")
-    return f"{ok}/{planned}" + (f" ({', '.join(notes)})" if notes else "")
-
-
-def _write_table(path: Path, networks: Sequence[dict[str, Any]]) -> None:
-    columns = [
-        "rank",
-        "nsc",
-        "arch_hash",
-        "search_accuracy",
-        "params",
-        "flops",
-        "val_mean",
-        "val_std",
-        "test_mean",
-        "test_std",
-        "seeds_ok",
-        "failed",
-    ]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        for net in networks:
-            writer.writerow(
-                [
-                    net["rank"],
-                    net["nsc"],
-                    net["arch_hash"],
-                    f"{net['search_accuracy']:.6g}",
-                    net["params"],
-                    net["flops"],
-                    *(
-                        "" if net[part][stat] is None else f"{net[part][stat]:.6g}"
-                        for part in ("validation", "test")
-                        for stat in ("mean", "std")
-                    ),
-                    net["test"]["n"],
-                    net["failed"],
-                ]
-            )
-    tmp.replace(path)
-
-
-def _rich_table(networks: Sequence[dict[str, Any]], output: Path, planned: int = 0) -> Any:
-    """The table ``finalize`` prints; ``planned``: the seeds each network is to train.
-
-    Nothing in it is cut: a cell too wide for a narrow terminal folds onto more lines
-    (:func:`_print_table` prints it whole to a file or a pipe).
-    """
-    from rich.table import Table
-
-    table = Table(title=f"Final training ({output})")
-    for name in ("#", "nsc", "search", "validation", "test", "params", "flops", "seeds ok"):
-        table.add_column(name, justify="left" if name == "nsc" else "right", overflow="fold")
-    for net in networks:
-        table.add_row(
-            str(net["rank"]),
-            net["nsc"] or "head only",
-            f"{net['search_accuracy']:.4f}",
-            _fmt(net["validation"]),
-            _fmt(net["test"]),
-            f"{net['params']:,}",
-            f"{net['flops']:,}",
-            _seeds_cell(net, planned or int(net["trained"])),
-        )
-    return table
-
-
-def _print_table(console: Any, table: Any) -> None:
-    """Print ``table``: folded to a terminal's width, at its full width anywhere else.
-
-    A console that is no terminal (a file, a pipe, a CI log) is 80 columns to rich,
-    too few for the table; there a line longer than 80 is better than a cut NSC.
-    """
-    from rich.measure import Measurement
-
-    if console.is_terminal:
-        console.print(table)
-        return
-    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    if natural <= console.width:
-        console.print(table)
-        return
-    kept = console.__dict__.get("_width")  # print(width=) is capped at the console's width
-    console.width = natural
-    try:
-        console.print(table)
-    finally:
-        console.__dict__["_width"] = kept
-
-
-def _tick_label(net: dict[str, Any]) -> str:
-    """``#1`` over the network's NSC, one layer (row) per line: the whole string."""
-    rows = str(net["nsc"]).split(";") if net["nsc"] else ["head only"]
-    return "\n".join([f"#{net['rank']}", *rows])
-
-
-def _figure(networks: Sequence[dict[str, Any]]) -> Any:
-    """The figure of ``final.png``: validation and test bars per network, named by NSC.
-
-    Error bars only where two or more seeds give a spread; a network with no finished
-    seed gets no bar but a note. The legend is outside the axes (to their right), so it
-    never covers a bar; the layout makes room for the NSC labels.
-    """
-    from nasframe.results.plots import _pyplot
-
-    plt = _pyplot()
-    width = 0.38
-    lines = max(len(_tick_label(net).splitlines()) for net in networks)
-    fig, ax = plt.subplots(
-        figsize=(max(5.0, 1.6 * len(networks) + 2.0), 3.0 + 0.16 * lines),
-        layout="constrained",
-    )
-    spread = any(
-        int(net[part]["n"] or 0) > 1 for net in networks for part in ("validation", "test")
-    )
-    for shift, part, colour in (
-        (-width / 2, "validation", "#8da0cb"),
-        (width / 2, "test", "#fc8d62"),
-    ):
-        xs = [i + shift for i in range(len(networks))]
-        means = [math.nan if net[part]["mean"] is None else net[part]["mean"] for net in networks]
-        ax.bar(xs, means, width, label=part, color=colour)
-        spread_at = [i for i, net in enumerate(networks) if int(net[part]["n"] or 0) > 1]
-        if spread_at:
-            ax.errorbar(
-                [xs[i] for i in spread_at],
-                [means[i] for i in spread_at],
-                yerr=[networks[i][part]["std"] for i in spread_at],
-                fmt="none",
-                ecolor="black",
-                capsize=3,
-                lw=1,
-            )
-    for i, net in enumerate(networks):
-        if net["validation"]["mean"] is None and net["test"]["mean"] is None:
-            ax.text(i, 0.02, "no seed\nfinished", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(networks)), [_tick_label(net) for net in networks], fontsize=8)
-    ax.set_xlim(-0.6, len(networks) - 0.4)
-    ax.set_xlabel("network: rank, then its NSC one layer per line", fontsize=8)
-    ax.set_ylabel("accuracy (mean ± std over seeds)" if spread else "accuracy")
-    ax.set_ylim(0, 1)
-    fig.legend(loc="outside right upper")
-    ax.set_title("final training: the run's best networks")
-    return fig
-
-
-def _plot(path: Path, networks: Sequence[dict[str, Any]]) -> None:
-    from nasframe.results.plots import _pyplot
-
-    plt = _pyplot()
-    fig = _figure(networks)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _plain(settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: value if isinstance(value, int | float | str | bool) or value is None else str(value)
-        for key, value in sorted(settings.items())
-    }
