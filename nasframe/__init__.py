@@ -19,9 +19,12 @@ from typing import Any
 
 from nasframe._version import __version__
 from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
+from nasframe.authoring.datasets import ArrayDataset, default_data_dir, split_indices
+from nasframe.authoring.storage import FileDBSettings, check_file_db_settings
 from nasframe.bench.table import BenchTable, TableRow
 from nasframe.compose import Composition
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
+from nasframe.config.settings import Settings, setting
 from nasframe.contracts import (
     RECORD_SCHEMA_VERSION,
     ActionInfo,
@@ -41,7 +44,6 @@ from nasframe.contracts import (
     Transition,
     fingerprint_of,
 )
-from nasframe.datasets import ArrayDataset, default_data_dir, split_indices
 from nasframe.errors import (
     ConfigError,
     DatabaseError,
@@ -55,12 +57,10 @@ from nasframe.errors import (
     closest,
 )
 from nasframe.nsc import NSC, LayerType, NSCRow
+from nasframe.nsc.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 from nasframe.plugins import PluginManager, get_plugin_manager, hookimpl
 from nasframe.registry import ComponentInfo, Registry
 from nasframe.runlock import RunFolderLock
-from nasframe.settings import Settings, setting
-from nasframe.storage import FileDBSettings, check_file_db_settings
-from nasframe.validity import InvalidNetworkError, NetworkShapes, block_shapes, why_invalid
 
 __all__ = [
     "NSC",

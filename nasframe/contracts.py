@@ -12,7 +12,7 @@ nasframe wires five kinds of component into one environment (see ``docs/``):
 * :class:`NetworkBuilder` -- turns an NSC into an untrained network for an estimator.
 
 This module holds value types and abstract classes only; it imports no framework
-(TensorFlow's input pipeline is :mod:`nasframe.tf_data`).
+(TensorFlow's input pipeline is :mod:`nasframe.authoring.tf_data`).
 
 A plugin provides a component by registering a factory for it (see
 :mod:`nasframe.hookspecs`); the core builds it from the configuration. Value types here
@@ -460,10 +460,10 @@ class DatasetHandler(abc.ABC):
 
         With ``shuffle`` the order changes every epoch (iteration), reproducibly from
         ``seed``: the same seed gives the same sequence of epoch orders. The default is
-        :func:`nasframe.tf_data.pipeline` over :meth:`arrays` (TensorFlow is imported
+        :func:`nasframe.authoring.tf_data.pipeline` over :meth:`arrays` (TensorFlow is imported
         there, not here: the contracts are framework-neutral); a handler may override it.
         """
-        from nasframe.tf_data import pipeline
+        from nasframe.authoring.tf_data import pipeline
 
         return pipeline(self, split, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
@@ -643,7 +643,7 @@ class ExperimentDB(abc.ABC):
     def to_frame(self) -> pd.DataFrame:
         """Every record as a typed pandas DataFrame, one flat row per record."""
 
-        from nasframe.records_frame import records_to_frame
+        from nasframe.authoring.records_frame import records_to_frame
 
         frame: pd.DataFrame = records_to_frame(list(self))
         return frame

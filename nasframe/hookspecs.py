@@ -32,6 +32,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from nasframe.agents import Agent
+    from nasframe.config.schema import ConfigSchema
     from nasframe.contracts import (
         DatasetHandler,
         ExperimentDB,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     )
     from nasframe.env import Episode
     from nasframe.registry import Registry
-    from nasframe.schema import ConfigSchema
     from nasframe.search.run import Run
 
 __all__ = ["hookspec"]

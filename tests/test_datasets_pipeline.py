@@ -25,9 +25,9 @@ def data(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Arr
     sends these small test splits down the large-split path.
     """
     if request.param == "gather":
-        import nasframe.tf_data
+        import nasframe.authoring.tf_data
 
-        monkeypatch.setattr(nasframe.tf_data, "SLICE_LIMIT", 0)
+        monkeypatch.setattr(nasframe.authoring.tf_data, "SLICE_LIMIT", 0)
     images = np.zeros((130, 4, 4, 1), np.float32)
     images[:, 0, 0, 0] = np.arange(130)
     labels = np.arange(130) % 7

@@ -16,7 +16,7 @@ from nasframe_sqlite import SqliteExperimentDB
 
 import nasframe
 from nasframe import CacheKey, DatabaseError, Evaluation, ExperimentDB, Record, Status
-from nasframe.records_frame import FRAME_DTYPES
+from nasframe.authoring.records_frame import FRAME_DTYPES
 
 Factory = Callable[..., ExperimentDB]
 BACKENDS: dict[str, tuple[Factory, str]] = {

@@ -11,8 +11,8 @@ from nasframe_csv import CsvExperimentDB
 from nasframe_sqlite import SqliteExperimentDB
 from test_db_backends import make_record
 
+from nasframe.authoring.records_frame import FRAME_DTYPES
 from nasframe.cli import main
-from nasframe.records_frame import FRAME_DTYPES
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:

@@ -324,7 +324,7 @@ def test_set_database_path_is_honoured(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     shutil.move(run_dir / "experiments.csv", tmp_path / "moved.csv")
     assert plan_of(run_dir, "database.path=moved.csv").networks
-    from nasframe.storage import open_database
+    from nasframe.authoring.storage import open_database
 
     # a database of other networks holds none of this run's: said in one line
     other = open_database(tmp_path / "empty.csv", create=True)
@@ -458,7 +458,8 @@ LONG = "1,1,3,0,0;2,2,2,1,0;3,6,0,1,2;4,1,5,3,0;5,1,3,4,0"
 def final_summaries(tmp_path: Path) -> list[dict[str, Any]]:
     """Three networks: three seeds ok; one ok, one failed, one to train; none trained."""
     from nasframe.bench import TableRow
-    from nasframe.finalize import FinalPlan, _summaries
+    from nasframe.finalize import FinalPlan
+    from nasframe.finalize.report import _summaries
 
     def record(nsc: str, accuracy: float) -> nasframe.Record:
         network = nasframe.NSC.parse(nsc)
@@ -491,7 +492,7 @@ def nsc_cells(text: str) -> list[str]:
 
 
 def test_finalize_table_shows_whole_nscs_and_seed_counts_that_read(tmp_path: Path) -> None:
-    from nasframe.finalize import _fmt, _print_table, _rich_table, _write_table
+    from nasframe.finalize.report import _fmt, _print_table, _rich_table, _write_table
 
     networks = final_summaries(tmp_path)
     assert _fmt(networks[0]["validation"]) == "0.9100 ± 0.0100"
@@ -525,7 +526,7 @@ def test_finalize_table_shows_whole_nscs_and_seed_counts_that_read(tmp_path: Pat
 def test_final_png_names_networks_by_nsc_and_its_legend_covers_no_bar(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from nasframe.finalize import _figure, _plot
+    from nasframe.finalize.report import _figure, _plot
 
     networks = final_summaries(tmp_path)
     figure = _figure(networks)

@@ -210,7 +210,7 @@ def test_stored_and_shown_network_strings(text: str, network: str, label: str) -
 
 # -- the step's data path (issue 31 item 5) ---------------------------------------------------
 def _count_forms(monkeypatch: pytest.MonkeyPatch) -> list[NSC]:
-    import nasframe.nsc as module
+    import nasframe.nsc.code as module
 
     computed: list[NSC] = []
     original = module._canonical_form

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import nasframe
-from nasframe.wrappers import MetaRLObservation, Phase, TaskSchedule, TrialWrapper
+from nasframe.env.wrappers import MetaRLObservation, Phase, TaskSchedule, TrialWrapper
 
 # chained space on digits: ids 0-6 add a layer, 7 is the terminal action
 CONV, POOL, TERMINAL = 1, 3, 7

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import nasframe
-from nasframe.wrappers import MetaRLObservation, Phase, TaskSchedule, parse_schedule
+from nasframe.env.wrappers import MetaRLObservation, Phase, TaskSchedule, parse_schedule
 
 
 class TaskEnv(gymnasium.Env[np.ndarray, int]):

@@ -586,7 +586,7 @@ class _TaskDraw(gymnasium.Wrapper[Any, Any, Any, Any]):
 
 
 def _trial(episodes: int) -> Callable[[gymnasium.Env[Any, Any]], gymnasium.Env[Any, Any]]:
-    from nasframe.wrappers import MetaRLObservation, TrialWrapper
+    from nasframe.env.wrappers import MetaRLObservation, TrialWrapper
 
     return lambda env: MetaRLObservation(TrialWrapper(env, episodes=episodes))
 
@@ -644,7 +644,7 @@ def _meta_train(state: _State, job: tuple[str, str, int]) -> MetaRecord:
     tasks = _TaskEnvs(envs)
     env: gymnasium.Env[Any, Any]
     if base in MEMORY:
-        from nasframe.wrappers import MetaRLObservation, TrialWrapper
+        from nasframe.env.wrappers import MetaRLObservation, TrialWrapper
 
         inner = TrialWrapper(tasks, episodes=settings.trial_episodes)
         env = MetaRLObservation(_TaskDraw(inner, training, meta_seed))

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nasframe.authoring.storage import open_database
 from nasframe.errors import DatabaseError
-from nasframe.storage import open_database
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -60,6 +60,7 @@ def import_nasgym(
     imports the other rows and names and counts the skipped ones.
     See docs/from-nasgym.md.
     """
+    from nasframe.authoring.storage import open_database
     from nasframe.errors import ConfigError
     from nasframe.nasgym import (
         describe,
@@ -69,7 +70,6 @@ def import_nasgym(
         translate_config,
     )
     from nasframe.runlock import check_folder_path
-    from nasframe.storage import open_database
 
     if config_path is None and db_path is None:
         raise ConfigError("give --config (NASGym's config.ini), --db (its CSV database) or both")

@@ -253,13 +253,13 @@ def _build(run: Run, session: _Session, console: Any) -> None:
     run._trainings_before = int(getattr(run.evaluator, "trainings", 0))
     tasks = str(config.get("run", "tasks"))
     if tasks:
-        from nasframe.wrappers import TaskSchedule, parse_schedule
+        from nasframe.env.wrappers import TaskSchedule, parse_schedule
 
         env = TaskSchedule(
             env, parse_schedule(tasks), start_step=run.steps, known_tasks=known_tasks(env)
         )
     if bool(config.get("run", "meta_rl")):
-        from nasframe.wrappers import MetaRLObservation
+        from nasframe.env.wrappers import MetaRLObservation
 
         env = MetaRLObservation(env)
     progress = session.progress = ProgressBar(run, console, enabled=verbosity >= 1)

@@ -124,7 +124,7 @@ class EpisodicAgent(nasframe.Agent):
 
         At the end of every episode the agent is told its last reward and asks for the
         next proposal. A call that stops inside an episode continues it on the next call.
-        Over a ``nasframe.wrappers.TrialWrapper`` every NAS episode of a trial is one
+        Over a ``nasframe.env.wrappers.TrialWrapper`` every NAS episode of a trial is one
         proposal (``info["inner_terminated"]``/``["inner_truncated"]`` end it), and the
         env is reset only when the trial ends.
         """

@@ -94,7 +94,7 @@ class RandomAgent(nasframe.Agent):
             taken += 1
             self._steps += 1
             self._position += 1
-            # a trial wrapper (nasframe.wrappers.TrialWrapper) starts the trial's next NAS
+            # a trial wrapper (nasframe.env.wrappers.TrialWrapper) starts the trial's next NAS
             # episode itself: that episode, too, uses its own max_steps draws
             ended_inner = bool(info.get("inner_terminated") or info.get("inner_truncated"))
             if terminated or truncated or ended_inner:

@@ -35,8 +35,8 @@ import typing
 from dataclasses import MISSING, field, fields
 from typing import Any, ClassVar, TypeVar
 
+from nasframe.config.schema import ConfigSchema, Section
 from nasframe.errors import ConfigError, closest
-from nasframe.schema import ConfigSchema, Section
 
 __all__ = ["Settings", "setting"]
 

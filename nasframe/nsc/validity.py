@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasframe.errors import NasframeError
-from nasframe.nsc import INPUT, NSC, LayerType
+from nasframe.nsc.code import INPUT, NSC, LayerType
 
 __all__ = ["InvalidNetworkError", "NetworkShapes", "block_shapes", "why_invalid"]
 

@@ -1,9 +1,9 @@
 """The configuration schema: the sections and keys a configuration may hold.
 
-Plain value types with no dependency on the loader (:mod:`nasframe.config`) or the plugin
-manager, so the hook specifications can name :class:`ConfigSchema` without importing the
-configuration machinery. Plugins get these names from ``nasframe`` (``ConfigSchema``,
-``Section``, ``Key``).
+Plain value types with no dependency on the loader (:mod:`nasframe.config.loading`) or
+the plugin manager, so the hook specifications can name :class:`ConfigSchema` without
+depending on the configuration machinery. Plugins get these names from ``nasframe``
+(``ConfigSchema``, ``Section``, ``Key``).
 """
 
 from __future__ import annotations
