@@ -217,44 +217,16 @@ def recompute_batch_norm(model: Any, batches: Any, *, function: Any = None) -> A
     Returns:
         The traced pass, for the next call on the same model.
     """
-    import tensorflow as tf
-
     norms = batch_norm_layers(model)
     if not norms:
         return function
-    if function is None:
-        import keras
-
-        dropouts = [
-            layer for layer in _all_layers(model) if isinstance(layer, keras.layers.Dropout)
-        ]
-
-        @tf.function(autograph=False, reduce_retracing=True)
-        def function(images: Any) -> Any:
-            # Python, so it runs once, while tracing: momentum 0 makes each layer's moving
-            # statistics exactly the batch's; no dropout, as the issue's reference.
-            momenta = [layer.momentum for layer in norms]
-            rates = [layer.rate for layer in dropouts]
-            try:
-                for layer in norms:
-                    layer.momentum = 0.0
-                for layer in dropouts:
-                    layer.rate = 0.0
-                model(images, training=True)
-            finally:
-                for layer, momentum in zip(norms, momenta, strict=True):
-                    layer.momentum = momentum
-                for layer, rate in zip(dropouts, rates, strict=True):
-                    layer.rate = rate
-            return [
-                (tf.identity(layer.moving_mean.value), tf.identity(layer.moving_variance.value))
-                for layer in norms
-            ]
 
     sums: list[list[Any]] | None = None
     total = 0
     for images, *_ in batches:
         count = int(images.shape[0])
+        if function is None:
+            function = _statistics_pass(model, norms, images)
         moments = function(images)
         weighted = [[mean * count, variance * count] for mean, variance in moments]
         if sums is None:
@@ -268,6 +240,43 @@ def recompute_batch_norm(model: Any, batches: Any, *, function: Any = None) -> A
         for layer, (mean, variance) in zip(norms, sums, strict=True):
             layer.moving_mean.assign(mean / total)
             layer.moving_variance.assign(variance / total)
+    return function
+
+
+def _statistics_pass(model: Any, norms: list[Any], images: Any) -> Any:
+    """The traced training-mode pass of ``recompute_batch_norm``: one trace per model.
+
+    The batch dimension is left open, so the last, smaller batch of the subset runs the
+    same graph instead of tracing a second one (tracing is most of the pass's cost).
+    """
+    import keras
+    import tensorflow as tf
+
+    dropouts = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.Dropout)]
+    spec = tf.TensorSpec((None, *images.shape[1:]), images.dtype)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def function(images: Any) -> Any:
+        # Python, so it runs once, while tracing: momentum 0 makes each layer's moving
+        # statistics exactly the batch's; no dropout, as the issue's reference.
+        momenta = [layer.momentum for layer in norms]
+        rates = [layer.rate for layer in dropouts]
+        try:
+            for layer in norms:
+                layer.momentum = 0.0
+            for layer in dropouts:
+                layer.rate = 0.0
+            model(images, training=True)
+        finally:
+            for layer, momentum in zip(norms, momenta, strict=True):
+                layer.momentum = momentum
+            for layer, rate in zip(dropouts, rates, strict=True):
+                layer.rate = rate
+        return [
+            (tf.identity(layer.moving_mean.value), tf.identity(layer.moving_variance.value))
+            for layer in norms
+        ]
+
     return function
 
 
