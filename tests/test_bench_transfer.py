@@ -360,7 +360,22 @@ def test_the_command_says_a_bad_table_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["bench", "transfer", "--tables", str(tmp_path / "none")])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines == [f"error: --tables: no such table folder: {tmp_path / 'none'}"]
+    assert lines == [
+        f"error: --tables: no such table folder: {tmp_path / 'none'} "
+        "(shipped task sets: digit-tasks)"
+    ]
+
+
+def test_the_shipped_task_set_is_found_by_name_and_its_tables_are_whole() -> None:
+    from nasframe.bench import BenchTable
+    from nasframe.bench.transfer import task_tables
+
+    found = dict(task_tables(["digit-tasks"]))
+    assert set(found) == {"base", "small", "clutter", "rotated", "noisy", "salt"}
+    for name, folder in found.items():
+        table = BenchTable.load(folder)  # the checksum of its build card holds
+        assert len(table) == 400 and table.build["complete"], name
+        assert f"task={name}," in table.build["dataset"]
 
 
 def test_task_tables_expands_a_folder_of_tables(tables: Path) -> None:

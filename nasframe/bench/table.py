@@ -32,6 +32,7 @@ __all__ = [
     "BUILD_FILE",
     "ROWS_FILE",
     "SHIPPED_TABLE",
+    "SHIPPED_TASK_SETS",
     "TABLE_FILE",
     "BenchTable",
     "RowWriter",
@@ -56,6 +57,10 @@ SHIPPED_NAMES = ("nsc-bench-v3",)
 
 #: The folder of the default shipped table.
 SHIPPED_TABLE = SHIPPED_FOLDER / SHIPPED_NAMES[0]
+
+#: The task sets that ship with nasframe (one table per task, for ``bench transfer``):
+#: ``digit-tasks`` is ``digit-tasks-v1``'s six tasks (docs/tasks.md).
+SHIPPED_TASK_SETS = ("digit-tasks",)
 
 #: The fixed columns, in order; ``val_1 .. val_E`` follow ``epochs``, then ``test``.
 _HEAD = (

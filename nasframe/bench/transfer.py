@@ -66,7 +66,13 @@ from nasframe.bench.compare import (
     RunTrace,
     interval,
 )
-from nasframe.bench.table import ROWS_FILE, TABLE_FILE, BenchTable
+from nasframe.bench.table import (
+    ROWS_FILE,
+    SHIPPED_FOLDER,
+    SHIPPED_TASK_SETS,
+    TABLE_FILE,
+    BenchTable,
+)
 from nasframe.env import EVALUATE
 from nasframe.errors import ConfigError, NasframeError
 from nasframe.runlock import move_aside
@@ -301,7 +307,9 @@ def task_tables(paths: Sequence[Path | str]) -> list[tuple[str, Path]]:
     """``(task name, table folder)`` of every task of ``paths``.
 
     Each path is a table folder (named after its task) or a folder of such folders
-    (every sub-folder holding a table, in name order).
+    (every sub-folder holding a table, in name order), or the name of a task set that
+    ships with nasframe (:data:`~nasframe.bench.table.SHIPPED_TASK_SETS`:
+    ``digit-tasks``) where no such path exists.
 
     Raises:
         ConfigError: a path does not exist or holds no table, two tasks have one name,
@@ -310,8 +318,13 @@ def task_tables(paths: Sequence[Path | str]) -> list[tuple[str, Path]]:
     folders: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
+        if not path.exists() and str(raw) in SHIPPED_TASK_SETS:
+            path = SHIPPED_FOLDER / str(raw)
         if not path.exists():
-            raise ConfigError(f"--tables: no such table folder: {path}")
+            shipped = ", ".join(SHIPPED_TASK_SETS)
+            raise ConfigError(
+                f"--tables: no such table folder: {path} (shipped task sets: {shipped})"
+            )
         if path.is_file():
             folders.append(path.parent)
         elif _holds_table(path):
