@@ -25,6 +25,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nasframe.bench import BenchTable
 
 #: where ``resources/digit-tasks.ini``'s tables ship
 SHIPPED = Path(__file__).resolve().parents[1] / "nasframe" / "bench" / "data" / "digit-tasks"
@@ -32,17 +36,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "nasframe" / "bench" / "data" / 
 ORDER = ("base", "small", "clutter", "rotated", "noisy", "salt")
 
 
-def load(paths: list[str]) -> dict[str, dict[str, float]]:
-    """``{task: {nsc: seed-mean validation accuracy}}`` of every table (failures count 0)."""
-    from nasframe.bench import BenchTable
-    from nasframe.bench.transfer import task_tables
-
-    out: dict[str, dict[str, float]] = {}
-    for name, folder in task_tables(paths):
-        table = BenchTable.load(folder)
-        means = table.mean_accuracies()
-        out[name] = {table.by_hash[h][0].nsc: value for h, value in means.items()}
-    return out
+def accuracies(table: BenchTable) -> dict[str, float]:
+    """``{nsc: seed-mean validation accuracy}`` of a table (failures count 0)."""
+    means = table.mean_accuracies()
+    return {table.by_hash[h][0].nsc: value for h, value in means.items()}
 
 
 def ordered(names: list[str]) -> list[str]:
@@ -59,12 +56,11 @@ def ranks(accuracies: dict[str, float]) -> dict[str, int]:
     return {nsc: first[value] for nsc, value in accuracies.items()}
 
 
-def report(tables: dict[str, dict[str, float]], folders: dict[str, Path]) -> list[list[float]]:
+def report(loaded: dict[str, BenchTable], folders: dict[str, Path]) -> list[list[float]]:
     """Print the criteria; return the all-networks Spearman matrix (task order)."""
-    import json
-
     from scipy.stats import spearmanr  # type: ignore[import-untyped]  # scikit-learn needs scipy
 
+    tables = {task: accuracies(table) for task, table in loaded.items()}
     tasks = ordered(list(tables))
     common = sorted(set.intersection(*(set(t) for t in tables.values())))
     count = len(common)
@@ -123,7 +119,7 @@ def report(tables: dict[str, dict[str, float]], folders: dict[str, Path]) -> lis
 
     print("\nbuild time and size:")
     for task in tasks:
-        card = json.loads((folders[task] / "build.json").read_text(encoding="utf-8"))
+        card = loaded[task].build
         table = folders[task] / "table.csv.gz"
         size = f"{table.stat().st_size / 1000:.1f} kB" if table.exists() else "not finished"
         seconds = card.get("build_seconds")
@@ -171,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="two shipped tables, no plot")
     args = parser.parse_args(argv)
     from nasframe import ConfigError
+    from nasframe.bench import BenchTable
     from nasframe.bench.transfer import task_tables
 
     try:
@@ -178,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.smoke:
             found = found[:2]
         folders = dict(found)
-        tables = load([str(folder) for _, folder in found])
+        tables = {name: BenchTable.load(folder) for name, folder in found}
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
