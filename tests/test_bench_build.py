@@ -15,6 +15,7 @@ import nasframe
 from nasframe import NSC, DatasetHandler, Evaluation, Measurement, fingerprint_of
 from nasframe.bench import BenchTable, enumerate_networks, read_rows
 from nasframe.bench.build import BuildPlan, build_table
+from nasframe.bench.sampling import SampleSettings, random_networks
 from nasframe.bench.stats import plot_histogram, table_statistics
 from nasframe.bench.table import ROWS_FILE, TABLE_FILE
 from nasframe.cli import main
@@ -277,3 +278,108 @@ def test_statistics_count_the_networks_that_cannot_fit_their_training_data() -> 
     assert "2 of 3 networks below 0.2" in _format_stats(figures)
     old = [TableRow("h1", "1,1,1,0,0", 1, 0, "ok", curve=(0.5,), test=0.5)]
     assert "train_accuracy" not in table_statistics(BenchTable(old))
+
+
+# -- sampled builds (issue 30) ----------------------------------------------------------
+
+
+def sampled_plan(tmp_path: Path, folder: str = "table", **sample: Any) -> BuildPlan:
+    settings = {"size": 40, "agents": ("rea", "random"), "agent_share": 0.5, **sample}
+    return plan(
+        tmp_path,
+        space="pointer",
+        depth=4,
+        sample=SampleSettings(**settings),
+        output=tmp_path / folder,
+    )
+
+
+def test_random_episodes_are_seeded_deduplicated_and_cover_every_depth(
+    manager: nasframe.PluginManager,
+) -> None:
+    space = manager.registry("search_space").create("pointer")
+    first = random_networks(space, 6, 60, seed=3)
+    again = random_networks(space, 6, 60, seed=3)
+    assert [str(n) for n in first] == [str(n) for n in again]
+    assert len({n.canonical_hash for n in first}) == len(first) == 60
+    assert str(first[0]) == "" and {len(n) for n in first} == set(range(7))
+    # a larger sample of the same seed starts with the smaller one: it grows, never redraws
+    assert [str(n) for n in random_networks(space, 6, 80, seed=3)[:60]] == [str(n) for n in first]
+    assert [str(n) for n in random_networks(space, 6, 60, seed=4)] != [str(n) for n in first]
+
+
+def test_a_sampled_build_joins_random_episodes_and_agent_trajectories(
+    tmp_path: Path, manager: nasframe.PluginManager
+) -> None:
+    result = build_table(sampled_plan(tmp_path), plugin_manager=manager)
+    card = result.card
+    assert result.complete and card["sampling"] == {"mode": "sampled", "seed": 0}
+    assert card["sample"]["random"] == 20
+    assert card["sample"]["agent_networks"] == {"rea": 10, "random": 10}
+    table = BenchTable.load(tmp_path / "table")
+    assert len(table) == card["networks"] == card["rows"] == result.rows
+    assert 20 < len(table) <= 40  # the agents may revisit random-episode networks
+    assert {row.depth for row in table.rows} >= {0, 1, 2, 3, 4}
+    assert build_table(sampled_plan(tmp_path), plugin_manager=manager).trained == 0
+
+
+def test_a_stopped_sampled_build_resumes_to_the_same_table(
+    tmp_path: Path, manager: nasframe.PluginManager
+) -> None:
+    whole = build_table(sampled_plan(tmp_path, folder="whole"), plugin_manager=manager)
+    rows_path = tmp_path / "parts" / ROWS_FILE
+    trained = 0
+    for limit in (15, 8):  # stopped in the random episodes, then in the agents' phase
+        part = build_table(
+            sampled_plan(tmp_path, folder="parts"), plugin_manager=manager, limit=limit
+        )
+        assert not part.complete and part.trained == limit
+        trained += limit
+        rows_path.write_bytes(rows_path.read_bytes() + b"ffff,1,1,3")  # a kill -9 mid-line
+    last = build_table(sampled_plan(tmp_path, folder="parts"), plugin_manager=manager)
+    assert last.complete and trained + last.trained == whole.trained
+    # the agents replayed their trajectories from the stored rows: the same sample
+    whole_table = (tmp_path / "whole" / TABLE_FILE).read_bytes()
+    assert (tmp_path / "parts" / TABLE_FILE).read_bytes() == whole_table
+
+
+def test_repeat_seeds_of_a_sample_can_pick_a_random_fraction(
+    tmp_path: Path, manager: nasframe.PluginManager
+) -> None:
+    changes = {"repeat_seeds": [1], "repeat_top": 0.25, "repeat_pick": "random"}
+    sample = SampleSettings(size=40, agents=(), agent_share=0.0)
+    result = build_table(
+        plan(tmp_path, space="pointer", depth=4, sample=sample, **changes),
+        plugin_manager=manager,
+    )
+    table = BenchTable.load(tmp_path / "table")
+    repeated = {h for h, rows in table.by_hash.items() if len(rows) == 2}
+    assert result.complete and len(repeated) == 10 == result.card["repeat_networks"]
+    best = sorted(table.by_hash, key=lambda h: -table.by_hash[h][0].accuracy())[:10]
+    assert repeated != set(best)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"size": -1}, r"\[bench\] sample = -1"),
+        ({"size": 10, "agents": (), "agent_share": 0.5}, "sample_agents is empty"),
+        ({"size": 10, "agent_share": 1.5}, r"\[bench\] agent_share = 1.5"),
+    ],
+)
+def test_bad_sample_settings_are_refused_in_one_line(settings: dict[str, Any], match: str) -> None:
+    with pytest.raises(nasframe.ConfigError, match=match):
+        SampleSettings(**settings)
+
+
+def test_a_bad_repeat_pick_is_refused(tmp_path: Path, manager: nasframe.PluginManager) -> None:
+    bad = plan(
+        tmp_path,
+        space="pointer",
+        depth=2,
+        repeat_seeds=[1],
+        repeat_pick="best",
+        sample=SampleSettings(size=5, agents=(), agent_share=0.0),
+    )
+    with pytest.raises(nasframe.ConfigError, match=r"\[bench\] repeat_pick = 'best'"):
+        build_table(bad, plugin_manager=manager)

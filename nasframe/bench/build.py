@@ -13,15 +13,21 @@ The build writes into one folder:
 
 Work is ordered seed by seed and, within a seed, by depth: a build stopped early leaves
 complete shallower tables rather than a scattered sample.
+
+A *sampled* build (``BuildPlan.sample.size > 0``, ``[bench] sample``) trains a sample of
+the space instead (:mod:`nasframe.bench.sampling`): first the networks of random
+episodes, every depth equally often, then the networks search agents visit on the live
+estimator; then the repeat seeds, for the best or a random fraction of the sample
+(``repeat_pick``). It resumes the same way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +35,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasframe.bench.networks import enumerate_networks
+from nasframe.bench.sampling import (
+    LiveRows,
+    SampleSettings,
+    agent_networks,
+    random_networks,
+    repeat_networks,
+)
 from nasframe.bench.table import (
     BUILD_FILE,
     ROWS_FILE,
@@ -54,7 +67,7 @@ __all__ = ["BuildPlan", "BuildResult", "build_table", "measure_row"]
 log = logging.getLogger("nasframe.bench")
 
 #: Keys of the build card that must match for a folder to be resumed.
-_IDENTITY_KEYS = ("space", "depth", "dataset", "estimator")
+_IDENTITY_KEYS = ("space", "depth", "dataset", "estimator", "sampling")
 
 
 @dataclass
@@ -75,6 +88,12 @@ class BuildPlan:
         output: the table folder.
         ray: the ``[ray]`` settings of the workers (resources, retries), for
             ``workers`` > 1.
+        sample: a sampled build's draw (``size`` 0: every network, exhaustive).
+        repeat_pick: which networks ``repeat_seeds`` trains: ``top`` (the best) or
+            ``random`` (a seeded random fraction: seed noise over the whole range).
+        evaluate: ``[env] evaluate`` of the sampling agents' environment.
+        config: the configuration whose agent sections the sampling agents read
+            (``None``: their defaults).
     """
 
     space: str
@@ -86,6 +105,10 @@ class BuildPlan:
     repeat_seeds: Sequence[int] = ()
     repeat_top: float = 0.0
     ray: dict[str, Any] = field(default_factory=dict)
+    sample: SampleSettings = field(default_factory=SampleSettings)
+    repeat_pick: str = "top"
+    evaluate: str = "every_step"
+    config: Any = None
 
 
 @dataclass
@@ -145,10 +168,22 @@ def build_table(
     if not 0.0 <= plan.repeat_top <= 1.0:
         raise ConfigError(f"[bench] repeat_top = {plan.repeat_top}: must be in [0, 1]")
     space = plugin_manager.search_spaces().create(plan.space)
-    networks = enumerate_networks(space, plan.depth)
+    sampled = plan.sample.size > 0
     # built as the workers build them: the composition path, with the plan's settings
     estimator = ComponentSpec("estimator", *plan.estimator).build(plugin_manager)
     dataset = ComponentSpec("dataset", *plan.dataset).build(plugin_manager)
+    if sampled:
+        if plan.depth < 1 or plan.depth > space.max_depth:
+            enumerate_networks(space, plan.depth)  # raises the depth's one-line error
+        networks = random_networks(
+            space,
+            plan.depth,
+            plan.sample.random,
+            plan.sample.seed,
+            accept=lambda nsc: estimator.why_invalid(nsc, dataset) is None,
+        )
+    else:
+        networks = enumerate_networks(space, plan.depth)
     if type(estimator).measure is PerformanceEstimator.measure:
         raise ConfigError(
             f"estimator {estimator.name!r} cannot build a table: it does not record learning "
@@ -172,16 +207,20 @@ def build_table(
         "repeat_top": plan.repeat_top if repeat else 0.0,
         "networks": len(networks),
     }
+    if sampled:
+        card["sampling"] = {"mode": "sampled", "seed": plan.sample.seed}
+        card["sample"] = {**plan.sample.card(), "random": len(networks)}
+        card["repeat_pick"] = plan.repeat_pick
     output = plan.output
     output.mkdir(parents=True, exist_ok=True)
     card_path = output / BUILD_FILE
     previous = _read_card(card_path)
     if previous:
         for key in _IDENTITY_KEYS:
-            if previous.get(key) != card[key]:
+            if previous.get(key) != card.get(key):
                 raise ConfigError(
                     f"{card_path}: this folder holds a table of {key} {previous.get(key)!r}, "
-                    f"not {card[key]!r}; choose another --output or remove the folder"
+                    f"not {card.get(key)!r}; choose another --output or remove the folder"
                 )
     card["build_seconds"] = float(previous.get("build_seconds", 0.0)) if previous else 0.0
     # Convolutions round differently on another CPU (docs/estimator.md#determinism): the
@@ -198,7 +237,8 @@ def build_table(
     max_epochs = _max_epochs(estimator, done)
     by_hash = {nsc.canonical_hash: nsc for nsc in networks}
     trained = 0
-    budget = [len(networks) * (len(seeds) + len(repeat)) if limit is None else max(0, limit)]
+    # rows this run may still train (a sampled build's agents spend it too)
+    budget = [sys.maxsize if limit is None else max(0, limit)]
 
     def pending(wanted: list[tuple[str, int]], stored: list[TableRow]) -> list[tuple[NSC, int]]:
         have = {(row.arch_hash, row.seed) for row in stored}
@@ -244,31 +284,79 @@ def build_table(
         )
 
     primary = [(nsc.canonical_hash, seed) for seed in seeds for nsc in networks]
+    picked = "a random" if plan.repeat_pick == "random" else "the top"
     say(
-        f"{len(networks)} networks x seeds {seeds}"
-        + (f", the top {plan.repeat_top:.0%} also x seeds {repeat}" if repeat else "")
+        (
+            f"a sample of {len(networks)} random-episode networks"
+            + (
+                f" and {plan.sample.per_agent} from each of {', '.join(plan.sample.agents)}"
+                if plan.sample.per_agent
+                else ""
+            )
+            if sampled
+            else f"{len(networks)} networks"
+        )
+        + f" x seeds {seeds}"
+        + (f", {picked} {plan.repeat_top:.0%} also x seeds {repeat}" if repeat else "")
         + f": {len(done)} rows stored"
     )
     wanted = list(primary)
+    agents_done = not sampled or plan.sample.per_agent == 0
     try:
-        run(pending(primary, done), "every network")
+        run(pending(primary, done), "random episodes" if sampled else "every network")
         done = resume_rows(rows_path)
-        if repeat and not pending(primary, done):
-            top = _top_networks(networks, done, seeds, plan.repeat_top)
+        if not agents_done and not pending(primary, done):
+            found, agents_done = _sample_agents(
+                plan,
+                space,
+                estimator,
+                dataset,
+                done,
+                rows_path,
+                max_epochs,
+                budget,
+                seeds[0],
+                plugin_manager,
+                say,
+            )
+            trained += sum(count for _, count in found.values())
+            card["sample"]["agent_networks"] = {
+                name: len(nets) for name, (nets, _) in found.items()
+            }
+            for nets, _ in found.values():
+                for arch_hash, nsc in nets.items():
+                    if arch_hash not in by_hash:
+                        by_hash[arch_hash] = nsc
+                        networks.append(nsc)
+            card["networks"] = len(networks)
+            primary = [(nsc.canonical_hash, seed) for seed in seeds for nsc in networks]
+            wanted = list(primary)
+            done = resume_rows(rows_path)
+            run(pending(primary, done), "the agents' networks, every seed")
+            done = resume_rows(rows_path)
+        if repeat and agents_done and not pending(primary, done):
+            top = repeat_networks(
+                [nsc.canonical_hash for nsc in networks],
+                _mean_scores(done, seeds),
+                plan.repeat_top,
+                plan.repeat_pick,
+                plan.sample.seed,
+            )
             card["repeat_networks"] = len(top)
             extra = [(h, seed) for seed in repeat for h in top]
             wanted += extra
-            run(pending(extra, done), f"the top {len(top)} networks")
+            run(pending(extra, done), f"{picked} {len(top)} networks")
     finally:
         estimator.close()
         card["build_seconds"] = card["build_seconds"] + time.perf_counter() - started
         _write_card(card_path, {**card, "complete": False})
     rows = resume_rows(rows_path)
     have = {(row.arch_hash, row.seed) for row in rows}
-    complete = not pending(primary, rows) and (not repeat or "repeat_networks" in card)
+    complete = agents_done and not pending(primary, rows)
+    complete = complete and (not repeat or "repeat_networks" in card)
     complete = complete and not pending(wanted, rows)
     if complete:
-        order = {nsc.canonical_hash: i for i, nsc in enumerate(networks)}
+        order = {nsc.canonical_hash: i for i, nsc in enumerate(sorted(networks, key=len))}
         keep = set(wanted)
         final = sorted(
             (row for row in rows if (row.arch_hash, row.seed) in keep),
@@ -294,17 +382,61 @@ def build_table(
     )
 
 
-def _top_networks(
-    networks: Sequence[NSC], rows: Sequence[TableRow], seeds: Sequence[int], fraction: float
-) -> list[str]:
-    """The hashes of the best ``fraction`` of ``networks`` by mean accuracy over ``seeds``."""
+def _mean_scores(rows: Sequence[TableRow], seeds: Sequence[int]) -> dict[str, float]:
+    """Per network (canonical hash): its mean last-epoch accuracy over ``seeds``."""
     scores: dict[str, list[float]] = {}
     for row in rows:
         if row.seed in seeds:
             scores.setdefault(row.arch_hash, []).append(row.accuracy())
-    hashes = [nsc.canonical_hash for nsc in networks]
-    ranked = sorted(hashes, key=lambda h: -sum(scores.get(h, [0.0])) / len(scores.get(h, [0])))
-    return ranked[: math.ceil(len(ranked) * fraction)]
+    return {arch_hash: sum(values) / len(values) for arch_hash, values in scores.items()}
+
+
+def _sample_agents(
+    plan: BuildPlan,
+    space: Any,
+    estimator: PerformanceEstimator,
+    dataset: Any,
+    done: Sequence[TableRow],
+    rows_path: Path,
+    max_epochs: int,
+    budget: list[int],
+    seed: int,
+    plugin_manager: PluginManager,
+    say: Callable[[str], None],
+) -> tuple[dict[str, tuple[dict[str, NSC], int]], bool]:
+    """Run each sampling agent on the live estimator (replaying what is stored).
+
+    Returns, per agent, the networks it visited and the rows it trained, and whether
+    every agent finished (its share visited, or its step cap reached) within the budget.
+    """
+    stored = {row.arch_hash: row for row in done if row.seed == seed}
+    found: dict[str, tuple[dict[str, NSC], int]] = {}
+    finished = True
+    with RowWriter(rows_path, max_epochs) as writer:
+        for name in plan.sample.agents:
+            live = LiveRows(estimator, dataset, stored, writer, seed, budget)
+            say(
+                f"{name}: searching until it has visited {plan.sample.per_agent} networks "
+                f"(stored ones are replayed, not trained); rows go to {rows_path}"
+            )
+            nets = agent_networks(
+                name,
+                live,
+                space=space,
+                depth=plan.depth,
+                count=plan.sample.per_agent,
+                seed=plan.sample.seed,
+                step_factor=plan.sample.step_factor,
+                evaluate=plan.evaluate,
+                config=plan.config,
+                plugin_manager=plugin_manager,
+            )
+            found[name] = (nets, live.trained)
+            say(f"{name}: {len(nets)} networks visited, {live.trained} trained in this run")
+            if len(nets) < plan.sample.per_agent and budget[0] <= 0:
+                finished = False
+                break
+    return found, finished
 
 
 def _max_epochs(estimator: PerformanceEstimator, rows: Sequence[TableRow]) -> int:

@@ -812,6 +812,12 @@ def _table_warnings(table: BenchTable, settings: CompareSettings, networks: int)
             f"warning: the table {source} is incomplete ({why}): regret is measured against "
             f"the best of its {networks} networks, not of the whole space"
         )
+    if table.build.get("sampling"):
+        lines.append(
+            f"warning: the table {source} is a sample of its space ({networks} networks): "
+            "agents that propose a network outside it get status invalid, and regret is "
+            "measured against the best of the sample"
+        )
     if settings.budget > networks:
         lines.append(
             f"warning: budget {settings.budget} is larger than the table's {networks} "

@@ -73,11 +73,15 @@ def build(
 ) -> None:
     """Train every network of [env] search_space up to a depth, once per seed.
 
+    With [bench] sample = N, train a sample of N networks instead: random episodes of
+    every depth, and the networks that [bench] sample_agents visit (docs/nsc-bench.md).
+
     Each (network, seed) is stored as soon as it is trained: a stopped build (Ctrl-C,
     kill -9) resumes with the same command and trains only what is missing. The table
     (table.csv.gz, build.json) is written when all are done. See docs/nsc-bench.md.
     """
     from nasframe.bench.build import BuildPlan, build_table
+    from nasframe.bench.sampling import SampleSettings
     from nasframe.plugins import get_plugin_manager
     from nasframe.runlock import RunFolderLock, check_folder_path
 
@@ -105,6 +109,19 @@ def build(
             config.get("bench", "repeat_seeds"), "repeat_seeds", allow_empty=True
         ),
         repeat_top=config.get("bench", "repeat_top"),
+        repeat_pick=config.get("bench", "repeat_pick"),
+        sample=SampleSettings(
+            size=config.get("bench", "sample"),
+            agents=tuple(
+                manager.agents().get(name.strip()).base_name
+                for name in config.get("bench", "sample_agents").split(",")
+                if name.strip()
+            ),
+            agent_share=config.get("bench", "agent_share"),
+            seed=config.get("bench", "sample_seed"),
+        ),
+        evaluate=env["evaluate"],
+        config=config,
         estimator=component("estimator", env["estimator"]),
         dataset=component("dataset", env["dataset"]),
         output=Path(config.get("bench", "output")),

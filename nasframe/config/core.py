@@ -118,7 +118,32 @@ def core_schema(schema: ConfigSchema) -> ConfigSchema:
         min=0,
         max=1,
     )
+    bench.add(
+        "repeat_pick",
+        str,
+        "top",
+        "which networks the repeat seeds train: top (the best) or random (a seeded fraction)",
+        choices=("top", "random"),
+    )
     bench.add("output", Path, Path("runs/bench"), "the table folder")
+    bench.add(
+        "sample", int, 0, "networks to sample and train (0: every network, exhaustive)", min=0
+    )
+    bench.add(
+        "sample_agents",
+        str,
+        "rea,ppo",
+        "agents whose trajectories on the live estimator join a sample, comma-separated",
+    )
+    bench.add(
+        "agent_share",
+        float,
+        0.25,
+        "fraction of a sample from the agents' trajectories (the rest: random episodes)",
+        min=0,
+        max=1,
+    )
+    bench.add("sample_seed", int, 0, "seed of a sample's random episodes and agents", min=0)
     final = schema.section(
         "finalize",
         "Final training of a run's best networks: what `nasframe finalize RUN` trains.",
