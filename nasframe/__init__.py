@@ -21,6 +21,7 @@ from nasframe._version import __version__
 from nasframe.agents import Agent, AskTellAgent, StepCallback, make_agent
 from nasframe.authoring.datasets import ArrayDataset, default_data_dir, split_indices
 from nasframe.authoring.storage import FileDBSettings, check_file_db_settings
+from nasframe.bench.surrogate import Surrogate
 from nasframe.bench.table import BenchTable, TableRow
 from nasframe.compose import Composition
 from nasframe.config import Config, ConfigSchema, Key, Section, check_components, load_config
@@ -111,6 +112,7 @@ __all__ = [
     "StateEncoder",
     "Status",
     "StepCallback",
+    "Surrogate",
     "TableRow",
     "Transition",
     "__version__",

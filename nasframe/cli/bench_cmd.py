@@ -596,6 +596,116 @@ def _print_transfer(result: Any, header: list[str], rows: list[list[str]]) -> No
         console.print(table)
 
 
+@bench.command("fit")
+@click.argument("table")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The folder of the surrogates: one sub-folder per model family.",
+)
+@click.option(
+    "--family",
+    "families",
+    default="hgb,lightgbm",
+    show_default=True,
+    help="Model families, comma-separated (hgb: scikit-learn; lightgbm).",
+)
+@click.option(
+    "--train-fraction",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Fraction of the networks the models are fitted on; the rest is held out.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Split and model seed.")
+@click.option(
+    "--tabulate",
+    is_flag=True,
+    help="Also write each surrogate's answer for every network of the space as a table "
+    "(<family>/table; enumerable spaces only) for bench run --table.",
+)
+def fit(
+    table: str, output: Path, families: str, train_fraction: float, seed: int, tabulate: bool
+) -> None:
+    """Fit surrogate models of accuracy and cost on TABLE (a folder, a file or a shipped name).
+
+    Prints each family's held-out R², Spearman and Kendall (all networks and the top
+    10 %) beside the seed-to-seed noise of the networks trained twice, and saves each
+    surrogate (surrogate.json, models.pkl.gz, held_out.csv). See docs/surrogate.md.
+    """
+    from nasframe.bench.surrogate import fit_surrogate
+    from nasframe.bench.surrogate import tabulate as write_table
+    from nasframe.bench.table import BenchTable
+    from nasframe.errors import ConfigError
+
+    path = Path(table)
+    if not path.exists():
+        if table not in BenchTable.shipped_names():
+            raise ConfigError(
+                f"table {table!r}: no such file or folder, and not a shipped table "
+                f"({', '.join(BenchTable.shipped_names())})"
+            )
+        path = BenchTable.shipped(table)
+    bench_table = BenchTable.load(path)
+    names = [name.strip() for name in families.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--family {families!r}: name at least one model family")
+    header = [
+        "model",
+        "R2",
+        "Spearman",
+        "Kendall",
+        "top10_Kendall",
+        "test_Kendall",
+        "seconds_R2",
+        "fit_s",
+    ]
+    lines: list[list[str]] = []
+    noise: dict[str, Any] = {}
+
+    def cells(figures: dict[str, Any], *keys: str) -> list[str]:
+        return [f"{figures[key]:.3f}" for key in keys]
+
+    for name in names:
+        surrogate = fit_surrogate(
+            bench_table, family=name, train_fraction=train_fraction, seed=seed
+        )
+        folder = surrogate.save(output / name)
+        if tabulate:
+            write_table(surrogate, folder / "table")
+        figures = surrogate.card["held_out"]
+        lines.append(
+            [
+                name,
+                *cells(figures["accuracy"], "r2", "spearman", "kendall", "top_kendall"),
+                f"{figures['test']['kendall']:.3f}",
+                f"{figures['seconds']['r2']:.3f}",
+                f"{surrogate.card['fit_seconds']:.1f}",
+            ]
+        )
+        noise = surrogate.card.get("seed_noise") or {}
+        if noise:
+            own = surrogate.card["surrogate_vs_second_seed"]
+            lines.append(
+                [f"{name} vs seed {noise['seeds'][1]}", *cells(own, "r2", "spearman", "kendall")]
+            )
+    if noise:
+        pair = f"seed {noise['seeds'][0]} vs {noise['seeds'][1]}"
+        lines.append([pair, *cells(noise, "r2", "spearman", "kendall")])
+    split = f"{train_fraction:.0%} of {len(bench_table)} networks fitted, the rest held out"
+    click.echo(f"surrogates of {bench_table.source} ({split}; last-epoch accuracy):")
+    widths = [max(len(row[i]) for row in [header, *lines] if i < len(row)) for i in range(8)]
+    for row in [header, *lines]:
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    if noise:
+        click.echo(
+            f"the seed rows: {noise['networks']} held-out networks trained twice; a surrogate "
+            "cannot rank them better than one seed ranks the other"
+        )
+    click.echo(f"saved: {', '.join(str(output / name) for name in names)}")
+
+
 @bench.command("stats")
 @click.argument("table", type=click.Path(path_type=Path, exists=True))
 @click.option(
