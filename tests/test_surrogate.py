@@ -60,7 +60,7 @@ def test_the_held_out_split_never_overlaps_the_training_split() -> None:
     assert not set(train) & set(held) and len(train) + len(held) == 57 and len(train) == 17
     again, _ = split_networks(57, 0.3, seed=4)
     assert list(train) == list(again)
-    with pytest.raises(nasframe.ConfigError, match="train_fraction = 1.0"):
+    with pytest.raises(nasframe.ConfigError, match=r"train_fraction = 1\.0"):
         split_networks(57, 1.0, seed=0)
 
 
@@ -87,6 +87,12 @@ def test_a_fit_reports_held_out_figures_beside_the_seed_noise(
     damaged.write_bytes(damaged.read_bytes()[:-3])
     with pytest.raises(nasframe.ConfigError, match="checksum does not match"):
         Surrogate.load(folder)
+
+
+def test_a_sampled_tables_surrogate_is_not_tabulated(fitted: Surrogate, tmp_path: Path) -> None:
+    sampled = Surrogate(fitted.encoding, fitted.models, {**fitted.card, "sampled": True})
+    with pytest.raises(nasframe.ConfigError, match="fitted on a sampled table"):
+        tabulate(sampled, tmp_path / "t")
 
 
 def test_an_unknown_or_missing_model_family_is_one_line(table: Path) -> None:
