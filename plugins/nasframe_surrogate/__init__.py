@@ -45,9 +45,7 @@ class SurrogateSettings(nasframe.Settings):
     SECTION: ClassVar[str] = "surrogate"
     DESCRIPTION: ClassVar[str] = "The surrogate estimator: predicts accuracy and cost."
 
-    file: str | None = nasframe.setting(
-        None, "the surrogate folder written by nasframe bench fit"
-    )
+    file: str | None = nasframe.setting(None, "the surrogate folder written by nasframe bench fit")
     epochs: int = nasframe.setting(
         0, "fidelity: predicted validation accuracy after this many epochs (0: last)", min=0
     )
