@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
-    from scipy import stats
+    from scipy import stats  # type: ignore[import-untyped]
 
     from nasframe.bench import BenchTable
     from nasframe.bench.compare import CompareSettings, compare_agents
@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     table_path = args.table or BenchTable.shipped()
     table = BenchTable.load(table_path)
     started = time.perf_counter()
-    surrogate = fit_surrogate(
-        table, family=args.family, train_fraction=args.train_fraction, seed=0
-    )
+    surrogate = fit_surrogate(table, family=args.family, train_fraction=args.train_fraction, seed=0)
     folder = surrogate.save(args.output / f"surrogate-{args.family}")
     predicted_table = tabulate(surrogate, folder / "table")
     fit_seconds = time.perf_counter() - started
@@ -111,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'agent':16} {'regret table':>13} {'regret surrogate':>17} {'rank':>5} {'rank':>5}")
     for i, name in enumerate(names):
         print(
-            f"{name:16} {measured[i]:13.4f} {simulated[i]:17.4f} "
-            f"{rank_m[i]:5.1f} {rank_s[i]:5.1f}"
+            f"{name:16} {measured[i]:13.4f} {simulated[i]:17.4f} {rank_m[i]:5.1f} {rank_s[i]:5.1f}"
         )
     kendall = float(stats.kendalltau(measured, simulated).statistic) if len(names) > 1 else 1.0
     print(f"Kendall of the agents' rankings by mean regret: {kendall:.3f} (target >= 0.8)")
