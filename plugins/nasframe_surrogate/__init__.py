@@ -207,6 +207,10 @@ class SurrogateEstimator(PerformanceEstimator):
             epochs=self.epochs,
         )
 
+    def forget(self) -> None:
+        """Drop the cached answers: the next query of every network runs the models again."""
+        self._cache.clear()
+
     # -- helpers ---------------------------------------------------------------------------
     def _validity_rule(self) -> PerformanceEstimator | None:
         """The estimator the table was built with, for its validity rule (no training)."""
