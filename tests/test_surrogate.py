@@ -78,6 +78,11 @@ def test_a_fit_reports_held_out_figures_beside_the_seed_noise(
     # the synthetic table's seeds differ by N(0, 0.01) noise: a near-perfect second seed
     assert card["seed_noise"]["seeds"] == [0, 1] and card["seed_noise"]["kendall"] > 0.9
     assert 0.0 < card["seed_noise"]["seed_std"] < 0.03
+    # the saved trees predict exactly what the library's fitted models predict
+    features = fitted.encoding.transform([NSC(), NSC.parse("1,1,3,0,0")])
+    for i, target in enumerate(fitted.targets):
+        library = fitted.models[target].predict(features)
+        assert np.allclose(fitted.forest.predict(features)[:, i], library, rtol=0, atol=1e-12)
     folder = fitted.save(tmp_path / "s")
     loaded = Surrogate.load(folder)
     nets = [NSC.parse("1,1,3,0,0;2,2,2,1,0"), NSC()]
@@ -90,9 +95,19 @@ def test_a_fit_reports_held_out_figures_beside_the_seed_noise(
 
 
 def test_a_sampled_tables_surrogate_is_not_tabulated(fitted: Surrogate, tmp_path: Path) -> None:
-    sampled = Surrogate(fitted.encoding, fitted.models, {**fitted.card, "sampled": True})
+    sampled = Surrogate(fitted.encoding, fitted.forest, {**fitted.card, "sampled": True})
     with pytest.raises(nasframe.ConfigError, match="fitted on a sampled table"):
         tabulate(sampled, tmp_path / "t")
+
+
+def test_lightgbm_trees_are_walked_exactly(table: Path) -> None:
+    fitted = fit_surrogate(nasframe.BenchTable.load(table), family="lightgbm")
+    features = fitted.encoding.transform([NSC(), NSC.parse("1,2,2,0,0;2,1,5,1,0")])
+    index = fitted.targets.index("test")
+    library = fitted.models["test"].predict(features)
+    assert np.allclose(fitted.forest.predict(features)[:, index], library, rtol=0, atol=1e-12)
+    one = fitted.forest.select([index]).predict(features[1])
+    assert one.shape == (1, 1) and one[0, 0] == pytest.approx(library[1], abs=1e-12)
 
 
 def test_an_unknown_or_missing_model_family_is_one_line(table: Path) -> None:

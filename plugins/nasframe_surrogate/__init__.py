@@ -112,8 +112,10 @@ class SurrogateEstimator(PerformanceEstimator):
             )
         self._manager = composition.plugin_manager if composition is not None else None
         self._rule: Any = None
-        self._targets = [f"val_{self.epochs}", "seconds", "train_seconds"]
-        self._models = [self.surrogate.models[key] for key in self._targets]
+        # the three targets a query needs, walked together: the accuracy and the costs
+        names = self.surrogate.targets
+        wanted = [names.index(key) for key in (f"val_{self.epochs}", "seconds", "train_seconds")]
+        self._forest = self.surrogate.forest.select(wanted)
         self._cache: dict[str, tuple[float, float, float]] = {}
 
     # -- the contract ------------------------------------------------------------------------
@@ -181,9 +183,7 @@ class SurrogateEstimator(PerformanceEstimator):
             if why is not None:
                 return Evaluation.failed(Status.INVALID, why, seconds=time.perf_counter() - start)
             features = self.surrogate.encoding.transform([network])
-            accuracy, seconds, train_seconds = (
-                float(model.predict(features)[0]) for model in self._models
-            )
+            accuracy, seconds, train_seconds = (float(v) for v in self._forest.predict(features)[0])
             answer = self._cache[arch_hash] = (
                 min(1.0, max(0.0, accuracy)),
                 math.exp(seconds),
