@@ -172,3 +172,39 @@ def test_bench_fit_then_bench_run_on_the_tabulated_surrogate(table: Path, tmp_pa
         main, ["bench", "fit", str(table), "--output", str(tmp_path / "x"), "--family", "forest"]
     )
     assert bad.exit_code != 0 and "unknown model family 'forest'" in bad.output
+
+
+def test_bench_run_searches_a_surrogate(fitted: Surrogate, tmp_path: Path) -> None:
+    folder = fitted.save(tmp_path / "s")
+    reference = fitted.card["reference"]
+    assert reference["networks"] == 57 and reference["top1"] <= reference["best"] <= 1
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "run",
+            "--surrogate",
+            str(folder),
+            "--agents",
+            "random,rea",
+            "--seeds",
+            "2",
+            "--budget",
+            "6",
+            "--output",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "random" in result.output and (tmp_path / "run" / "summary.csv").exists()
+    comparison = compare_agents(
+        CompareSettings(surrogate=folder, agents=["random"], seeds=2, budget=6)
+    )
+    (summary,) = comparison.summaries
+    assert comparison.best_test >= reference["best"]
+    assert np.all(np.diff(summary.regret) <= 1e-12) and np.all(summary.regret >= -1e-12)
+    both = CliRunner().invoke(
+        main, ["bench", "run", "--surrogate", str(folder), "--table", str(folder)]
+    )
+    assert both.exit_code != 0 and "--table or --surrogate, not both" in both.output

@@ -118,6 +118,11 @@ class CompareSettings:
             ``"every_step"`` (every prefix of a network, NASGym's dense reward) or
             ``"episode_end"`` (only the network an episode ends with, BlockQNN's sparse
             reward; the budget then goes to complete networks only).
+        surrogate: a surrogate folder (``bench fit``): the agents search its space with
+            ``surrogate-v1`` instead of a table (``table`` and ``table_seed`` unused).
+            Regret is then measured in predicted validation accuracy, against the best
+            the surrogate predicts for its table's networks or any run finds; the top
+            1 % is that of its table's networks.
     """
 
     table: Path | None = None
@@ -132,6 +137,7 @@ class CompareSettings:
     jobs: int = 1
     evaluate: str = "every_step"
     first_seed: int = 0
+    surrogate: Path | None = None
 
 
 @dataclass
@@ -350,15 +356,26 @@ def compare_agents(
         from nasframe.plugins import get_plugin_manager
 
         plugin_manager = get_plugin_manager()
-    estimator = plugin_manager.estimators().create(
-        "table",
-        table=str(settings.table) if settings.table else None,
-        epochs=settings.epochs,
-        seed=settings.table_seed,
-        simulated_cost=True,
-        depth=settings.depth,
-    )
-    table: BenchTable = estimator.bench
+    surrogate = settings.surrogate is not None
+    if surrogate:
+        estimator = plugin_manager.estimators().create(
+            "surrogate", file=str(settings.surrogate), epochs=settings.epochs
+        )
+        card = estimator.surrogate.card
+        build = {key: card.get(key) for key in ("space", "dataset_component", "depth")}
+        if settings.depth:
+            build["depth"] = settings.depth
+        table = BenchTable([], {**build, "sha256": card.get("models_sha256")}, estimator.source)
+    else:
+        estimator = plugin_manager.estimators().create(
+            "table",
+            table=str(settings.table) if settings.table else None,
+            epochs=settings.epochs,
+            seed=settings.table_seed,
+            simulated_cost=True,
+            depth=settings.depth,
+        )
+        table = estimator.bench
     space, encoder, dataset, depth = _components(table, estimator.source, plugin_manager)
     if config is not None:
         _refuse_unused(config, settings, table, depth, plugin_manager)
@@ -367,14 +384,20 @@ def compare_agents(
 
         config = load_config(plugin_manager=plugin_manager)
     agents, skipped = _agents(settings.agents, plugin_manager)
-    tests = table.mean_tests()
-    vals = table.mean_accuracies(epochs=estimator.epochs)
-    best_test = max(tests.values())
-    best_val = max(vals.values())
-    ranked = sorted(tests.values(), reverse=True)
-    threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
-    for line in _table_warnings(table, settings, len(tests)):
-        tell(line)
+    if surrogate:
+        # filled from the runs' own answers once they are done (no table holds them)
+        tests, vals = {}, {}
+        best_test = best_val = float(card["reference"]["best"])
+        threshold = float(card["reference"]["top1"])
+    else:
+        tests = table.mean_tests()
+        vals = table.mean_accuracies(epochs=estimator.epochs)
+        best_test = max(tests.values())
+        best_val = max(vals.values())
+        ranked = sorted(tests.values(), reverse=True)
+        threshold = ranked[max(1, math.ceil(0.01 * len(ranked))) - 1]
+        for line in _table_warnings(table, settings, len(tests)):
+            tell(line)
     comparison = Comparison(
         settings,
         [],
@@ -437,6 +460,11 @@ def compare_agents(
             raise
         raise ComparisonInterrupted(len(done), len(pairs), output) from None
     traces = [done[pair] for pair in pairs]
+    if surrogate:
+        tests = {h: r for trace in traces for h, r in zip(trace.hashes, trace.rewards, strict=True)}
+        vals = tests
+        best_test = best_val = max([best_test, *tests.values()])
+        comparison.best_test = best_test
     summaries: list[AgentSummary] = []
     for agent_name in agents:
         runs = [trace for trace in traces if trace.agent == agent_name]
@@ -788,8 +816,8 @@ def _table_checksum(table: BenchTable) -> str:
     from nasframe.bench.table import TABLE_FILE
 
     digest = table.build.get("sha256")
-    if digest and str(table.source).endswith(TABLE_FILE):
-        return str(digest)
+    if digest and (str(table.source).endswith(TABLE_FILE) or not table.rows):
+        return str(digest)  # a finished table's, or a surrogate's model file's
     # rows.csv of a build still running, or a table of another source: the rows read
     text = "\n".join(repr(astuple(row)) for row in table.rows)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

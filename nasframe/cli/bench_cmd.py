@@ -155,6 +155,12 @@ def build(
     help="A table folder or file from bench build (default: the shipped NSC-Bench v3).",
 )
 @click.option(
+    "--surrogate",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A surrogate folder from bench fit: search its space with surrogate-v1 instead "
+    "of a table (docs/surrogate.md).",
+)
+@click.option(
     "--agents",
     help="Agents to compare, comma-separated (default: every available agent).",
 )
@@ -216,6 +222,7 @@ def run(
     config_path: Path | None,
     overrides: tuple[str, ...],
     table: Path | None,
+    surrogate: Path | None,
     agents: str | None,
     seeds: int,
     first_seed: int,
@@ -257,8 +264,13 @@ def run(
     manager = get_plugin_manager()
     config = load_from_options(config_path, overrides, plugin_manager=manager)
     names = [name.strip() for name in (agents or "").split(",") if name.strip()]
+    if surrogate is not None and table is not None:
+        from nasframe.errors import ConfigError
+
+        raise ConfigError("bench run: give --table or --surrogate, not both")
     settings = CompareSettings(
         table=table,
+        surrogate=surrogate,
         agents=names,
         seeds=seeds,
         first_seed=first_seed,
