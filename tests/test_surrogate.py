@@ -156,12 +156,14 @@ def test_bench_fit_then_bench_run_on_the_tabulated_surrogate(table: Path, tmp_pa
             "--train-fraction",
             "0.5",
             "--tabulate",
+            "--plot",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "hgb" in result.output and "seed 0 vs 1" in result.output
     card = json.loads((tmp_path / "fit" / "hgb" / CARD_FILE).read_text())
     assert card["family"] == "hgb" and card["split"]["held_out"] == 29
+    assert (tmp_path / "fit" / "hgb" / "held_out.png").stat().st_size > 1000
     predicted = tmp_path / "fit" / "hgb" / "table"
     comparison = compare_agents(
         CompareSettings(table=predicted, agents=["random"], seeds=2, budget=5)

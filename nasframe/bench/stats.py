@@ -174,6 +174,39 @@ def plot_histogram(table: BenchTable, path: Path, *, title: str = "") -> Path:
     return path
 
 
+def plot_held_out(held_out: dict[str, list[Any]], path: Path, *, title: str = "") -> Path:
+    """Write predicted against measured accuracy of a surrogate's held-out networks (PNG).
+
+    ``held_out`` is :attr:`nasframe.Surrogate.held_out` (``measured`` and ``predicted``
+    lists, as ``bench fit`` saves them in ``held_out.csv``).
+
+    Raises:
+        PluginError: matplotlib is not installed (extra ``plot``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from nasframe.errors import PluginError
+
+        raise PluginError("the plot needs matplotlib; run: pip install 'nasframe[plot]'") from None
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    axes.scatter(held_out["measured"], held_out["predicted"], s=4, alpha=0.4, color="#4c72b0")
+    axes.plot([0, 1], [0, 1], color="#c44e52", lw=1, ls="--")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("measured validation accuracy (last epoch)")
+    axes.set_ylabel("predicted")
+    axes.set_title(title or f"held-out networks: {len(held_out['measured'])}", fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def _count(items: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in items:

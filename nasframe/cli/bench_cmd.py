@@ -637,8 +637,20 @@ def _print_transfer(result: Any, header: list[str], rows: list[list[str]]) -> No
     help="Also write each surrogate's answer for every network of the space as a table "
     "(<family>/table; enumerable spaces only) for bench run --table.",
 )
+@click.option(
+    "--plot",
+    is_flag=True,
+    help="Also draw each surrogate's predicted against measured held-out accuracy "
+    "(<family>/held_out.png; extra: plot).",
+)
 def fit(
-    table: str, output: Path, families: str, train_fraction: float, seed: int, tabulate: bool
+    table: str,
+    output: Path,
+    families: str,
+    train_fraction: float,
+    seed: int,
+    tabulate: bool,
+    plot: bool,
 ) -> None:
     """Fit surrogate models of accuracy and cost on TABLE (a folder, a file or a shipped name).
 
@@ -686,6 +698,16 @@ def fit(
         folder = surrogate.save(output / name)
         if tabulate:
             write_table(surrogate, folder / "table")
+        if plot:
+            from nasframe.bench.stats import plot_held_out
+
+            accuracy = surrogate.card["held_out"]["accuracy"]
+            plot_held_out(
+                surrogate.held_out,
+                folder / "held_out.png",
+                title=f"{name}: {len(surrogate.held_out['measured'])} held-out networks, "
+                f"Kendall {accuracy['kendall']:.3f}",
+            )
         figures = surrogate.card["held_out"]
         lines.append(
             [
