@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from nasframe.bench.surrogate import (
     Surrogate,
     fit_surrogate,
     split_networks,
+    table_targets,
     tabulate,
 )
 from nasframe.bench.testing import write_table
@@ -53,6 +55,15 @@ def test_features_are_those_of_the_graph_not_of_its_numbering() -> None:
     assert sum(key.startswith("path:") for key in encoding.vocabulary) == 1
     assert encoding.transform([a, b]).tolist()[0] == encoding.transform([b]).tolist()[0]
     assert encoding.unknown_layer(NSC.parse("1,3,3,0,0")) == "layer avg3 (row 1,3,3,0,0)"
+
+
+def test_networks_recorded_invalid_are_not_fitted(tmp_path: Path) -> None:
+    folder = write_table(tmp_path / "t", depth=1, seeds=(0,))
+    bench = nasframe.BenchTable.load(folder)
+    first = bench.rows[1]
+    rows = [replace(first, status="invalid", curve=()), *bench.rows[2:], bench.rows[0]]
+    targets = table_targets(nasframe.BenchTable(rows, bench.build, "t"))
+    assert first.arch_hash not in targets.hashes and len(targets.hashes) == len(bench) - 1
 
 
 def test_the_held_out_split_never_overlaps_the_training_split() -> None:

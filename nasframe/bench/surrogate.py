@@ -77,7 +77,12 @@ class Targets:
 
 
 def table_targets(table: BenchTable) -> Targets:
-    """The networks of ``table`` and their seed-mean targets over the build's seeds."""
+    """The networks of ``table`` and their seed-mean targets over the build's seeds.
+
+    Networks recorded only as ``invalid`` (they cannot be built, so nothing was
+    measured) are left out: ``surrogate-v1`` answers them by the estimator's validity
+    rule. Other failures (``diverged``, ``timeout``) are outcomes and count 0.
+    """
     seeds = set(table.build.get("seeds") or table.seeds()[:1])
     epochs = table.max_epochs
     if epochs < 1:
@@ -91,6 +96,8 @@ def table_targets(table: BenchTable) -> Targets:
         "train_seconds": [],
     }
     for arch_hash, rows in table.by_hash.items():
+        if all(row.status == "invalid" for row in rows):
+            continue  # never trained (cannot be built): the estimator's rule, not a model's
         primary = [row for row in rows if row.seed in seeds] or rows[:1]
         hashes.append(arch_hash)
         networks.append(NSC.parse(primary[0].nsc) if primary[0].nsc else NSC())
@@ -352,6 +359,7 @@ def fit_surrogate(
             "source": str(table.source),
             "sha256": build.get("sha256"),
             "networks": len(table),
+            "fitted_networks": len(targets.hashes),  # those not recorded as invalid
         },
         "epochs": targets.epochs,
         "split": {
