@@ -78,6 +78,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("table", "nasframe_table"),
     ("zerocost", "nasframe_zerocost"),
     ("cascade", "nasframe_cascade"),
+    ("surrogate", "nasframe_surrogate"),
 )
 
 #: Modules whose absence an extra of nasframe fixes.

@@ -384,3 +384,15 @@ def test_config_show_names_a_missing_file(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(main, ["config", "show", "--config", str(path)])
     assert result.exit_code == 0, result.output
     assert "file = " in result.output
+
+
+def test_a_value_naming_an_unknown_users_home_is_not_a_traceback(tmp_path: Path) -> None:
+    # "~0" looks like a path under user 0's home; no such user: the value is kept as is
+    path = tmp_path / "c.ini"
+    path.write_text("[a2c]\ndevice = ~nosuchuser0\n", encoding="utf-8")
+    try:
+        config = load_config(path, plugin_manager=get_plugin_manager())
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{path}: ")
+    else:
+        assert config.get("a2c", "device") == "~nosuchuser0"

@@ -263,7 +263,12 @@ def _names_file(key: Key, value: str) -> bool:
 def _path_like(key: Key, value: str) -> bool:
     """Whether a value of ``key`` is a relative path: a ``Path`` key's, or a path-like
     ``str`` value (:func:`_names_file`)."""
-    if not value or Path(value).expanduser().is_absolute():
+    if not value:
+        return False
+    try:
+        if Path(value).expanduser().is_absolute():
+            return False
+    except RuntimeError:  # "~name" of no known user: not a path to resolve here
         return False
     return key.type is Path or _names_file(key, value)
 
