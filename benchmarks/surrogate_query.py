@@ -23,13 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import nasframe
+from benchmarks.table_query import _steps
 from nasframe.bench.surrogate import fit_surrogate
 from nasframe.bench.table import BenchTable
 from nasframe.bench.testing import write_table
-from nasframe.env import NASEnv
 
 
 def main() -> None:
@@ -67,7 +65,14 @@ def main() -> None:
                     start = time.perf_counter()
                     estimator.evaluate(nsc, dataset, seed=i)
                     times[name].append(time.perf_counter() - start)
-            stepped = _steps({"surrogate": surrogate, "table": table}, dataset, bench, steps)
+            stepped = _steps(
+                {"surrogate": surrogate, "table": table},
+                dataset,
+                manager,
+                Path(path),
+                steps,
+                before_episode=surrogate.forget,
+            )
             us = 1e6
             query_s, query_t = (statistics.median(times[k]) for k in ("surrogate", "table"))
             step_s, step_t = (statistics.median(stepped[k]) for k in ("surrogate", "table"))
@@ -83,42 +88,6 @@ def main() -> None:
                 f"ratio surrogate / table ({family}): query {query_s / query_t:6.1f}x, "
                 f"env step {step_s / step_t:5.2f}x"
             )
-
-
-def _steps(estimators, dataset, bench: BenchTable, count: int) -> dict[str, list[float]]:
-    """Per-step seconds of cache-missing env steps, the estimators stepped alternately."""
-    registries = nasframe.get_plugin_manager().registries()
-    space = registries["search_space"].create(bench.build["space"])
-    encoder = registries["state_encoder"].create("onehot", space)
-    rng = np.random.default_rng(0)
-    out: dict[str, list[float]] = {name: [] for name in estimators}
-    while len(out["table"]) < count:
-        envs = {
-            name: NASEnv(
-                space,
-                encoder,
-                estimator,
-                dataset,
-                registries["database"].create("memory"),
-                max_steps=int(bench.build["depth"]),
-                seed=0,
-            )
-            for name, estimator in estimators.items()
-        }
-        estimators["surrogate"].forget()
-        for env in envs.values():
-            env.reset(seed=0)
-        done = False
-        while not done:
-            action = int(rng.integers(space.action_space.n))
-            for name, env in envs.items():
-                start = time.perf_counter()
-                _, _, terminated, truncated, _ = env.step(action)
-                elapsed = time.perf_counter() - start
-                if not env.last_cache_hit:
-                    out[name].append(elapsed)
-                done = terminated or truncated
-    return out
 
 
 if __name__ == "__main__":

@@ -82,8 +82,14 @@ def main() -> None:
     )
 
 
-def _steps(estimators, dataset, manager, path: Path, count: int) -> dict[str, list[float]]:
-    """Per-step seconds of cache-missing env steps, the estimators stepped alternately."""
+def _steps(
+    estimators, dataset, manager, path: Path, count: int, before_episode=None
+) -> dict[str, list[float]]:
+    """Per-step seconds of cache-missing env steps, the estimators stepped alternately.
+
+    ``before_episode`` is called before each episode (surrogate_query empties the
+    surrogate's own cache there, so its steps miss it too).
+    """
     registries = manager.registries()
     build = BenchTable.load(path).build
     space = registries["search_space"].create(build["space"])
@@ -103,6 +109,8 @@ def _steps(estimators, dataset, manager, path: Path, count: int) -> dict[str, li
             )
             for name, estimator in estimators.items()
         }
+        if before_episode is not None:
+            before_episode()
         for env in envs.values():
             env.reset(seed=0)
         done = False
